@@ -1,0 +1,87 @@
+"""The exceptions dicomref raises.  Every one derives from :class:`DicomrefError`.
+
+::
+
+    DicomrefError
+    ├── UsageError                 bad input from the caller (no such path, not a UID, …)
+    ├── DicomReadError             a file that cannot be read as DICOM (names path, offset, tag)
+    │   ├── NotDicomError          a file that is not DICOM at all
+    │   └── NotAnInstanceError     DICOM, but no composite instance (a DICOMDIR, …)
+    ├── CatalogError               the catalog cannot be opened, migrated or written
+    │   ├── CatalogVersionError    the catalog was written by a newer dicomref
+    │   └── NotInCatalogError      a UID the catalog does not hold
+    └── ConfigError                a configuration file that cannot be used
+
+Errors from lower layers (pydicom, SQLAlchemy, the OS) are translated at the
+boundary into the most specific class here, chained with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+
+class DicomrefError(Exception):
+    """Root of every error dicomref raises."""
+
+
+class UsageError(DicomrefError):
+    """The caller asked for something that cannot be done as asked."""
+
+
+class DicomReadError(DicomrefError):
+    """A file could not be read as DICOM.
+
+    ``path`` is the file, ``offset`` the byte position where reading failed (if
+    known) and ``tag`` the element being read (if known), as ``(gggg,eeee)``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        *,
+        offset: int | None = None,
+        tag: str | None = None,
+    ) -> None:
+        self.path = path
+        self.reason = reason
+        self.offset = offset
+        self.tag = tag
+        where = []
+        if tag is not None:
+            where.append(f"in element {tag}")
+        if offset is not None:
+            where.append(f"at byte {offset}")
+        suffix = f" ({', '.join(where)})" if where else ""
+        super().__init__(f"{path}: {reason}{suffix}")
+
+
+class NotDicomError(DicomReadError):
+    """The file is not a DICOM file at all."""
+
+
+class CatalogError(DicomrefError):
+    """The catalog could not be opened, migrated, read or written."""
+
+
+class CatalogVersionError(CatalogError):
+    """The catalog's schema is newer than this version of dicomref understands."""
+
+
+class NotInCatalogError(CatalogError):
+    """A UID that the catalog does not hold."""
+
+    def __init__(self, uid: str, message: str | None = None) -> None:
+        self.uid = uid
+        super().__init__(
+            message
+            or f"{uid} is not in the catalog: scan the folder that holds it first "
+            "(dicomref scan PATH)"
+        )
+
+
+class ConfigError(DicomrefError):
+    """A configuration file or value that cannot be used."""
+
+
+class NotAnInstanceError(DicomReadError):
+    """The file is DICOM but holds no composite instance to index (a DICOMDIR, …)."""
