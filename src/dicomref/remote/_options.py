@@ -1,0 +1,60 @@
+"""How the planner may spend bytes and round trips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dicomref.remote._capabilities import Capabilities
+from dicomref.remote._enums import Method
+
+#: Which retrieve service to prefer; "auto" takes C-GET when measured, else C-MOVE.
+Preference = Literal["move", "get", "auto"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Planner settings.
+
+    ``retrieve``: preferred retrieve service; the other is the fallback.
+    ``max_uids_per_request`` / ``max_list_chars``: cap one UID list (the measured
+    ``Capabilities.max_uid_list`` caps it further); 32 KiB keeps an element well under
+    the 64 KiB a 16-bit explicit-VR length allows.
+    ``search_patient_studies``: rung 5, search the patient's other studies by Patient ID.
+    ``series_fallback``: where IMAGE level is refused (or an object will not come alone),
+    retrieve whole series and keep what was asked; ``series_fallback_limit`` refuses
+    series with more instances than this (``None`` = no limit).
+    ``whole_series_when_complete``: when every instance of a series is wanted and the
+    IMAGE-level plan needs more than one request, retrieve the series in one (same bytes).
+    ``sequence_return_keys``: ask reference sequences back on IMAGE C-FINDs where the
+    server returns them.
+    ``retrieve_early``: retrieve located objects while others are still being located
+    (default: locate everything first, so retrieves group per series into fewer requests).
+    """
+
+    retrieve: Preference = "auto"
+    max_uids_per_request: int = 1000
+    max_list_chars: int = 32 * 1024
+    search_patient_studies: bool = True
+    series_fallback: bool = True
+    series_fallback_limit: int | None = None
+    whole_series_when_complete: bool = True
+    sequence_return_keys: bool = True
+    retrieve_early: bool = False
+
+    def methods(self, capabilities: Capabilities) -> tuple[Method, ...]:
+        """Retrieve services to try, best first, leaving out those measured not to work."""
+        if self.retrieve == "move":
+            order = (Method.MOVE, Method.GET)
+        elif self.retrieve == "get" or capabilities.c_get is True:
+            order = (Method.GET, Method.MOVE)
+        else:
+            order = (Method.MOVE, Method.GET)
+        return tuple(m for m in order if capabilities.retrieves(m))
+
+    def list_size(self, capabilities: Capabilities) -> int:
+        """The most UIDs one list may hold."""
+        limit = capabilities.max_uid_list
+        if limit is None:
+            return self.max_uids_per_request
+        return max(1, min(limit, self.max_uids_per_request))
