@@ -1,0 +1,65 @@
+"""Extraction: what one DICOM object is, and which objects it references.
+
+:func:`read_object` reads a file's header with the fast walker (:mod:`._walker`; pydicom for
+Big Endian and Deflated files), :func:`references` lists what an object references (a file,
+or a :class:`pydicom.Dataset` through the same walk), :func:`dicomdir_files` lists the files
+of a DICOMDIR.  The rules that name references are documented in :mod:`._rules`.
+
+Modules: ``_walker`` (bytes → light tree), ``_adapter`` (pydicom Dataset → light tree),
+``_tree`` (the tree and its tags), ``_values`` (reading its values), ``_walk`` (the generic
+reference walk), ``_rules`` (the kinds table), ``_summary`` (ObjectSummary), ``_dicomdir``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydicom.dataset import Dataset
+
+from dicomref.errors import DicomReadError
+from dicomref.extraction._adapter import PYDICOM_READ_ERRORS, read_with_pydicom, tree_from_dataset
+from dicomref.extraction._dicomdir import dicomdir_files
+from dicomref.extraction._summary import check_instance, summarise
+from dicomref.extraction._tree import SOP_CLASS_UID, SOP_INSTANCE_UID
+from dicomref.extraction._values import uid
+from dicomref.extraction._walk import find_references
+from dicomref.extraction._walker import read_header
+from dicomref.model import ObjectSummary, Reference
+
+__all__ = ["dicomdir_files", "read_object", "references"]
+
+
+def read_object(path: str | os.PathLike[str]) -> ObjectSummary:
+    """Read the header of the DICOM file at ``path``: identity, place, geometry, references.
+
+    Pixel data is never read.  Raises :class:`~dicomref.errors.NotDicomError` (not DICOM),
+    :class:`~dicomref.errors.NotAnInstanceError` (a DICOMDIR or another non-composite
+    object) and :class:`~dicomref.errors.DicomReadError` (unreadable, truncated, damaged, or
+    missing SOPClassUID / SOPInstanceUID / StudyInstanceUID / SeriesInstanceUID); no other
+    exception for bad input.
+    """
+    header = read_header(path)
+    syntax, media, tree = header.transfer_syntax, header.media_class, header.tree
+    if tree is None:
+        check_instance(header.path, media, None)
+        syntax, media, tree = read_with_pydicom(header.path)
+    return summarise(header.path, header.size, header.mtime_ns, syntax, media, tree)
+
+
+def references(source: str | os.PathLike[str] | Dataset) -> list[Reference]:
+    """What one object references: a file (read by :func:`read_object`) or a Dataset.
+
+    For a Dataset, ``Reference.source`` is its SOPInstanceUID ("" if it has none).  Raises
+    :class:`~dicomref.errors.DicomReadError` when the file, or the Dataset's lazily read
+    elements, cannot be read.
+    """
+    if not isinstance(source, Dataset):
+        return list(read_object(source).references)
+    label = str(getattr(source, "filename", None) or "<dataset>")
+    try:
+        tree = tree_from_dataset(source, label)
+    except PYDICOM_READ_ERRORS as exc:
+        raise DicomReadError(
+            label, f"pydicom cannot read the dataset ({type(exc).__name__}: {exc})"
+        ) from exc
+    return find_references(tree, uid(tree, SOP_INSTANCE_UID) or "", uid(tree, SOP_CLASS_UID))

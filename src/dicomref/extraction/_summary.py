@@ -1,0 +1,138 @@
+"""Assembling an :class:`~dicomref.model.ObjectSummary` from a light tree."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dicomref.errors import DicomReadError, NotAnInstanceError
+from dicomref.extraction._rules import STORAGE_CLASSES, sop_class_name
+from dicomref.extraction._tree import (
+    DICOMDIR_CLASS,
+    DIRECTORY_RECORD_SEQUENCE,
+    FRAME_OF_REFERENCE_UID,
+    IMAGE_ORIENTATION_PATIENT,
+    IMAGE_POSITION_PATIENT,
+    INSTANCE_NUMBER,
+    MODALITY,
+    NUMBER_OF_FRAMES,
+    PATIENT_ID,
+    PATIENT_NAME,
+    REFERENCED_FRAME_OF_REFERENCE_SEQUENCE,
+    SERIES_DESCRIPTION,
+    SERIES_INSTANCE_UID,
+    SERIES_NUMBER,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    SPECIFIC_CHARACTER_SET,
+    STUDY_DATE,
+    STUDY_DESCRIPTION,
+    STUDY_INSTANCE_UID,
+    Item,
+    describe,
+)
+from dicomref.extraction._values import decimals, integer, person_name, text, uid
+from dicomref.extraction._walk import find_references
+from dicomref.model import ObjectSummary
+
+_WHY_REQUIRED: Final = {
+    SOP_CLASS_UID: "dicomref cannot tell what kind of object it is",
+    SOP_INSTANCE_UID: "nothing can reference it",
+    STUDY_INSTANCE_UID: "dicomref cannot place it in a study",
+    SERIES_INSTANCE_UID: "dicomref cannot place it in a series",
+}
+
+
+def check_instance(path: str, media_class: str | None, tree: Item | None) -> None:
+    """Raise :class:`NotAnInstanceError` for a DICOMDIR or another non-composite object."""
+    if media_class == DICOMDIR_CLASS or (tree is not None and DIRECTORY_RECORD_SEQUENCE in tree):
+        raise NotAnInstanceError(
+            path,
+            "it is a DICOMDIR (a media directory), not an object: scan the folder it sits in, "
+            "or list its files with dicomdir_files()",
+        )
+    sop_class = uid(tree, SOP_CLASS_UID) if tree is not None else None
+    if sop_class is not None and sop_class not in STORAGE_CLASSES:
+        name = sop_class_name(sop_class)
+        if name is not None:
+            raise NotAnInstanceError(
+                path,
+                f"its SOP class {sop_class} ({name}) is not a stored object that other "
+                "objects reference: nothing to index",
+            )
+
+
+def summarise(
+    path: str,
+    size: int,
+    mtime_ns: int,
+    transfer_syntax: str | None,
+    media_class: str | None,
+    tree: Item,
+) -> ObjectSummary:
+    """The summary of one object; raises :class:`DicomReadError` if an identity UID is missing."""
+    check_instance(path, media_class, tree)
+    sop_class = _required(path, tree, SOP_CLASS_UID)
+    sop_instance = _required(path, tree, SOP_INSTANCE_UID)
+    study = _required(path, tree, STUDY_INSTANCE_UID)
+    series = _required(path, tree, SERIES_INSTANCE_UID)
+    position = decimals(tree, IMAGE_POSITION_PATIENT, 3)
+    orientation = decimals(tree, IMAGE_ORIENTATION_PATIENT, 6)
+    return ObjectSummary(
+        path=path,
+        size=size,
+        mtime_ns=mtime_ns,
+        sop_class=sop_class,
+        sop_instance=sop_instance,
+        study=study,
+        series=series,
+        transfer_syntax=transfer_syntax,
+        patient_id=text(tree, PATIENT_ID),
+        patient_name=person_name(tree, PATIENT_NAME, text(tree, SPECIFIC_CHARACTER_SET)),
+        modality=text(tree, MODALITY),
+        frame_of_reference=frame_of_reference(tree),
+        study_date=text(tree, STUDY_DATE),
+        study_description=text(tree, STUDY_DESCRIPTION),
+        series_description=text(tree, SERIES_DESCRIPTION),
+        series_number=integer(tree, SERIES_NUMBER),
+        instance_number=integer(tree, INSTANCE_NUMBER),
+        number_of_frames=integer(tree, NUMBER_OF_FRAMES),
+        image_position=None if position is None else (position[0], position[1], position[2]),
+        image_orientation=None
+        if orientation is None
+        else (
+            orientation[0],
+            orientation[1],
+            orientation[2],
+            orientation[3],
+            orientation[4],
+            orientation[5],
+        ),
+        references=tuple(find_references(tree, sop_instance, sop_class)),
+    )
+
+
+def frame_of_reference(tree: Item) -> str | None:
+    """The top-level FrameOfReferenceUID, else that of ReferencedFrameOfReferenceSequence[0]."""
+    found = uid(tree, FRAME_OF_REFERENCE_UID)
+    if found is not None:
+        return found
+    items = tree.get(REFERENCED_FRAME_OF_REFERENCE_SEQUENCE)
+    if isinstance(items, list):
+        for item in items:
+            found = uid(item, FRAME_OF_REFERENCE_UID)
+            if found is not None:
+                return found
+    return None
+
+
+def _required(path: str, tree: Item, tag: int) -> str:
+    value = uid(tree, tag)
+    if value is None:
+        state = "empty" if tag in tree else "missing"
+        raise DicomReadError(
+            path,
+            f"{describe(tag)} is {state}, so {_WHY_REQUIRED[tag]}: this is not a complete "
+            "DICOM object — export it again from its source, or fix the tag "
+            "(e.g. with dcmodify)",
+        )
+    return value

@@ -1,0 +1,120 @@
+"""Reading the kept values of a light-tree item: text, UIDs, numbers, person names.
+
+Every function tolerates garbage: a value that cannot be read as asked is None (or empty),
+never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from pydicom.charset import convert_encodings
+from pydicom.valuerep import PersonName
+
+from dicomref.extraction._tree import Item
+
+#: Values that stand for "no UID" in real data.
+PLACEHOLDER_UIDS = frozenset({"", "0"})
+_ASCII_CHARSETS = frozenset({"", "ISO_IR 6", "ISO 2022 IR 6"})
+
+
+def raw(item: Item, tag: int) -> bytes | None:
+    """The kept bytes of ``tag`` in ``item`` (None if absent or, wrongly, a sequence)."""
+    value = item.get(tag)
+    return value if type(value) is bytes else None
+
+
+def text(item: Item, tag: int) -> str | None:
+    """An ASCII value, undecodable bytes replaced, padding stripped; None if absent or empty."""
+    value = item.get(tag)
+    if type(value) is not bytes:
+        return None
+    return value.decode("ascii", "replace").strip(" \0") or None
+
+
+#: A UID value as stored (placeholders included); None if absent or empty.
+uid = text
+
+
+def hint(item: Item, tag: int) -> str | None:
+    """A UID usable as a location hint: None for absent, empty and placeholder values."""
+    value = text(item, tag)
+    return None if value is None or value in PLACEHOLDER_UIDS else value
+
+
+def integer(item: Item, tag: int) -> int | None:
+    """The first value of an IS element as an int; None if absent or not a number."""
+    value = item.get(tag)
+    if type(value) is not bytes:
+        return None
+    try:
+        return int(value)  # the common case: one value, maybe space-padded
+    except ValueError:
+        numbers = integers(item, tag)
+        return numbers[0] if numbers else None
+
+
+def integers(item: Item, tag: int) -> tuple[int, ...]:
+    """Every readable value of a multi-valued IS element (unreadable ones left out)."""
+    value = item.get(tag)
+    if type(value) is not bytes:
+        return ()
+    numbers = []
+    for part in value.split(b"\\"):
+        try:
+            numbers.append(int(part.strip(b" \0")))
+        except ValueError:
+            continue
+    return tuple(numbers)
+
+
+def unsigned_shorts(item: Item, tag: int) -> tuple[int, ...]:
+    """Every value of a US element (stored little endian)."""
+    value = raw(item, tag)
+    if not value:
+        return ()
+    count = len(value) // 2
+    return struct.unpack_from(f"<{count}H", value)
+
+
+def decimals(item: Item, tag: int, count: int) -> tuple[float, ...] | None:
+    """Exactly ``count`` finite DS values, or None."""
+    value = item.get(tag)
+    if type(value) is not bytes:
+        return None
+    parts = value.split(b"\\")
+    if len(parts) != count:
+        return None
+    try:
+        numbers = tuple(map(float, parts))
+    except ValueError:
+        try:
+            numbers = tuple(float(part.strip(b" \0")) for part in parts)
+        except ValueError:
+            return None
+    if not all(map(math.isfinite, numbers)):
+        return None
+    return numbers
+
+
+def person_name(item: Item, tag: int, charsets: str | None) -> str | None:
+    """A PN value decoded with the dataset's Specific Character Set (pydicom's decoder).
+
+    ``charsets`` is the raw SpecificCharacterSet text (values separated by backslashes).
+    Falls back to ASCII with replacement characters when the character set is unknown.
+    """
+    value = raw(item, tag)
+    if value is None:
+        return None
+    value = value.rstrip(b" \0")
+    names = [part.strip() for part in (charsets or "").split("\\")]
+    if (value.isascii() and b"\x1b" not in value) or all(n in _ASCII_CHARSETS for n in names):
+        decoded = value.decode("ascii", "replace")  # plain ASCII, no ISO 2022 escape
+    else:
+        try:
+            decoded = str(PersonName(value, convert_encodings(names)))
+        except (LookupError, UnicodeError, ValueError):
+            decoded = value.decode("ascii", "replace")
+    decoded = decoded.strip(" \0").rstrip("=")  # no empty trailing component groups
+    return decoded or None
