@@ -1,0 +1,226 @@
+"""The :class:`Catalog`: the local index of DICOM files and the references between them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+
+from sqlalchemy import Connection, exc
+
+from dicomref.catalog import _queries
+from dicomref.catalog._engine import WRITE, default_url, masked, open_engine, translating
+from dicomref.catalog._migrations import migrate
+from dicomref.catalog._reading import Reader
+from dicomref.catalog._reports import DuplicateGroup, ScanProgress, ScanReport, SeriesSummary
+from dicomref.catalog._rows import to_rows
+from dicomref.catalog._scan import DicomdirLister, Scan
+from dicomref.catalog._writer import Writer
+from dicomref.errors import NotInCatalogError, UsageError
+from dicomref.model import ObjectSummary, Reference
+
+log = logging.getLogger(__name__)
+
+
+def _file_readers() -> tuple[Reader, DicomdirLister]:
+    # Imported when a scan needs it: queries need no pydicom.
+    from dicomref.extraction import dicomdir_files, read_object
+
+    return read_object, dicomdir_files
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (a container's share, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+class Catalog:
+    """The local index: which file holds which object, and what references what.
+
+    Opening a catalog creates the database if needed and migrates it to the schema this
+    code uses; a catalog written by a newer dicomref raises CatalogVersionError.  Database
+    errors come out as :class:`~dicomref.errors.CatalogError` naming the catalog.
+
+    Usable as a context manager; :meth:`close` releases the connections.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self._url = url or default_url()
+        self._engine = open_engine(self._url)
+        try:
+            with translating(self._url, "open and migrate the catalog"):
+                migrate(self._engine, self._url)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The database URL as given, password included (``repr()`` masks it)."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"Catalog({masked(self._url)!r})"
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _read(self) -> Connection:
+        return self._engine.connect()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def scan(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        workers: int | None = None,
+        progress: Callable[[ScanProgress], None] | None = None,
+    ) -> ScanReport:
+        """Index files, folders (recursively) and DICOMDIRs; incremental, parallel.
+
+        A file whose size and modification time match its catalog row is not read again;
+        changed files are re-read and their rows replaced; files gone from a scanned folder
+        are removed.  A DICOMDIR given here (a file named DICOMDIR, in any case) indexes the
+        files it lists; one met in a folder counts as not an instance (its files are
+        reached by the walk).  Files that cannot
+        be read are listed in the report and the scan goes on.  ``workers`` processes read
+        files (default: one per CPU); ``progress`` is called at most every 0.1 s.
+
+        Raises UsageError for a path that does not exist (before anything is done).
+        """
+        if workers is not None and workers < 1:
+            raise UsageError(f"workers must be at least 1, not {workers}")
+        reader, lister = _file_readers()
+        scan = Scan(
+            self._engine,
+            reader=reader,
+            lister=lister,
+            workers=workers or _cpus(),
+            progress=progress,
+        )
+        with translating(self._url, "write the scan to the catalog"):
+            return scan.run(paths)
+
+    def add(self, summaries: Iterable[ObjectSummary]) -> int:
+        """Index objects already read (by fetch or serve); returns how many were written.
+
+        Rows of the same paths are replaced.  Nothing is removed.
+        """
+        with translating(self._url, "add objects to the catalog"):
+            writer = Writer(self._engine)
+            for summary in summaries:
+                writer.add(to_rows(summary))
+            writer.flush()
+            return writer.files_written
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def locate(self, sop_uid: str) -> list[ObjectSummary]:
+        """Every indexed file holding ``sop_uid``, oldest row first; [] if none.
+
+        The summaries carry no references (``references == ()``): use :meth:`get` or
+        :meth:`references_from` for those.
+        """
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return [summary for _, summary in _queries.locate(conn, sop_uid)]
+
+    def get(self, sop_uid: str) -> ObjectSummary:
+        """The first file holding ``sop_uid``, with its references.
+
+        Raises NotInCatalogError when no indexed file holds it.
+        """
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            found = _queries.locate(conn, sop_uid)
+            if not found:
+                raise NotInCatalogError(sop_uid)
+            file_id, summary = found[0]
+            references = tuple(_queries.references_of_file(conn, file_id))
+        return dataclasses.replace(summary, references=references)
+
+    def references_from(self, sop_uid: str) -> list[Reference]:
+        """What the object ``sop_uid`` references (every file holding it; each once).
+
+        [] when no indexed file holds ``sop_uid`` (or it references nothing).
+        """
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.references_from(conn, sop_uid)
+
+    def referrers(self, target_uid: str) -> list[Reference]:
+        """References to ``target_uid`` from indexed files (each once); held or not."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.referrers(conn, target_uid)
+
+    def dangling(self) -> list[Reference]:
+        """References to stored objects (``instance`` True) that no indexed file holds."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.dangling(conn)
+
+    def duplicates(self, *, compare: bool = True) -> list[DuplicateGroup]:
+        """SOP Instance UIDs held by more than one file, in UID order.
+
+        With ``compare`` (the default) the files of each group are compared: sizes first,
+        then SHA-256 of their bytes, cached in the catalog while the file is unchanged.
+        """
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            rows = list(_queries.duplicate_rows(conn))
+        hashes: dict[int, str] = {}  # computed now: cached below, if the catalog lets us
+        groups = _queries.duplicates(rows, compare=compare, hashes=hashes)
+        if hashes:
+            try:
+                with self._read() as conn:
+                    conn.execution_options(**{WRITE: True})
+                    with conn.begin():
+                        _queries.store_hashes(conn, hashes)
+            except exc.DBAPIError as error:  # a read-only or busy catalog: compare again later
+                log.debug("content hashes not cached in %s: %s", masked(self._url), error)
+        return groups
+
+    def series_instances(self, series_uid: str) -> list[ObjectSummary]:
+        """The files of a series (without references), by instance number then path."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.series_instances(conn, series_uid)
+
+    def study_series(self, study_uid: str) -> list[SeriesSummary]:
+        """The series of a study as its indexed files say, by series number."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.study_series(conn, study_uid)
+
+    def instances(
+        self, *, sop_class: str | None = None, modality: str | None = None
+    ) -> Iterator[ObjectSummary]:
+        """Every indexed file (without references), optionally of one class or modality.
+
+        Streams in pages: no connection is held between pages, so the caller may query
+        the catalog while iterating.
+        """
+        after = 0
+        while True:
+            with translating(self._url, "read the catalog"), self._read() as conn:
+                page = _queries.instances_page(conn, after, sop_class, modality)
+            for _, summary in page:
+                yield summary
+            if len(page) < _queries.PAGE:
+                return
+            after = page[-1][0]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per kind: patients, studies, series, instances (distinct UIDs), files,
+        references."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.counts(conn)

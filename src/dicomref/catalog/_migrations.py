@@ -1,0 +1,200 @@
+"""Schema migrations: an ordered list of steps, each applied in one transaction.
+
+Each step is recorded in ``schema_migrations`` (version, applied_at, description) in the
+same transaction as its DDL, so a catalog is always at exactly one version.  A catalog whose
+version is newer than :data:`LATEST` was written by a newer dicomref: we refuse to touch it.
+
+The steps hold their own frozen DDL: version 1 creates the tables as they were then, not as
+:mod:`._schema` describes them today.  Never edit a released step; add one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
+
+from dicomref.catalog._engine import WRITE, masked
+from dicomref.catalog._schema import NAMING, schema_migrations
+from dicomref.errors import CatalogError, CatalogVersionError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_metadata() -> MetaData:
+    md = MetaData(naming_convention=NAMING)
+    Table(
+        "patients", md, Column("patient_id", Text, primary_key=True), Column("patient_name", Text)
+    )
+    Table(
+        "studies",
+        md,
+        Column("study_uid", Text, primary_key=True),
+        Column("patient_id", Text, ForeignKey("patients.patient_id")),
+        Column("study_date", Text),
+        Column("description", Text),
+        Index(None, "patient_id"),
+    )
+    Table(
+        "series",
+        md,
+        Column("series_uid", Text, primary_key=True),
+        Column("study_uid", Text, ForeignKey("studies.study_uid"), nullable=False),
+        Column("modality", Text),
+        Column("description", Text),
+        Column("series_number", Integer),
+        Index(None, "study_uid"),
+    )
+    Table(
+        "files",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("path", Text, nullable=False, unique=True),
+        Column("size", BigInteger, nullable=False),
+        Column("mtime_ns", BigInteger, nullable=False),
+        Column("sop_class", Text, nullable=False),
+        Column("sop_instance", Text, nullable=False),
+        Column("study_uid", Text, ForeignKey("studies.study_uid"), nullable=False),
+        Column("series_uid", Text, ForeignKey("series.series_uid"), nullable=False),
+        Column("patient_id", Text, ForeignKey("patients.patient_id")),
+        Column("modality", Text),
+        Column("frame_of_reference", Text),
+        Column("instance_number", Integer),
+        Column("number_of_frames", Integer),
+        Column("image_position", Text),
+        Column("image_orientation", Text),
+        Column("transfer_syntax", Text),
+        Index(None, "sop_instance"),
+        Index(None, "study_uid"),
+        Index(None, "series_uid"),
+        Index(None, "patient_id"),
+    )
+    Table(
+        "refs",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+        Column("source_uid", Text, nullable=False),
+        Column("target_uid", Text, nullable=False),
+        Column("target_class", Text),
+        Column("kind", Text, nullable=False),
+        Column("paths", Text, nullable=False),
+        Column("path_count", Integer, nullable=False),
+        Column("study_hint", Text),
+        Column("series_hint", Text),
+        Column("frames", Text),
+        Column("segments", Text),
+        Column("is_instance", Boolean, nullable=False),
+        Index(None, "file_id"),
+        Index(None, "target_uid"),
+    )
+    return md
+
+
+def _v1(conn: Connection) -> None:
+    _v1_metadata().create_all(conn)
+
+
+def _v2(conn: Connection) -> None:
+    conn.execute(text("ALTER TABLE files ADD COLUMN content_sha256 TEXT"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "patients, studies, series, files and references", _v1),
+    Migration(2, "files.content_sha256: content hashes cached for duplicate groups", _v2),
+)
+
+#: The schema version this code reads and writes.
+LATEST = MIGRATIONS[-1].version
+
+_OWN_TABLES = frozenset({"patients", "studies", "series", "files", "refs"})
+_PG_LOCK_KEY = 0x6469636F6D726566  # "dicomref": one migrator at a time per database
+
+
+def current_version(conn: Connection) -> int:
+    """The catalog's schema version; 0 for an empty database."""
+    tables = set(inspect(conn).get_table_names())
+    if schema_migrations.name not in tables:
+        if tables & _OWN_TABLES:
+            raise CatalogError(
+                "the database holds tables named like dicomref's "
+                f"({', '.join(sorted(tables & _OWN_TABLES))}) but no schema_migrations table: "
+                "it is not a dicomref catalog; choose another (--db or DICOMREF_DB)"
+            )
+        return 0
+    version = conn.scalar(select(func.max(schema_migrations.c.version)))
+    return int(version or 0)
+
+
+def _refuse_newer(version: int, url: str) -> None:
+    if version > LATEST:
+        raise CatalogVersionError(
+            f"catalog {masked(url)} has schema version {version}, but this dicomref "
+            f"understands versions up to {LATEST}: upgrade dicomref "
+            "(pip install --upgrade dicomref), or use another catalog (--db or DICOMREF_DB)"
+        )
+
+
+def migrate(engine: Engine, url: str, *, target: int = LATEST) -> int:
+    """Bring the catalog to ``target`` (default: the latest version); return the version.
+
+    Safe to run from several processes at once: each step takes the write lock (SQLite
+    ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) and re-reads the version inside it.
+    """
+    with engine.connect() as conn:
+        version = current_version(conn)
+        conn.rollback()
+    _refuse_newer(version, url)
+    if version >= target:
+        return version
+    for step in MIGRATIONS:
+        if step.version > target:
+            break
+        with engine.connect() as conn:
+            conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+                version = current_version(conn)
+                _refuse_newer(version, url)
+                if version >= step.version:
+                    continue
+                if version == 0:
+                    schema_migrations.create(conn)
+                step.apply(conn)
+                conn.execute(
+                    insert(schema_migrations).values(
+                        version=step.version,
+                        applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                        description=step.description,
+                    )
+                )
+        log.info("catalog %s migrated to schema version %d", masked(url), step.version)
+    return target

@@ -1,0 +1,188 @@
+"""Writing files and their references in batches, one transaction per batch.
+
+A batch replaces the rows of its paths: it deletes whatever rows those paths had (their
+references go with them, ON DELETE CASCADE), inserts the new file rows, then the references
+of the files that have any.  So a batch is idempotent, a process killed between batches
+leaves a consistent catalog, and two scans writing the same path cannot clash.
+
+The hot inserts are compiled once and run as DB-API ``executemany`` over plain tuples
+(positional drivers such as sqlite3) or dicts (named ones): a few microseconds a row.
+Patients, studies and series are inserted with ON CONFLICT DO NOTHING, once per key per
+writer (an in-memory set remembers what is already there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from dicomref.catalog._engine import WRITE
+from dicomref.catalog._rows import ObjectRows, PatientRow, SeriesRow, StudyRow
+from dicomref.catalog._schema import (
+    FILE_COLUMNS,
+    REF_COLUMNS,
+    files,
+    patients,
+    refs,
+    series,
+    studies,
+)
+
+#: Files per transaction.
+BATCH_FILES = 500
+#: Reference rows per transaction (a structure set can hold thousands).
+BATCH_REFS = 5_000
+#: Bound parameters per IN list, well under every backend's limit.
+IN_CHUNK = 500
+
+
+class _Prepared:
+    """An INSERT compiled once for the engine's dialect, run as executemany of row tuples."""
+
+    def __init__(self, engine: Engine, table: Table, columns: Sequence[str]) -> None:
+        compiled = table.insert().compile(dialect=engine.dialect, column_keys=list(columns))
+        self.sql = str(compiled)
+        self.columns = tuple(columns)
+        order = compiled.positiontup if compiled.positional else None
+        if order is not None and tuple(order) != self.columns:
+            index = [self.columns.index(name) for name in order]
+            self._convert: Callable[[tuple[Any, ...]], Any] | None = lambda row: tuple(
+                row[i] for i in index
+            )
+        elif order is not None:
+            self._convert = None
+        else:
+            names = self.columns
+            self._convert = lambda row: dict(zip(names, row, strict=True))
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        params: list[Any] = list(rows) if self._convert is None else list(map(self._convert, rows))
+        conn.exec_driver_sql(self.sql, params)
+
+
+def _insert_ignoring(engine: Engine, table: Table) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING for the dialects we support."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return table.insert()  # other backends: plain insert (the caches avoid most conflicts)
+
+
+def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Writer:
+    """Buffers rows and writes them in batches.  Call :meth:`flush` at the end."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._insert_file = _Prepared(engine, files, FILE_COLUMNS)
+        self._insert_ref = _Prepared(engine, refs, REF_COLUMNS)
+        self._insert_patient = _insert_ignoring(engine, patients)
+        self._insert_study = _insert_ignoring(engine, studies)
+        self._insert_series = _insert_ignoring(engine, series)
+        self._delete_paths = delete(files).where(
+            files.c.path.in_(bindparam("paths", expanding=True))
+        )
+        self._ids_of = select(files.c.path, files.c.id).where(
+            files.c.path.in_(bindparam("paths", expanding=True))
+        )
+        self._known_patients: set[str] = set()
+        self._known_studies: set[str] = set()
+        self._known_series: set[str] = set()
+        self._objects: dict[str, ObjectRows] = {}
+        self._forget: list[str] = []
+        self._pending_refs = 0
+        #: Totals written so far (committed); references count places, as Reference objects.
+        self.files_written = 0
+        self.refs_written = 0
+
+    def add(self, rows: ObjectRows) -> None:
+        """Queue one file's rows (replacing any earlier rows of the same path)."""
+        self._objects[rows[0][0]] = rows
+        self._pending_refs += len(rows[4])
+        if len(self._objects) >= BATCH_FILES or self._pending_refs >= BATCH_REFS:
+            self.flush()
+
+    def forget(self, path: str) -> None:
+        """Queue the removal of whatever rows ``path`` has (a file that no longer reads)."""
+        self._forget.append(path)
+        if len(self._forget) >= BATCH_FILES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything queued in one transaction."""
+        if not self._objects and not self._forget:
+            return
+        objects = list(self._objects.values())
+        new_patients: dict[str, PatientRow] = {}
+        new_studies: dict[str, StudyRow] = {}
+        new_series: dict[str, SeriesRow] = {}
+        for _, patient, study, series_row, _ in objects:
+            if patient is not None and patient[0] not in self._known_patients:
+                new_patients.setdefault(patient[0], patient)
+            if study[0] not in self._known_studies:
+                new_studies.setdefault(study[0], study)
+            if series_row[0] not in self._known_series:
+                new_series.setdefault(series_row[0], series_row)
+        paths = list(self._objects)
+        with self._engine.connect() as conn:
+            conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                self._ensure(conn, new_patients.values(), new_studies.values(), new_series.values())
+                for chunk in _chunks(paths + self._forget):
+                    conn.execute(self._delete_paths, {"paths": list(chunk)})
+                self._insert_file.run(conn, [r[0] for r in objects])
+                ref_count = self._write_refs(conn, [r for r in objects if r[4]])
+        self._known_patients.update(new_patients)
+        self._known_studies.update(new_studies)
+        self._known_series.update(new_series)
+        self.files_written += len(objects)
+        self.refs_written += ref_count
+        self._objects.clear()
+        self._forget.clear()
+        self._pending_refs = 0
+
+    def _ensure(
+        self,
+        conn: Connection,
+        new_patients: Iterable[PatientRow],
+        new_studies: Iterable[StudyRow],
+        new_series: Iterable[SeriesRow],
+    ) -> None:
+        names: tuple[str, ...] = ("patient_id", "patient_name")
+        patient_rows = [dict(zip(names, row, strict=True)) for row in new_patients]
+        if patient_rows:
+            conn.execute(self._insert_patient, patient_rows)
+        names = ("study_uid", "patient_id", "study_date", "description")
+        study_rows = [dict(zip(names, row, strict=True)) for row in new_studies]
+        if study_rows:
+            conn.execute(self._insert_study, study_rows)
+        names = ("series_uid", "study_uid", "modality", "description", "series_number")
+        series_rows = [dict(zip(names, row, strict=True)) for row in new_series]
+        if series_rows:
+            conn.execute(self._insert_series, series_rows)
+
+    def _write_refs(self, conn: Connection, with_refs: list[ObjectRows]) -> int:
+        if not with_refs:
+            return 0
+        ids: dict[str, int] = {}
+        for chunk in _chunks([r[0][0] for r in with_refs]):
+            for path, file_id in conn.execute(self._ids_of, {"paths": list(chunk)}):
+                ids[path] = file_id
+        rows = [(ids[r[0][0]], *ref) for r in with_refs for ref in r[4]]
+        self._insert_ref.run(conn, rows)
+        places = 0
+        for r in with_refs:
+            for ref in r[4]:
+                places += ref[5]  # path_count
+        return places

@@ -1,0 +1,183 @@
+"""Opening catalogs: migrations, versions, SQLite settings, errors that name the database."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+
+from dicomref.catalog import Catalog, _migrations, default_url
+from dicomref.catalog._engine import masked, open_engine
+from dicomref.catalog._migrations import LATEST, MIGRATIONS, migrate
+from dicomref.catalog._schema import metadata, schema_migrations
+from dicomref.errors import CatalogError, CatalogVersionError
+from test_catalog_support import db_url, summary, uid
+
+__all__ = ["db_url"]
+
+
+def _engine(url: str) -> Engine:
+    return open_engine(url)
+
+
+def _version(url: str) -> int:
+    engine = _engine(url)
+    with engine.connect() as conn:
+        version = conn.scalar(select(schema_migrations.c.version).order_by(text("version DESC")))
+    engine.dispose()
+    return int(version or 0)
+
+
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert len(MIGRATIONS) == LATEST
+
+
+def test_a_new_catalog_is_at_the_latest_version_with_the_schema_the_code_uses(
+    db_url: str,
+) -> None:
+    Catalog(db_url).close()
+    assert _version(db_url) == LATEST
+    engine = _engine(db_url)
+    found = inspect(engine)
+    for table in metadata.sorted_tables:
+        assert {c["name"] for c in found.get_columns(table.name)} == set(table.c.keys())
+        expected_indexes = {tuple(c.name for c in ix.columns) for ix in table.indexes}
+        assert {tuple(ix["column_names"]) for ix in found.get_indexes(table.name)} >= (
+            expected_indexes
+        )
+    fks = found.get_foreign_keys("refs")
+    assert fks[0]["options"].get("ondelete") == "CASCADE"
+    engine.dispose()
+
+
+def test_a_version_1_catalog_is_migrated_and_keeps_its_rows(db_url: str, tmp_path: Path) -> None:
+    engine = _engine(db_url)
+    assert migrate(engine, db_url, target=1) == 1
+    # Rows as dicomref with schema 1 wrote them.
+    v1 = _migrations._v1_metadata()
+    with engine.begin() as conn:
+        conn.execute(insert(v1.tables["patients"]).values(patient_id="P1", patient_name="A^B"))
+        conn.execute(insert(v1.tables["studies"]).values(study_uid=uid(1), patient_id="P1"))
+        conn.execute(
+            insert(v1.tables["series"]).values(series_uid=uid(2), study_uid=uid(1), modality="CT")
+        )
+        conn.execute(
+            insert(v1.tables["files"]).values(
+                path=str(tmp_path / "ct.dcm"),
+                size=10,
+                mtime_ns=5,
+                sop_class="1.2.840.10008.5.1.4.1.1.2",
+                sop_instance=uid(3),
+                study_uid=uid(1),
+                series_uid=uid(2),
+                patient_id="P1",
+            )
+        )
+    engine.dispose()
+    assert _version(db_url) == 1
+    with Catalog(db_url) as cat:
+        assert _version(db_url) == LATEST
+        [found] = cat.locate(uid(3))
+        assert (found.path, found.patient_name, found.modality) == (
+            str(tmp_path / "ct.dcm"),
+            "A^B",
+            None,
+        )
+        cat.add([summary(tmp_path / "a.dcm", uid(3)), summary(tmp_path / "b.dcm", uid(3), size=10)])
+        assert cat.duplicates(compare=False)[0].sop_uid == uid(3)
+
+
+def test_a_catalog_from_a_newer_dicomref_is_refused(db_url: str) -> None:
+    Catalog(db_url).close()
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema_migrations).values(
+                version=LATEST + 1, applied_at="2031-01-01T00:00:00+00:00", description="future"
+            )
+        )
+    engine.dispose()
+    with pytest.raises(CatalogVersionError, match=f"version {LATEST + 1}.*upgrade dicomref") as e:
+        Catalog(db_url)
+    assert masked(db_url) in str(e.value)
+
+
+def test_a_database_that_is_not_a_catalog_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE files (name TEXT)"))
+    engine.dispose()
+    with pytest.raises(CatalogError, match="not a dicomref catalog"):
+        Catalog(url)
+
+
+def test_a_file_that_is_not_a_database_gives_a_catalog_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.sqlite"
+    path.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(CatalogError, match=r"junk\.sqlite.*not a usable SQLite database"):
+        Catalog(f"sqlite:///{path}")
+
+
+def test_a_catalog_in_a_missing_folder_gives_a_catalog_error(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match=r"no/such/folder.*folder exists"):
+        Catalog(f"sqlite:///{tmp_path / 'no/such/folder/c.sqlite'}")
+
+
+def test_unusable_urls_give_catalog_errors() -> None:
+    with pytest.raises(CatalogError, match="cannot use catalog URL"):
+        Catalog("nonsense-url")
+    with pytest.raises(CatalogError, match="cannot use catalog URL"):
+        Catalog("nosuchdialect://host/db")
+
+
+def test_passwords_are_masked() -> None:
+    assert "s3cret" not in masked("postgresql+psycopg://me:s3cret@host/db")
+    assert masked("postgresql+psycopg://me:s3cret@host/db").startswith("postgresql+psycopg://me:")
+
+
+def test_default_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DICOMREF_DB", "sqlite:///elsewhere.sqlite")
+    assert default_url() == "sqlite:///elsewhere.sqlite"
+    monkeypatch.delenv("DICOMREF_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    url = default_url()
+    assert url == f"sqlite:///{tmp_path / 'data/dicomref/catalog.sqlite'}"
+    assert (tmp_path / "data/dicomref").is_dir()
+
+
+def test_sqlite_connections_are_set_up_for_safety(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    Catalog(url).close()
+    engine = _engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
+    engine.dispose()
+
+
+def test_catalogs_opened_at_once_migrate_once(db_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            Catalog(db_url).close()
+        except CatalogError as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = _engine(db_url)
+    with engine.connect() as conn:
+        versions = conn.execute(select(schema_migrations.c.version)).scalars().all()
+    engine.dispose()
+    assert sorted(versions) == list(range(1, LATEST + 1))

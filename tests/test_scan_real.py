@@ -1,0 +1,106 @@
+"""Catalog.scan over real DICOM files: a generated patient, pydicom's test files, a DICOMDIR."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pydicom.data
+import pytest
+
+from dicomref.catalog import Catalog
+from dicomref.model import Kind
+from dicomref.sample import Sample, generate_sample
+from test_catalog_support import db_url
+
+__all__ = ["db_url"]
+
+
+def _testdata(name: str) -> Path:
+    return Path(pydicom.data.get_testdata_file(name))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    return generate_sample(tmp_path_factory.mktemp("scan-real") / "patient", slices=12)
+
+
+def test_a_generated_patient_is_indexed_with_its_references(db_url: str, patient: Sample) -> None:
+    with Catalog(db_url) as cat:
+        report = cat.scan([patient.root])
+        assert (report.files, report.indexed, report.failed) == (len(patient.paths),) * 2 + ((),)
+        assert report.duplicates == 0
+        ss0, ss1 = (s.sop_instance for s in patient.structure_sets)
+        plan0 = patient.plans[0].sop_instance
+        dose = patient.dose.sop_instance
+        assert {(r.source, r.kind) for r in cat.referrers(ss0)} >= {
+            (plan0, Kind.STRUCTURE_SET),
+            (dose, Kind.STRUCTURE_SET),
+        }
+        assert [r.target for r in cat.references_from(patient.plans[1].sop_instance)] == [ss1]
+        assert plan0 in {r.target for r in cat.references_from(dose)}
+        ct = patient.ct[3]
+        assert {r.source for r in cat.referrers(ct.sop_instance)} >= {ss0, ss1}
+        assert cat.dangling() == []
+        assert cat.locate(ct.sop_instance)[0].path == str(ct.path)
+        series = cat.series_instances(ct.series)
+        assert [s.sop_instance for s in series] == [c.sop_instance for c in patient.ct]
+        assert series[0].image_position is not None
+        study = {s.uid: s for s in cat.study_series(patient.study_uids[0])}
+        assert study[ct.series].count == len(patient.ct)
+        assert cat.get(patient.structure_sets[0].sop_instance).references == tuple(
+            cat.references_from(ss0)
+        )
+        counts = cat.counts()
+        assert (counts["patients"], counts["studies"]) == (1, 2)
+        assert counts["files"] == len(patient.paths)
+        assert counts["references"] == report.references
+
+        again = cat.scan([patient.root])
+        assert (again.unchanged, again.indexed, again.references) == (len(patient.paths), 0, 0)
+
+
+def test_pydicom_test_files_and_bad_files_mixed_in(db_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("rtplan.dcm", "rtstruct.dcm", "rtdose.dcm", "CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(_testdata(name), folder / name)
+    (folder / "notes.txt").write_text("not DICOM at all")
+    (folder / "truncated.dcm").write_bytes(_testdata("CT_small.dcm").read_bytes()[:400])
+    shutil.copy(_testdata("rtplan.dcm"), folder / "rtplan-copy.dcm")
+    with Catalog(db_url) as cat:
+        report = cat.scan([folder])
+        failed = {Path(f.path).name: f.error for f in report.failed}
+        assert set(failed) == {"notes.txt", "truncated.dcm"}
+        assert all(str(folder) in message for message in failed.values())
+        assert (report.files, report.indexed, report.duplicates) == (8, 6, 1)
+        [group] = cat.duplicates()
+        assert group.same_content is True
+        assert len(group.paths) == 2
+        plan = cat.get(group.sop_uid)
+        assert any(r.kind == Kind.STRUCTURE_SET for r in plan.references)
+        # Earlier rows are kept and the bad files are tried again next time.
+        again = cat.scan([folder])
+        assert (again.unchanged, len(again.failed)) == (6, 2)
+
+
+def test_a_dicomdir_and_the_folder_it_sits_in(db_url: str, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    shutil.copytree(_testdata("DICOMDIR").parent, media)
+    from dicomref.extraction import dicomdir_files
+
+    listed = dicomdir_files(media / "DICOMDIR")
+    with Catalog(db_url) as cat:
+        report = cat.scan([media / "DICOMDIR"])
+        assert report.indexed == len(listed) > 0
+        assert (report.not_instances, report.failed) == (1, ())
+        by_folder = cat.scan([media])
+        assert by_folder.unchanged == len(listed)
+        assert by_folder.not_instances >= 1  # the DICOMDIRs met in the folder
+        assert (
+            by_folder.indexed
+            + by_folder.unchanged
+            + by_folder.not_instances
+            + len(by_folder.failed)
+            == by_folder.files
+        )
