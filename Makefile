@@ -17,7 +17,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 unit: $(VENV)/.installed
-	$(BIN)/pytest -n 2
+	scripts/in-netns.sh $(BIN)/pytest -n 2
 
 test: lint typecheck unit
 

@@ -10,7 +10,12 @@
     ├── CatalogError               the catalog cannot be opened, migrated or written
     │   ├── CatalogVersionError    the catalog was written by a newer dicomref
     │   └── NotInCatalogError      a UID the catalog does not hold
-    └── ConfigError                a configuration file that cannot be used
+    ├── ConfigError                a configuration file that cannot be used
+    └── RemoteError                talking to a DICOM server went wrong (names the node)
+        ├── AssociationError       no association: refused, rejected, unreachable, aborted
+        ├── RemoteTimeoutError     the server did not answer in time
+        ├── StatusError            a failure status (names the command and the status code)
+        └── RetrieveMismatchError  a retrieve moved other objects than it was asked for
 
 Errors from lower layers (pydicom, SQLAlchemy, the OS) are translated at the
 boundary into the most specific class here, chained with ``raise … from exc``.
@@ -85,3 +90,51 @@ class ConfigError(DicomrefError):
 
 class NotAnInstanceError(DicomReadError):
     """The file is DICOM but holds no composite instance to index (a DICOMDIR, …)."""
+
+
+class RemoteError(DicomrefError):
+    """Talking to a DICOM server went wrong.  ``node`` names the server (``AE@host:port``)."""
+
+    def __init__(self, node: str, message: str) -> None:
+        self.node = node
+        super().__init__(f"{node}: {message}")
+
+
+class AssociationError(RemoteError):
+    """No association: refused, rejected (with the reason), unreachable or aborted."""
+
+
+class RemoteTimeoutError(RemoteError):
+    """The server did not answer within the configured timeout."""
+
+
+class StatusError(RemoteError):
+    """A DIMSE command ended with a failure status.
+
+    ``command`` is e.g. ``C-FIND``, ``status`` the status code (``0xA900``).
+    """
+
+    def __init__(self, node: str, command: str, status: int, message: str) -> None:
+        self.command = command
+        self.status = status
+        super().__init__(node, f"{command} failed with status 0x{status:04X}: {message}")
+
+
+class RetrieveMismatchError(RemoteError):
+    """A C-MOVE/C-GET reported or delivered something other than what was asked.
+
+    ``missing`` are the SOP Instance UIDs asked for that did not arrive, ``unexpected``
+    those that arrived without being asked for.
+    """
+
+    def __init__(
+        self,
+        node: str,
+        message: str,
+        *,
+        missing: frozenset[str] = frozenset(),
+        unexpected: frozenset[str] = frozenset(),
+    ) -> None:
+        self.missing = missing
+        self.unexpected = unexpected
+        super().__init__(node, message)

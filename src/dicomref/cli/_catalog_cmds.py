@@ -1,0 +1,195 @@
+"""Commands over the catalog: ``scan``, ``show``, ``check`` and ``graph``."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.tree import Tree
+
+from dicomref.catalog import Catalog, ScanProgress, ScanReport
+from dicomref.check import CheckOptions, Finding, Severity, run_checks
+from dicomref.cli._common import (
+    EXIT_PROBLEMS,
+    DbOption,
+    JsonOption,
+    VerboseOption,
+    err,
+    maps_errors,
+    out,
+    print_json,
+    setup_logging,
+)
+from dicomref.cli._files_cmds import class_name
+from dicomref.graph import Direction, build_graph, to_dot
+from dicomref.model import Reference
+from dicomref.show import ObjectView, view_object
+
+
+@maps_errors
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders or DICOMDIRs to index.")],
+    db: DbOption = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes reading files (default: one per core).")
+    ] = None,
+    json_out: JsonOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Index DICOM files into the catalog: incremental, parallel, goes on past bad files."""
+    setup_logging(verbose)
+    with Catalog(db) as catalog, _progress() as progress:
+        task = progress.add_task("scanning", total=None)
+
+        def report(p: ScanProgress) -> None:
+            progress.update(task, completed=p.files_done, total=p.total)
+
+        result = catalog.scan(paths, workers=workers, progress=report)
+    if json_out:
+        print_json(result)
+    else:
+        _print_scan(result)
+    if result.failed:
+        raise SystemExit(EXIT_PROBLEMS)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _print_scan(result: ScanReport) -> None:
+    out.print(
+        f"Scanned {result.files} files in {result.seconds:.1f} s: {result.indexed} indexed, "
+        f"{result.unchanged} unchanged, {result.not_instances} not instances, "
+        f"{len(result.failed)} failed, {result.removed} removed; "
+        f"{result.references} references; {result.duplicates} duplicate SOP Instance UIDs."
+    )
+    for failure in result.failed:
+        out.print(f"  failed: {failure.error}", markup=False)
+
+
+@maps_errors
+def show(
+    uid: Annotated[str, typer.Argument(help="SOP Instance UID to show.")],
+    db: DbOption = None,
+    json_out: JsonOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Where an object is, what it references (resolved or not), what references it."""
+    setup_logging(verbose)
+    with Catalog(db) as catalog:
+        view = view_object(catalog, uid)
+    if json_out:
+        print_json(view)
+        return
+    out.print(_tree(view))
+
+
+def _ref_label(ref: Reference, resolved: bool, other: str) -> str:
+    state = "[green]✓[/]" if resolved else ("[red]✗ missing[/]" if ref.instance else "·")
+    return f"{state} {ref.kind.value} {other} [dim]{ref.path}[/]"
+
+
+def _tree(view: ObjectView) -> Tree:
+    head = view.files[0] if view.files else None
+    title = (
+        f"[bold]{head.modality or '?'}[/] {view.uid} ({class_name(head.sop_class)})"
+        if head
+        else f"[bold]{view.uid}[/] [red]not in any scanned file[/]"
+    )
+    tree = Tree(title)
+    for f in view.files:
+        where = tree.add(f"file {f.path}")
+        where.add(f"patient {f.patient_id or '-'} {f.patient_name or ''}".rstrip())
+        where.add(f"study {f.study}" + (f" ({f.study_date})" if f.study_date else ""))
+        where.add(f"series {f.series} #{f.series_number if f.series_number is not None else '-'}")
+    if len(view.files) > 1:
+        tree.add(f"[yellow]held by {len(view.files)} files: duplicate SOP Instance UID[/]")
+    forward = tree.add(f"references ({len(view.references)})")
+    for item in view.references:
+        forward.add(_ref_label(item.reference, item.resolved, item.reference.target))
+    backward = tree.add(f"referenced by ({len(view.referrers)})")
+    for item in view.referrers:
+        backward.add(_ref_label(item.reference, True, item.reference.source))
+    return tree
+
+
+class Format(enum.StrEnum):
+    JSON = "json"
+    DOT = "dot"
+
+
+@maps_errors
+def check(
+    db: DbOption = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only this check (repeatable).")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(help="CONTOUR_OFF_SLICE tolerance in mm along the slice normal.")
+    ] = CheckOptions().contour_tolerance_mm,
+    json_out: JsonOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Dangling references, duplicate UIDs, contours off their slices, frame mismatches."""
+    setup_logging(verbose)
+    with Catalog(db) as catalog:
+        findings = run_checks(catalog, CheckOptions(contour_tolerance_mm=tolerance), only=only)
+    if json_out:
+        print_json(findings)
+    else:
+        _print_findings(findings)
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise SystemExit(EXIT_PROBLEMS)
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    if not findings:
+        out.print("No problems found.")
+        return
+    colour = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
+    for f in findings:
+        out.print(
+            f"[{colour[f.severity]}]{f.severity.value:7}[/] [bold]{f.code}[/] {f.source or ''}"
+        )
+        out.print(f"        {f.message}", markup=False)
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    out.print(f"{len(findings)} findings, {errors} errors.")
+
+
+@maps_errors
+def graph(
+    uid: Annotated[str, typer.Argument(help="SOP Instance UID at the centre of the graph.")],
+    db: DbOption = None,
+    depth: Annotated[int, typer.Option(min=1, help="How many hops to follow.")] = 2,
+    direction: Annotated[
+        Direction, typer.Option(help="Follow references forward, reverse, or both.")
+    ] = Direction.BOTH,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.JSON,
+    verbose: VerboseOption = 0,
+) -> None:
+    """The reference graph around UID, as JSON or Graphviz dot."""
+    setup_logging(verbose)
+    with Catalog(db) as catalog:
+        result = build_graph(catalog, uid, depth=depth, direction=direction)
+    if fmt is Format.DOT:
+        out.file.write(to_dot(result))
+    else:
+        print_json(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(scan)
+    app.command()(show)
+    app.command()(check)
+    app.command()(graph)

@@ -1,0 +1,111 @@
+"""What every command shares: options, output consoles, logging and error mapping.
+
+Data goes to stdout, logs and progress to stderr.  Exit codes (documented in the README):
+
+====  =========================================================================
+0     success
+1     the command ran, and found what it reports as a problem (check errors,
+      files that could not be read or scanned)
+2     bad usage: unknown option, a value that cannot be used
+3     an input file that is not readable DICOM
+4     the catalog: cannot be opened, or does not hold the UID asked for
+130   interrupted (Ctrl-C)
+====  =========================================================================
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from dicomref.errors import (
+    CatalogError,
+    ConfigError,
+    DicomReadError,
+    DicomrefError,
+    UsageError,
+)
+from dicomref.model import to_json
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_CATALOG = 4
+
+out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:  # piped or captured: never crop UIDs to an 80-column guess
+    out.width = max(out.width, 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="DICOMREF_DB",
+        help="Catalog database URL (sqlite:///path or postgresql+psycopg://…). "
+        "Default: a SQLite file in your user data directory.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+VerboseOption = Annotated[
+    int,
+    typer.Option("--verbose", "-v", count=True, help="More log output on stderr (-vv for debug)."),
+]
+
+
+def setup_logging(verbose: int) -> None:
+    """Log to stderr; WARNING by default, INFO with -v, DEBUG with -vv."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger("dicomref")
+    root.setLevel(level)
+    if not any(getattr(h, "_dicomref_cli", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._dicomref_cli = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_json(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def exit_code_for(exc: DicomrefError) -> int:
+    if isinstance(exc, UsageError | ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, DicomReadError):
+        return EXIT_INPUT
+    if isinstance(exc, CatalogError):
+        return EXIT_CATALOG
+    return EXIT_PROBLEMS
+
+
+def fail(exc: DicomrefError) -> NoReturn:
+    """Print one line naming the problem and exit with the documented code."""
+    err.print(f"dicomref: error: {exc}", markup=False)
+    raise SystemExit(exit_code_for(exc))
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def maps_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn dicomref's known errors raised by a command into one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DicomrefError as exc:
+            fail(exc)
+
+    return wrapper

@@ -1,0 +1,130 @@
+"""Commands that work on files alone, without the catalog: ``sample`` and ``refs``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydicom.uid import UID
+from rich.table import Table
+
+from dicomref.cli._common import (
+    EXIT_INPUT,
+    JsonOption,
+    VerboseOption,
+    err,
+    maps_errors,
+    out,
+    print_json,
+    setup_logging,
+)
+from dicomref.errors import DicomReadError
+from dicomref.extraction import read_object
+from dicomref.model import Reference, to_json
+from dicomref.sample import generate_sample
+
+
+def class_name(uid: str | None) -> str:
+    """The SOP class's name where pydicom knows it, else the UID itself."""
+    if not uid:
+        return "-"
+    name = UID(uid).name
+    return name if name and name != uid else uid
+
+
+@maps_errors
+def sample(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the sample patient into.")],
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same files.")] = 0,
+    slices: Annotated[int, typer.Option(help="CT slices in the main study.")] = 40,
+    rows: Annotated[int, typer.Option(help="Rows of each CT slice.")] = 64,
+    columns: Annotated[int, typer.Option(help="Columns of each CT slice.")] = 64,
+    pixel_spacing: Annotated[float, typer.Option(help="Pixel spacing in mm.")] = 1.0,
+    slice_thickness: Annotated[float, typer.Option(help="Slice spacing in mm.")] = 2.5,
+    json_out: JsonOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Write a generated, realistic sample patient (CT, RT, SEG, KOS) into OUT_DIR."""
+    setup_logging(verbose)
+    result = generate_sample(
+        out_dir,
+        seed=seed,
+        slices=slices,
+        rows=rows,
+        columns=columns,
+        pixel_spacing=pixel_spacing,
+        slice_thickness=slice_thickness,
+    )
+    if json_out:
+        print_json(result)
+        return
+    counts: dict[str, int] = defaultdict(int)
+    for obj in result.objects:
+        counts[obj.role] += 1
+    out.print(f"Wrote {len(result.objects)} files for patient {result.patient_id} to {out_dir}:")
+    for role, n in counts.items():
+        out.print(f"  {n:5d}  {role}")
+
+
+def _reference_rows(refs: list[Reference]) -> list[tuple[Reference, int]]:
+    """One row per (kind, target): the first reference and how many places name it."""
+    grouped: dict[tuple[str, str], list[Reference]] = {}
+    for ref in refs:
+        grouped.setdefault((ref.kind.value, ref.target), []).append(ref)
+    return [(group[0], len(group)) for group in grouped.values()]
+
+
+@maps_errors
+def refs(
+    files: Annotated[list[Path], typer.Argument(help="DICOM files to read.")],
+    json_out: JsonOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """What each FILE references: kind, target UID and class, where in the file, hints."""
+    setup_logging(verbose)
+    everything: list[dict[str, object]] = []
+    failed = 0
+    for path in files:
+        try:
+            summary = read_object(path)
+        except DicomReadError as exc:
+            err.print(f"dicomref: {exc}", markup=False)
+            failed += 1
+            continue
+        if json_out:
+            for ref in summary.references:
+                row = to_json(ref)
+                row["file"] = str(path)
+                everything.append(row)
+            continue
+        title = (
+            f"{path}: {summary.modality or '?'} {class_name(summary.sop_class)} "
+            f"{summary.sop_instance} — {len(summary.references)} references"
+        )
+        if not summary.references:
+            out.print(title)
+            continue
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for column in ("kind", "target", "target class", "series hint", "places", "first place"):
+            table.add_column(column, overflow="fold")
+        for ref, places in _reference_rows(list(summary.references)):
+            table.add_row(
+                ref.kind.value,
+                ref.target,
+                class_name(ref.target_class),
+                ref.series or "-",
+                str(places),
+                ref.path,
+            )
+        out.print(table)
+    if json_out:
+        print_json(everything)
+    if failed:
+        raise SystemExit(EXIT_INPUT)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sample)
+    app.command()(refs)

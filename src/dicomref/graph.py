@@ -1,0 +1,136 @@
+"""The reference graph around one object, forward (what it references) and reverse
+(what references it), to a chosen depth; as JSON-ready data or Graphviz dot."""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+from dicomref.catalog import Catalog
+from dicomref.model import Kind, ObjectSummary, Reference
+
+
+class Direction(enum.StrEnum):
+    FORWARD = "forward"
+    REVERSE = "reverse"
+    BOTH = "both"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """An object in the graph; ``present`` is False for UIDs no indexed file holds."""
+
+    uid: str
+    present: bool
+    modality: str | None = None
+    sop_class: str | None = None
+    study: str | None = None
+    series: str | None = None
+    path: str | None = None
+    instance: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """All references from ``source`` to ``target`` of one kind; ``paths`` counts them."""
+
+    source: str
+    target: str
+    kind: Kind
+    paths: int
+    first_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    root: str
+    depth: int
+    direction: Direction
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+
+def _node(uid: str, summary: ObjectSummary | None, instance: bool) -> Node:
+    if summary is None:
+        return Node(uid=uid, present=False, instance=instance)
+    return Node(
+        uid=uid,
+        present=True,
+        modality=summary.modality,
+        sop_class=summary.sop_class,
+        study=summary.study,
+        series=summary.series,
+        path=summary.path,
+    )
+
+
+def build_graph(
+    catalog: Catalog, uid: str, *, depth: int = 2, direction: Direction = Direction.BOTH
+) -> Graph:
+    """Breadth-first from ``uid``: ``depth`` hops forward and/or reverse.
+
+    Raises :class:`~dicomref.errors.NotInCatalogError` when ``uid`` is neither held nor
+    referenced by anything in the catalog.
+    """
+    root = catalog.locate(uid)
+    refs_in: list[Reference] = catalog.referrers(uid) if not root else []
+    if not root and not refs_in:
+        catalog.get(uid)  # raises NotInCatalogError with the standard advice
+    nodes: dict[str, Node] = {uid: _node(uid, root[0] if root else None, True)}
+    edges: dict[tuple[str, str, Kind], list[Reference]] = {}
+    queue: deque[tuple[str, int]] = deque([(uid, 0)])
+    expanded: set[str] = set()
+    while queue:
+        current, level = queue.popleft()
+        if current in expanded or level >= depth:
+            continue
+        expanded.add(current)
+        hops: list[tuple[Reference, str]] = []
+        if direction in (Direction.FORWARD, Direction.BOTH):
+            hops += [(r, r.target) for r in catalog.references_from(current)]
+        if direction in (Direction.REVERSE, Direction.BOTH):
+            hops += [(r, r.source) for r in catalog.referrers(current)]
+        for ref, other in hops:
+            edges.setdefault((ref.source, ref.target, ref.kind), []).append(ref)
+            if other not in nodes:
+                found = catalog.locate(other) if ref.instance or other == ref.source else []
+                nodes[other] = _node(other, found[0] if found else None, ref.instance)
+                if ref.instance or other == ref.source:
+                    queue.append((other, level + 1))
+    edge_list = tuple(
+        Edge(s, t, k, len(refs), refs[0].path) for (s, t, k), refs in sorted(edges.items())
+    )
+    return Graph(uid, depth, direction, tuple(nodes.values()), edge_list)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def to_dot(graph: Graph) -> str:
+    """Graphviz dot: one cluster per series, missing objects dashed, edges labelled by kind."""
+    lines = ["digraph dicomref {", "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
+    by_series: dict[str | None, list[Node]] = {}
+    for node in graph.nodes:
+        by_series.setdefault(node.series, []).append(node)
+    for n, (series, members) in enumerate(sorted(by_series.items(), key=lambda i: i[0] or "")):
+        indent = "  "
+        if series is not None:
+            lines.append(f"  subgraph cluster_{n} {{")
+            lines.append(f"    label={_quote('series ' + series)}; style=rounded;")
+            indent = "    "
+        for node in members:
+            label = (
+                f"{node.modality or ('missing' if node.instance else 'non-instance')}\\n{node.uid}"
+            )
+            style = "" if node.present else ", style=dashed"
+            bold = ", penwidth=2" if node.uid == graph.root else ""
+            lines.append(f"{indent}{_quote(node.uid)} [label={_quote(label)}{style}{bold}];")
+        if series is not None:
+            lines.append("  }")
+    for edge in graph.edges:
+        label = edge.kind.value + (f" x{edge.paths}" if edge.paths > 1 else "")
+        lines.append(f"  {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""Every command through the command line, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+from typer.testing import CliRunner
+
+from dicomref.cli import app
+from dicomref.sample import Sample
+
+runner = CliRunner()
+
+
+def pydicom_file(name: str) -> str:
+    """The path of one of pydicom's own test files."""
+    path = get_testdata_file(name)
+    assert isinstance(path, str), name
+    return path
+
+
+def run(*args: str | Path, code: int = 0, env: dict[str, str] | None = None) -> str:
+    result = runner.invoke(app, [str(a) for a in args], env=env)
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result.stdout
+
+
+def test_refs_json_of_a_real_rtplan() -> None:
+    path = pydicom_file("rtplan.dcm")
+    rows = json.loads(run("refs", path, "--json"))
+    assert isinstance(rows, list) and rows
+    for key in ("source", "target", "target_class", "kind", "path", "study", "series", "instance"):
+        assert key in rows[0]
+    # the plan names its structure set, and the plan it was derived from
+    assert sorted(r["kind"] for r in rows if r["instance"]) == ["plan", "structure_set"]
+    assert all(r["file"] == path for r in rows)
+
+
+def test_refs_reports_bad_files_and_goes_on(tmp_path: Path) -> None:
+    bad = tmp_path / "not dicom.txt"
+    bad.write_text("hello")
+    good = pydicom_file("rtdose.dcm")
+    result = runner.invoke(app, ["refs", str(bad), good, "--json"])
+    assert result.exit_code == 3
+    assert "not dicom.txt" in result.stderr
+    assert any(r["kind"] == "plan" for r in json.loads(result.stdout))
+
+
+def test_scan_show_check_graph(sample: Sample, catalog_url: str) -> None:
+    report = json.loads(run("scan", sample.root, "--db", catalog_url, "--json"))
+    assert report["files"] == len(sample.objects)
+    assert report["indexed"] == len(sample.objects)
+    assert report["failed"] == []
+    assert report["references"] > 0
+    assert "skipped" in report
+
+    plan = sample.plans[0]
+    view = json.loads(run("show", plan.sop_instance, "--db", catalog_url, "--json"))
+    assert view["files"][0]["path"] == str(plan.path)
+    assert view["references"][0]["resolved"] is True
+    human = run("show", sample.structure_sets[0].sop_instance, "--db", catalog_url)
+    assert "referenced by" in human and plan.sop_instance in human
+
+    findings = json.loads(run("check", "--db", catalog_url, "--json"))
+    assert all(f["severity"] != "error" for f in findings)
+    dot = run("graph", plan.sop_instance, "--db", catalog_url, "--format", "dot")
+    assert dot.startswith("digraph")
+
+
+def test_db_from_environment_and_check_exit_status(sample: Sample, catalog_url: str) -> None:
+    env = {"DICOMREF_DB": catalog_url}
+    sample.ct[0].path.unlink()
+    run("scan", sample.root, env=env)
+    findings = json.loads(run("check", "--json", env=env, code=1))
+    assert {"code", "severity", "source", "target", "path", "message"} <= set(findings[0])
+    assert any(f["code"] == "DANGLING_REFERENCE" for f in findings)
+
+
+def test_show_unknown_uid_exits_4(catalog_url: str) -> None:
+    result = runner.invoke(app, ["show", "1.2.3.999", "--db", catalog_url])
+    assert result.exit_code == 4
+    assert "1.2.3.999" in result.stderr
+    assert "dicomref scan" in result.stderr
+
+
+def test_scan_bad_files_exit_1_and_are_listed(tmp_path: Path, catalog_url: str) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "empty.dcm").write_bytes(b"")
+    good = pydicom_file("rtstruct.dcm")
+    (tmp_path / "data" / "rtstruct.dcm").write_bytes(Path(good).read_bytes())
+    result = runner.invoke(app, ["scan", str(tmp_path / "data"), "--db", catalog_url, "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["indexed"] == 1
+    assert [f["path"] for f in report["failed"]] == [str(tmp_path / "data" / "empty.dcm")]
+
+
+@pytest.mark.slow
+def test_demo_runs(tmp_path: Path) -> None:
+    text = run("demo", "--keep", tmp_path / "demo", "--slices", "10")
+    assert "dicomref check" in text
+    assert "DANGLING_REFERENCE" in text
+
+
+def test_sample_command(tmp_path: Path) -> None:
+    data = json.loads(run("sample", tmp_path / "s", "--slices", "5", "--seed", "3", "--json"))
+    assert data["patient_id"]
+    assert len(data["objects"]) >= 5

@@ -1,0 +1,34 @@
+"""The library's public face: exactly what ``__all__`` names, each importable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dicomref
+
+SUBPACKAGES = {"catalog", "check", "cli", "errors", "extraction", "graph", "model"}
+SUBPACKAGES |= {"remote", "sample", "show"}
+
+
+def test_all_is_sorted_and_exact() -> None:
+    assert dicomref.__all__ == sorted(dicomref.__all__)
+    public = {name for name in vars(dicomref) if not name.startswith("_")}
+    public -= SUBPACKAGES | {"annotations", "logging"}
+    assert public == set(dicomref.__all__) - {"__version__"}
+
+
+def test_every_error_derives_from_the_root() -> None:
+    errors = [getattr(dicomref, n) for n in dicomref.__all__ if n.endswith("Error")]
+    assert len(errors) >= 10
+    assert all(issubclass(e, dicomref.DicomrefError) for e in errors)
+
+
+def test_importing_the_library_configures_no_logging() -> None:
+    code = (
+        "import logging, dicomref;"
+        "print([type(h).__name__ for h in logging.getLogger('dicomref').handlers],"
+        " logging.getLogger().handlers)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['NullHandler'] []"
