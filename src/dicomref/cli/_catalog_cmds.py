@@ -25,8 +25,7 @@ from dicomref.cli._common import (
 )
 from dicomref.cli._files_cmds import class_name
 from dicomref.graph import Direction, build_graph, to_dot
-from dicomref.model import Reference
-from dicomref.show import ObjectView, view_object
+from dicomref.show import ObjectView, ResolvedReference, view_object
 
 
 @maps_errors
@@ -95,9 +94,33 @@ def show(
     out.print(_tree(view))
 
 
-def _ref_label(ref: Reference, resolved: bool, other: str) -> str:
-    state = "[green]✓[/]" if resolved else ("[red]✗ missing[/]" if ref.instance else "·")
-    return f"{state} {ref.kind.value} {other} [dim]{ref.path}[/]"
+#: Above this many distinct targets of one kind, ``show`` summarises the kind in one line
+#: (listing only the missing targets); ``--json`` always lists everything.
+COLLAPSE_OVER = 8
+
+
+def _add_references(branch: Tree, items: tuple[ResolvedReference, ...], forward: bool) -> None:
+    """One line per (kind, object); kinds with many objects collapse to a summary line."""
+    by_kind: dict[str, dict[str, list[ResolvedReference]]] = {}
+    for item in items:
+        ref = item.reference
+        other = ref.target if forward else ref.source
+        by_kind.setdefault(ref.kind.value, {}).setdefault(other, []).append(item)
+    for kind, objects in by_kind.items():
+        missing = [uid for uid, group in objects.items() if not group[0].resolved]
+        instance = next(iter(objects.values()))[0].reference.instance
+        if len(objects) > COLLAPSE_OVER:
+            state = "[red]✗[/]" if missing else "[green]✓[/]"
+            held = f"{len(objects) - len(missing)} of {len(objects)} held"
+            line = branch.add(f"{state} {kind}: {len(objects)} objects, {held}")
+            for uid in missing:
+                line.add(f"[red]✗ missing[/] {uid}")
+            continue
+        for uid, group in objects.items():
+            state = "[green]✓[/]" if group[0].resolved else "[red]✗ missing[/]" if instance else "·"
+            where = group[0].reference.path
+            more = f" (+{len(group) - 1} more places)" if len(group) > 1 else ""
+            branch.add(f"{state} {kind} {uid} [dim]{where}{more}[/]")
 
 
 def _tree(view: ObjectView) -> Tree:
@@ -115,12 +138,8 @@ def _tree(view: ObjectView) -> Tree:
         where.add(f"series {f.series} #{f.series_number if f.series_number is not None else '-'}")
     if len(view.files) > 1:
         tree.add(f"[yellow]held by {len(view.files)} files: duplicate SOP Instance UID[/]")
-    forward = tree.add(f"references ({len(view.references)})")
-    for item in view.references:
-        forward.add(_ref_label(item.reference, item.resolved, item.reference.target))
-    backward = tree.add(f"referenced by ({len(view.referrers)})")
-    for item in view.referrers:
-        backward.add(_ref_label(item.reference, True, item.reference.source))
+    _add_references(tree.add(f"references ({len(view.references)})"), view.references, True)
+    _add_references(tree.add(f"referenced by ({len(view.referrers)})"), view.referrers, False)
     return tree
 
 

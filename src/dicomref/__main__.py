@@ -1,0 +1,5 @@
+"""`python -m dicomref`: the same as the `dicomref` command."""
+
+from dicomref.cli import main
+
+main()
