@@ -6,6 +6,9 @@ import os
 import random
 import shutil
 import struct
+import subprocess
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -462,15 +465,34 @@ def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
         read_object(fifo)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_permission_denied(tmp_path: Path) -> None:
-    path = Path(shutil.copy(pydicom_file("CT_small.dcm"), tmp_path / "secret.dcm"))
-    path.chmod(0)
-    try:
-        with pytest.raises(DicomReadError, match="cannot open it: Permission denied"):
-            read_object(path)
-    finally:
-        path.chmod(0o600)
+def test_permission_denied() -> None:
+    """Root reads files whatever their mode, so as root the read runs as user nobody;
+    the same read of the file made readable again is the control."""
+    code = (
+        "import os, sys\n"
+        "from dicomref.errors import DicomReadError\n"
+        "from dicomref.extraction import read_object\n"
+        "if os.geteuid() == 0:\n"
+        "    os.setgid(65534); os.setuid(65534)\n"
+        "try:\n"
+        "    print(read_object(sys.argv[1]).sop_class)\n"
+        "except DicomReadError as exc:\n"
+        "    print(exc)\n"
+    )
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        Path(folder).chmod(0o755)  # traversable by nobody: only the file's mode matters
+        path = Path(shutil.copy(pydicom_file("CT_small.dcm"), Path(folder) / "secret.dcm"))
+
+        def read_as_other_user() -> str:
+            command = [sys.executable, "-c", code, str(path)]
+            return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+        path.chmod(0o644)
+        assert read_as_other_user().strip() == "1.2.840.10008.5.1.4.1.1.2"
+        path.chmod(0)
+        denied = read_as_other_user()
+    assert "secret.dcm" in denied
+    assert "cannot open it: Permission denied" in denied
 
 
 def test_file_shrinking_while_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
