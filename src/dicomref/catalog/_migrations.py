@@ -126,9 +126,23 @@ def _v2(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE files ADD COLUMN content_sha256 TEXT"))
 
 
+def _v3(conn: Connection) -> None:
+    md = MetaData(naming_convention=NAMING)
+    Table(
+        "node_capabilities",
+        md,
+        Column("node_key", Text, primary_key=True),
+        Column("capabilities", Text, nullable=False),
+        Column("measured_at", Text, nullable=False),
+        Column("dicomref_version", Text, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "patients, studies, series, files and references", _v1),
     Migration(2, "files.content_sha256: content hashes cached for duplicate groups", _v2),
+    Migration(3, "node_capabilities: what each server's probe measured", _v3),
 )
 
 #: The schema version this code reads and writes.

@@ -126,6 +126,16 @@ refs = Table(
     Index(None, "target_uid"),
 )
 
+# Version 3: what the probe measured on each server, keyed by "AE@host:port".
+node_capabilities = Table(
+    "node_capabilities",
+    metadata,
+    Column("node_key", Text, primary_key=True),
+    Column("capabilities", Text, nullable=False),  # Capabilities.to_json()
+    Column("measured_at", Text, nullable=False),  # ISO 8601 UTC
+    Column("dicomref_version", Text, nullable=False),  # the dicomref that measured
+)
+
 #: Columns of ``files`` written by a scan, in the order of a row tuple (see ``_rows``).
 FILE_COLUMNS: tuple[str, ...] = (
     "path",
@@ -161,4 +171,4 @@ REF_COLUMNS: tuple[str, ...] = (
     "is_instance",
 )
 
-TABLES = (schema_migrations, patients, studies, series, files, refs)
+TABLES = (schema_migrations, patients, studies, series, files, refs, node_capabilities)

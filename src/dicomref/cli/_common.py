@@ -9,6 +9,7 @@ Data goes to stdout, logs and progress to stderr.  Exit codes (documented in the
 2     bad usage: unknown option, a value that cannot be used
 3     an input file that is not readable DICOM
 4     the catalog: cannot be opened, or does not hold the UID asked for
+5     a DICOM server: unreachable, refused the association, timed out or failed
 130   interrupted (Ctrl-C)
 ====  =========================================================================
 """
@@ -30,6 +31,7 @@ from dicomref.errors import (
     ConfigError,
     DicomReadError,
     DicomrefError,
+    RemoteError,
     UsageError,
 )
 from dicomref.model import to_json
@@ -39,6 +41,7 @@ EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_CATALOG = 4
+EXIT_REMOTE = 5
 
 out = Console(highlight=False, soft_wrap=True)
 if not out.is_terminal:  # piped or captured: never crop UIDs to an 80-column guess
@@ -85,6 +88,8 @@ def exit_code_for(exc: DicomrefError) -> int:
         return EXIT_INPUT
     if isinstance(exc, CatalogError):
         return EXIT_CATALOG
+    if isinstance(exc, RemoteError):
+        return EXIT_REMOTE
     return EXIT_PROBLEMS
 
 
