@@ -8,7 +8,7 @@ import sys
 import dicomref
 
 SUBPACKAGES = {"catalog", "check", "cli", "errors", "extraction", "graph", "model"}
-SUBPACKAGES |= {"remote", "sample", "show"}
+SUBPACKAGES |= {"remote", "sample", "show", "store"}
 
 
 def test_all_is_sorted_and_exact() -> None:

@@ -6,6 +6,11 @@ server has answered so far) into the next :class:`Plan` of :class:`Find` and
 :class:`Retrieve` steps.  The resolve loop runs the steps and records the answers with
 the state's transitions (:meth:`State.with_found`, :meth:`State.with_find_failed`,
 :meth:`State.with_retrieved`), then plans again until the plan is done.
+
+:func:`locate` and :func:`fetch` are that loop against a real server: C-FIND only to say
+where objects are (:class:`LocateReport`), or the whole closure fetched into a managed
+store, read back, indexed and followed (:class:`FetchReport`: what moved, what is missing
+and why, requests, associations, and what a whole-study download would have moved).
 """
 
 from __future__ import annotations
@@ -18,6 +23,17 @@ from dicomref.remote._match import Match
 from dicomref.remote._modality import REFERENCE_SEQUENCES, modality_for
 from dicomref.remote._options import PlanOptions, Preference
 from dicomref.remote._planner import Plan, plan
+from dicomref.remote._report import (
+    FetchedObject,
+    FetchProgress,
+    FetchReport,
+    Located,
+    LocateReport,
+    MissingObject,
+    Requests,
+    WholeStudy,
+)
+from dicomref.remote._resolve import Start, fetch, locate
 from dicomref.remote._state import State
 from dicomref.remote._steps import Find, Retrieve, Scope, ScopeKind, Step, split_uids
 from dicomref.remote._wanted import Wanted
@@ -26,23 +42,34 @@ __all__ = [
     "REFERENCE_SEQUENCES",
     "Attempt",
     "Capabilities",
+    "FetchProgress",
+    "FetchReport",
+    "FetchedObject",
     "Find",
     "Level",
+    "LocateReport",
+    "Located",
     "Match",
     "Method",
     "Missing",
+    "MissingObject",
     "Mode",
     "ParentKeys",
     "Plan",
     "PlanOptions",
     "Preference",
+    "Requests",
     "Retrieve",
     "Root",
     "Scope",
     "ScopeKind",
+    "Start",
     "State",
     "Step",
     "Wanted",
+    "WholeStudy",
+    "fetch",
+    "locate",
     "modality_for",
     "plan",
     "split_uids",

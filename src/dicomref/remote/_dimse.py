@@ -404,7 +404,13 @@ class DimseClient:
         self._last_activity = time.monotonic()
         self._get_sink: StoreSink | None = None
         self._receiver: StoreReceiver | None = None
+        self._opened = 0
         self._ae = self._make_ae()
+
+    @property
+    def associations_opened(self) -> int:
+        """How many associations this client has established so far (re-opens included)."""
+        return self._opened
 
     # -- public operations -------------------------------------------------------------------------
 
@@ -593,6 +599,7 @@ class DimseClient:
         if not assoc.is_established:
             raise self._association_failure(assoc, watch)
         self._assoc, self._watch, self._uses = assoc, watch, 0
+        self._opened += 1
         return assoc
 
     def _association_failure(self, assoc: Association, watch: _Watch) -> RemoteError:

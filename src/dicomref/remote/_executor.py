@@ -1,0 +1,224 @@
+"""Turning planned steps into DIMSE requests on one client, and counting what they cost.
+
+The :class:`Executor` builds each identifier from a step's keyword/value pairs (a UID
+list becomes a multi-valued element, a sequence keyword an empty sequence: a return
+key), sends it with :class:`~dicomref.remote._dimse.DimseClient`, and keeps the tally
+a report needs: requests per command, one line per request, objects received.
+
+What it raises and what it returns: a refused C-FIND raises :class:`StatusError` (the
+caller records it with :meth:`State.with_find_failed`); a refused C-MOVE/C-GET is
+returned as the retrieve's ``reason`` (the planner learns from it), except a C-MOVE
+refused with 0xA801 (move destination unknown) that carried no UID list, which is
+raised: the server does not know where to send, and no other plan can fix that.
+Association failures and timeouts are raised as they come.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Set
+from dataclasses import dataclass
+
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicomref.errors import RemoteError, StatusError
+from dicomref.remote._dimse import DimseClient, RetrieveResult, status_meaning
+from dicomref.remote._enums import Level, Method, Root
+from dicomref.remote._report import FetchProgress, Requests
+from dicomref.remote._steps import LIST_SEPARATOR, Find, Keys, Retrieve
+
+LOGGER = logging.getLogger(__name__)
+
+MOVE_DESTINATION_UNKNOWN = 0xA801
+
+StoreTarget = Callable[[Dataset], None]
+"""Takes each object a retrieve brings (see :class:`~dicomref.remote._intake.Batch`)."""
+
+
+def dataset_of(keys: Keys) -> Dataset:
+    """The identifier for ``keys``: sequences asked back empty, UID lists multi-valued.
+
+    ``QueryRetrieveLevel`` is left to the client (it sets the level it is given).
+    """
+    identifier = Dataset()
+    for keyword, value in keys:
+        if keyword == "QueryRetrieveLevel":
+            continue
+        tag = tag_for_keyword(keyword)
+        if tag is not None and dictionary_VR(tag) == "SQ":
+            setattr(identifier, keyword, Sequence())
+        elif LIST_SEPARATOR in value:
+            setattr(identifier, keyword, value.split(LIST_SEPARATOR))
+        else:
+            setattr(identifier, keyword, value)
+    return identifier
+
+
+def reason_of(exc: RemoteError) -> str:
+    """The error's message without the node prefix (the report names the node once)."""
+    return str(exc).removeprefix(f"{exc.node}: ")
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveAnswer:
+    """What the server said about one C-MOVE/C-GET (what arrived is the intake's business).
+
+    ``completed``: completed sub-operations it reported (None when it failed the request);
+    ``reason``: its failure or warning status in words; ``refused``: objects it sent that
+    were not asked for (refused by our storage SCP); ``failures``: objects that arrived but
+    could not be kept, with why.
+    """
+
+    completed: int | None
+    reason: str | None
+    refused: int
+    failures: tuple[tuple[str, str], ...]
+
+
+class Executor:
+    """Sends steps on one :class:`DimseClient` and counts them.  Not thread-safe, except
+    :meth:`arrived` (called from the thread that receives objects)."""
+
+    def __init__(
+        self, client: DimseClient, progress: Callable[[FetchProgress], None] | None = None
+    ) -> None:
+        self.client = client
+        self._progress = progress
+        self._counts = {"C-FIND": 0, "C-MOVE": 0, "C-GET": 0}
+        self._steps: list[str] = []
+        self._lock = threading.Lock()
+        self._received = 0
+        self._received_bytes = 0
+        self._current = ""
+
+    # -- the tally -------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> Requests:
+        return Requests(
+            c_find=self._counts["C-FIND"],
+            c_move=self._counts["C-MOVE"],
+            c_get=self._counts["C-GET"],
+        )
+
+    @property
+    def associations(self) -> int:
+        return self.client.associations_opened
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return tuple(self._steps)
+
+    def note(self, line: str) -> None:
+        """Add a line to the steps that is not a request (a decision, a local finding)."""
+        self._steps.append(line)
+        LOGGER.info("%s", line)
+
+    def arrived(self, size: int) -> None:
+        """One object arrived (``size`` bytes): update the progress."""
+        with self._lock:
+            self._received += 1
+            self._received_bytes += size
+        self._report()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def find(self, level: Level, keys: Keys, root: Root, purpose: str) -> list[Dataset]:
+        """C-FIND: the rows; StatusError when the server refuses."""
+        self._begin("C-FIND", level, purpose)
+        try:
+            rows = self.client.find(level, dataset_of(keys), root)
+        except RemoteError as exc:
+            self._end(f"failed: {reason_of(exc)}")
+            raise
+        self._end(f"{len(rows)} {'match' if len(rows) == 1 else 'matches'}")
+        return rows
+
+    def run_find(self, step: Find) -> list[Dataset]:
+        """The C-FIND a planned step describes."""
+        return self.find(step.level, step.identifier, step.root, step.purpose)
+
+    def retrieve(
+        self, step: Retrieve, target: StoreTarget, arrivals: Callable[[], int]
+    ) -> RetrieveAnswer:
+        """The C-MOVE/C-GET a planned step describes; objects go to ``target``.
+
+        At IMAGE level only the listed objects are accepted; at SERIES level everything
+        the series holds is (the caller keeps what it wants).  ``arrivals`` counts what
+        ``target`` took, for the step's line.
+        """
+        command = "C-MOVE" if step.method is Method.MOVE else "C-GET"
+        expected: Set[str] | None = set(step.sop_uids) if step.level is Level.IMAGE else None
+        identifier = dataset_of(step.identifier)
+        self._begin(command, step.level, step.purpose)
+        try:
+            if step.method is Method.MOVE:
+                result = self.client.move(
+                    identifier, step.level, root=step.root, on_store=target, expected=expected
+                )
+            else:
+                result = self.client.get(
+                    identifier, step.level, target, root=step.root, expected=expected
+                )
+        except StatusError as exc:
+            destination = exc.status == MOVE_DESTINATION_UNKNOWN and command == "C-MOVE"
+            self._end(f"{arrivals()} arrived; failed: {reason_of(exc)}")
+            if destination and not step.listed:
+                raise
+            return RetrieveAnswer(None, reason_of(exc), 0, ())
+        except RemoteError as exc:
+            self._end(f"{arrivals()} arrived; failed: {reason_of(exc)}")
+            raise
+        answer = _answer(result)
+        outcome = f"{arrivals()} arrived"
+        if not arrivals() and not answer.completed and not answer.reason:
+            outcome += " (success, 0 sub-operations: the server did not serve this identifier)"
+        if answer.refused:
+            outcome += f", {answer.refused} refused (not asked for)"
+        if answer.reason:
+            outcome += f"; {answer.reason}"
+        self._end(outcome)
+        return answer
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _begin(self, command: str, level: Level, purpose: str) -> None:
+        self._counts[command] += 1
+        self._current = f"{command} {level.value}: {purpose}"
+        LOGGER.debug("sending %s", self._current)
+        self._report()
+
+    def _end(self, outcome: str) -> None:
+        line = f"{self._current} -> {outcome}"
+        self._steps.append(line)
+        LOGGER.info("%s", line)
+
+    def _report(self) -> None:
+        if self._progress is None:
+            return
+        with self._lock:
+            progress = FetchProgress(
+                step=self._current,
+                requests=sum(self._counts.values()),
+                objects=self._received,
+                bytes=self._received_bytes,
+            )
+        self._progress(progress)
+
+
+def _answer(result: RetrieveResult) -> RetrieveAnswer:
+    reason = None
+    if result.status != 0:
+        reason = f"status 0x{result.status:04X} ({status_meaning(result.command, result.status)})"
+    if result.failed:
+        failed = f"{result.failed} failed sub-operations"
+        reason = f"{reason}, {failed}" if reason else failed
+    return RetrieveAnswer(
+        completed=result.completed + result.warning,
+        reason=reason,
+        refused=len(result.unexpected),
+        failures=result.local_failures,
+    )

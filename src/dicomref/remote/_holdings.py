@@ -1,0 +1,111 @@
+"""What is already here before anything is asked of a server: rung 1 of the ladder.
+
+Three sources, first hit wins: objects this run has read (start files, objects fetched
+now), the output store (its files read once, headers only, on first use: a rerun of an
+interrupted fetch skips what arrived), and the catalog (an indexed file that is still
+there).  The catalog also gives location hints for a bare UID: where the object was
+when it was indexed (its file may be gone), or what the objects that reference it say.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dicomref.errors import DicomReadError
+from dicomref.extraction import read_object
+from dicomref.model import ObjectSummary
+from dicomref.remote._wanted import Wanted
+from dicomref.store import ManagedStore
+
+if TYPE_CHECKING:
+    from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+
+LOGGER = logging.getLogger(__name__)
+
+
+class Holdings:
+    """Objects already held locally, with their references (for the closure)."""
+
+    def __init__(self, store: ManagedStore, catalog: Catalog | None) -> None:
+        self.store = store
+        self.catalog = catalog
+        self._known: dict[str, ObjectSummary] = {}
+        self._store_index: dict[str, ObjectSummary] | None = None
+
+    def add(self, summary: ObjectSummary) -> None:
+        """An object read in this run (a start file, an object just fetched)."""
+        self._known.setdefault(summary.sop_instance, summary)
+
+    def lookup(self, uid: str) -> ObjectSummary | None:
+        """The local copy of ``uid`` with its references, or None."""
+        known = self._known.get(uid)
+        if known is not None:
+            return known
+        stored = self._stored().get(uid)
+        if stored is not None:
+            return stored
+        return self._catalogued(uid)
+
+    def hints(self, uid: str) -> Wanted:
+        """``uid`` with what the catalog knows of where it lives (nothing: no hints)."""
+        return catalog_hints(self.catalog, uid)
+
+    def _catalogued(self, uid: str) -> ObjectSummary | None:
+        if self.catalog is None:
+            return None
+        for summary in self.catalog.locate(uid):
+            if Path(summary.path).is_file():
+                references = tuple(self.catalog.references_from(uid))
+                return dataclasses.replace(summary, references=references)
+        return None
+
+    def _stored(self) -> dict[str, ObjectSummary]:
+        if self._store_index is None:
+            self._store_index = {}
+            if self.store.root.is_dir():
+                for path in sorted(self.store.root.rglob("*.dcm")):
+                    relative = path.relative_to(self.store.root)
+                    if any(part.startswith(".") for part in relative.parts):
+                        continue  # holding folders and temporary files
+                    try:
+                        summary = read_object(path)
+                    except DicomReadError as exc:
+                        LOGGER.warning("ignoring an unreadable file in the store: %s", exc)
+                        continue
+                    self._store_index.setdefault(summary.sop_instance, summary)
+        return self._store_index
+
+
+def catalog_hints(catalog: Catalog | None, uid: str) -> Wanted:
+    """``uid`` with where the catalog last saw it (its file may be gone since), merged with
+    what the indexed objects that reference it say; no hints without a catalog."""
+    wanted = Wanted(uid)
+    if catalog is None:
+        return wanted
+    for summary in catalog.locate(uid):
+        wanted = wanted.merged(
+            Wanted(
+                uid,
+                sop_class=summary.sop_class,
+                study=summary.study,
+                series=summary.series,
+                patient_id=summary.patient_id,
+                source_study=summary.study,
+            )
+        )
+    for reference in catalog.referrers(uid):
+        if not reference.instance:
+            continue
+        sources = catalog.locate(reference.source)
+        source = sources[0] if sources else None
+        wanted = wanted.merged(
+            Wanted.from_reference(
+                reference,
+                source_study=source.study if source else None,
+                patient_id=source.patient_id if source else None,
+            )
+        )
+    return wanted

@@ -1,0 +1,384 @@
+"""The resolve loop of one fetch: plan, send, read what came back, grow the closure, repeat.
+
+A :class:`FetchRun` owns the planner's :class:`State` and everything the report needs.
+Each wanted object carries a *depth* (0: a start, 1: named by a start, …): with
+``follow`` every object's references become wanted in turn; without it only the
+starts' own references are.  An object found locally (:class:`Holdings`) is held, and
+its references are followed from its local copy, so a rerun asks the server for
+nothing it already gave.
+
+What arrives is written by a :class:`Batch` (into the store when wanted, else into the
+holding folder), then read back (:func:`read_object`), indexed in the catalog, and its
+references added to what is wanted; held-back arrivals that turn out to be wanted are
+moved into the store, the rest discarded and counted.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydicom import uid as uids
+from pydicom.dataset import Dataset
+
+from dicomref.errors import DicomReadError, RemoteError, StatusError
+from dicomref.extraction import read_object, references
+from dicomref.model import InstanceKey, ObjectSummary, Reference
+from dicomref.remote._executor import Executor, reason_of
+from dicomref.remote._holdings import Holdings
+from dicomref.remote._intake import Arrival, Batch
+from dicomref.remote._match import Match
+from dicomref.remote._modality import REFERENCE_SEQUENCES
+from dicomref.remote._options import PlanOptions
+from dicomref.remote._planner import Plan, plan
+from dicomref.remote._report import FetchedObject
+from dicomref.remote._state import State
+from dicomref.remote._steps import Find, Retrieve
+from dicomref.remote._wanted import Wanted
+from dicomref.store import ManagedStore
+
+if TYPE_CHECKING:
+    from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_PHASES = 10_000
+"""A safety net: the planner always moves forward, so this is never reached."""
+
+_SEQUENCE_KEYS = frozenset(k for keys in REFERENCE_SEQUENCES.values() for k in keys)
+
+
+def class_label(sop_class: str | None) -> str | None:
+    """ "RT Structure Set" for the RT Structure Set Storage class; None if unknown."""
+    if not sop_class:
+        return None
+    name = uids.UID(sop_class).name
+    if name == sop_class:
+        return None
+    return name.removesuffix(" Storage")
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who named a wanted object: for the report's missing lines."""
+
+    what: str | None
+    named_by: str | None
+
+
+Accept = Callable[[ObjectSummary], bool]
+"""Decides whether a held-back arrival that nobody wanted is kept after all."""
+
+
+class FetchRun:
+    """One fetch in progress; see the module docstring."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        store: ManagedStore,
+        catalog: Catalog | None,
+        holdings: Holdings,
+        state: State,
+        options: PlanOptions,
+        *,
+        follow: bool,
+    ) -> None:
+        self.executor = executor
+        self.store = store
+        self.catalog = catalog
+        self.holdings = holdings
+        self.state = state
+        self.options = options
+        self.follow = follow
+        self.depth: dict[str, int] = {}
+        self.origin: dict[str, Origin] = {}
+        self.fetched: dict[str, FetchedObject] = {}
+        self.dependent_uids: set[str] = set()
+        self.discarded = 0
+        self.discarded_bytes = 0
+        self.refused = 0
+        self.verdicts: dict[str, str] = {}
+        self._holding: Path | None = None
+        self._held_back: dict[Path, ObjectSummary | None] = {}
+
+    # -- what is wanted --------------------------------------------------------------------
+
+    def want(self, items: Iterable[tuple[Wanted, int, Origin]]) -> None:
+        """Add wanted objects; those held locally are marked held and their references
+        followed at once (transitively)."""
+        queue = collections.deque(items)
+        wanted: list[Wanted] = []
+        held: list[str] = []
+        while queue:
+            item, depth, origin = queue.popleft()
+            uid = item.sop_uid
+            wanted.append(item)
+            if uid in self.depth:
+                self.depth[uid] = min(self.depth[uid], depth)
+                continue
+            self.depth[uid] = depth
+            self.origin[uid] = origin
+            local = self.holdings.lookup(uid)
+            if local is not None:
+                held.append(uid)
+                queue.extend(self.named_by(local, depth, label_of(local)))
+        self.state = self.state.with_wanted(wanted).with_held(held)
+
+    def named_by(
+        self, summary: ObjectSummary, depth: int, label: str
+    ) -> list[tuple[Wanted, int, Origin]]:
+        """What ``summary`` references, as wanted items one level deeper (if followed)."""
+        return self._from_references(
+            summary.references,
+            source=summary.sop_instance,
+            study=summary.study,
+            patient_id=summary.patient_id,
+            depth=depth,
+            label=label,
+        )
+
+    def _from_references(
+        self,
+        refs: Iterable[Reference],
+        *,
+        source: str,
+        study: str | None,
+        patient_id: str | None,
+        depth: int,
+        label: str,
+    ) -> list[tuple[Wanted, int, Origin]]:
+        if depth >= 1 and not self.follow:
+            return []
+        items = []
+        for ref in refs:
+            if not ref.instance or ref.target == source:
+                continue
+            wanted = Wanted.from_reference(ref, source_study=study, patient_id=patient_id)
+            origin = Origin(class_label(ref.target_class), f"{label} {ref.path}")
+            items.append((wanted, depth + 1, origin))
+        return items
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def resolve(self) -> Plan:
+        """Plan and run steps until the plan is done; the final plan."""
+        for _ in range(MAX_PHASES):
+            current = plan(self.state, self.options)
+            if current.done:
+                return current
+            for step in current.steps:
+                if isinstance(step, Find):
+                    self.find(step)
+                else:
+                    self.retrieve(step)
+        raise RemoteError(str(self.executor.client.node), "the fetch did not converge")
+
+    def find(self, step: Find) -> list[Dataset]:
+        """Send ``step`` and record its answer; the rows ([] when refused)."""
+        try:
+            rows = self.executor.run_find(step)
+        except StatusError as exc:
+            self.state = self.state.with_find_failed(step, reason_of(exc))
+            return []
+        self.state = self.state.with_found(step, [Match.from_dataset(r) for r in rows])
+        if _SEQUENCE_KEYS & set(step.return_keys):
+            self._follow_rows(step, rows)
+        return rows
+
+    def _follow_rows(self, step: Find, rows: list[Dataset]) -> None:
+        """References read from sequence return keys: the next level is wanted before
+        this one has moved (servers that return sequence contents, e.g. Orthanc)."""
+        items: list[tuple[Wanted, int, Origin]] = []
+        for row in rows:
+            uid = str(row.get("SOPInstanceUID", "") or "")
+            if uid not in self.state.wanted or uid in self.state.held:
+                continue
+            try:
+                refs = references(row)
+            except DicomReadError as exc:
+                LOGGER.debug("cannot read the references of a C-FIND row: %s", exc)
+                continue
+            wanted = self.state.wanted[uid]
+            study = str(row.get("StudyInstanceUID", "") or "") or step.scope.study
+            label = f"{class_label(wanted.sop_class) or 'object'} {uid}"
+            items += self._from_references(
+                refs,
+                source=uid,
+                study=study,
+                patient_id=wanted.patient_id,
+                depth=self.depth.get(uid, 0),
+                label=label,
+            )
+        if items:
+            self.want(items)
+
+    def retrieve(
+        self,
+        step: Retrieve,
+        accept: Accept | None = None,
+        hold: list[Arrival] | None = None,
+    ) -> list[InstanceKey]:
+        """Send ``step``, keep what is wanted (or accepted), record it; the keys arrived.
+
+        With ``accept`` every arrival is read before it is kept (candidates); with
+        ``hold`` the arrivals nobody claimed are appended there instead of discarded.
+        """
+        done = self.state.held | self.state.retrieved
+        keep = frozenset(u for u in self.state.wanted if u not in done)
+        if accept is not None:
+            keep = frozenset()
+        batch = Batch(self.store, self.holding, keep, self.executor.arrived)
+        try:
+            answer = self.executor.retrieve(step, batch, batch.count)
+        except RemoteError:
+            self.settle(batch.arrivals, accept, hold)
+            raise
+        keys = self.settle(batch.arrivals, accept, hold)
+        self.refused += answer.refused
+        reason = answer.reason
+        if answer.failures:
+            uid, why = answer.failures[0]
+            failed = f"{len(answer.failures)} could not be kept (first: {uid}: {why})"
+            reason = f"{reason}; {failed}" if reason else failed
+        self.state = self.state.with_retrieved(
+            step, keys, completed=answer.completed, reason=reason
+        )
+        return keys
+
+    # -- what arrived ----------------------------------------------------------------------
+
+    @property
+    def holding(self) -> Path:
+        """A hidden folder in the store for arrivals not yet known to be wanted."""
+        if self._holding is None:
+            self.store.root.mkdir(parents=True, exist_ok=True)
+            self._holding = Path(tempfile.mkdtemp(prefix=".holding-", dir=self.store.root))
+        return self._holding
+
+    def close(self) -> None:
+        """Remove the holding folder (anything still in it was not wanted)."""
+        if self._holding is not None:
+            shutil.rmtree(self._holding, ignore_errors=True)
+            self._holding = None
+
+    def settle(
+        self,
+        arrivals: Iterable[Arrival],
+        accept: Accept | None = None,
+        hold: list[Arrival] | None = None,
+    ) -> list[InstanceKey]:
+        """Read, index and follow what arrived; keep held-back arrivals that are wanted
+        (or accepted) now; discard the rest, or append it to ``hold``.  The keys of what
+        was readable."""
+        keys: list[InstanceKey] = []
+        waiting: list[Arrival] = []
+        for arrival in arrivals:
+            if arrival.kept:
+                if self._keep(arrival) is not None:
+                    keys.append(arrival.key)
+            else:
+                keys.append(arrival.key)
+                waiting.append(arrival)
+        left = self.claim(waiting, accept)
+        if hold is None:
+            self.discard(left)
+        else:
+            hold.extend(left)
+        return keys
+
+    def claim(self, waiting: list[Arrival], accept: Accept | None = None) -> list[Arrival]:
+        """Keep the held-back arrivals that are wanted now, or that ``accept`` takes (as
+        dependents); repeated, since each kept object may make others wanted.  The rest."""
+        left: list[Arrival | None] = list(waiting)
+        changed = True
+        while changed:
+            changed = False
+            for index, candidate in enumerate(left):
+                if candidate is None:
+                    continue
+                uid = candidate.key.sop
+                if uid in self.fetched or uid in self.state.held:
+                    continue
+                if uid not in self.state.wanted:
+                    summary = None if accept is None else self._read_held_back(candidate)
+                    if summary is None or accept is None or not accept(summary):
+                        continue
+                    self.dependent_uids.add(uid)
+                    origin = Origin(class_label(summary.sop_class), None)
+                    self.want([(_located(summary), 0, origin)])
+                left[index] = None
+                self._keep(self._promote(candidate))
+                changed = True
+        return [a for a in left if a is not None]
+
+    def discard(self, arrivals: Iterable[Arrival]) -> None:
+        """Arrivals nobody wanted: counted in the report, their files removed."""
+        for arrival in arrivals:
+            self.discarded += 1
+            self.discarded_bytes += arrival.size
+            arrival.path.unlink(missing_ok=True)
+
+    def _read_held_back(self, arrival: Arrival) -> ObjectSummary | None:
+        if arrival.path not in self._held_back:
+            self._held_back[arrival.path] = _read(arrival.path)
+        return self._held_back[arrival.path]
+
+    def _promote(self, arrival: Arrival) -> Arrival:
+        data = arrival.path.read_bytes()
+        stored = self.store.write(arrival.key, data, arrival.modality)
+        arrival.path.unlink(missing_ok=True)
+        return dataclasses.replace(arrival, path=stored.path, size=stored.size, kept=True)
+
+    def _keep(self, arrival: Arrival) -> ObjectSummary | None:
+        uid = arrival.key.sop
+        summary = _read(arrival.path)
+        if summary is None:
+            arrival.path.unlink(missing_ok=True)
+            return None
+        if uid in self.fetched:
+            return summary
+        if self.catalog is not None:
+            self.catalog.add([summary])
+        self.holdings.add(summary)
+        self.fetched[uid] = FetchedObject(
+            key=summary.key,
+            sop_class=summary.sop_class,
+            modality=summary.modality,
+            path=str(arrival.path),
+            size=summary.size,
+            dependent=uid in self.dependent_uids,
+        )
+        self.want(self.named_by(summary, self.depth.get(uid, 0), label_of(summary)))
+        return summary
+
+
+def label_of(summary: ObjectSummary) -> str:
+    """How a referring object is named in the report: its class and UID."""
+    return f"{class_label(summary.sop_class) or 'object'} {summary.sop_instance}"
+
+
+def _located(summary: ObjectSummary) -> Wanted:
+    return Wanted(
+        summary.sop_instance,
+        sop_class=summary.sop_class,
+        study=summary.study,
+        series=summary.series,
+        patient_id=summary.patient_id,
+        source_study=summary.study,
+    )
+
+
+def _read(path: Path) -> ObjectSummary | None:
+    try:
+        return read_object(path)
+    except DicomReadError as exc:
+        LOGGER.warning("an object that arrived cannot be read, so it is not kept: %s", exc)
+        return None
