@@ -11,6 +11,7 @@
     │   ├── CatalogVersionError    the catalog was written by a newer dicomref
     │   └── NotInCatalogError      a UID the catalog does not hold
     ├── ConfigError                a configuration file that cannot be used
+    ├── ServerError                the Q/R server cannot start (address in use, …)
     └── RemoteError                talking to a DICOM server went wrong (names the node)
         ├── AssociationError       no association: refused, rejected, unreachable, aborted
         ├── RemoteTimeoutError     the server did not answer in time
@@ -90,6 +91,10 @@ class ConfigError(DicomrefError):
 
 class NotAnInstanceError(DicomReadError):
     """The file is DICOM but holds no composite instance to index (a DICOMDIR, …)."""
+
+
+class ServerError(DicomrefError):
+    """dicomref's own DICOM server (``dicomref serve``) cannot start or run."""
 
 
 class RemoteError(DicomrefError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -10,7 +11,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, exc
 
-from dicomref.catalog import _queries
+from dicomref.catalog import _nodes, _queries
 from dicomref.catalog._engine import WRITE, default_url, masked, open_engine, translating
 from dicomref.catalog._migrations import migrate
 from dicomref.catalog._reading import Reader
@@ -20,15 +21,16 @@ from dicomref.catalog._scan import DicomdirLister, Scan
 from dicomref.catalog._writer import Writer
 from dicomref.errors import NotInCatalogError, UsageError
 from dicomref.model import ObjectSummary, Reference
+from dicomref.remote._capabilities import Capabilities
 
 log = logging.getLogger(__name__)
 
 
 def _file_readers() -> tuple[Reader, DicomdirLister]:
     # Imported when a scan needs it: queries need no pydicom.
-    from dicomref.extraction import dicomdir_files, read_object
+    from dicomref.extraction import dicomdir_files, read_object_apart
 
-    return read_object, dicomdir_files
+    return read_object_apart, dicomdir_files
 
 
 def _cpus() -> int:
@@ -224,3 +226,28 @@ class Catalog:
         references."""
         with translating(self._url, "read the catalog"), self._read() as conn:
             return _queries.counts(conn)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for read queries the methods here do not offer, built over
+        :mod:`dicomref.catalog.schema` (the Q/R server's C-FIND matching).
+
+        Database errors raised inside the block become CatalogError; do not write through it.
+        """
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            yield conn
+
+    # -- servers ---------------------------------------------------------------------------
+
+    def save_capabilities(self, node_key: str, caps: Capabilities) -> None:
+        """Keep what the probe measured on ``node_key`` (``AE@host:port``), replacing the
+        last measurement."""
+        with translating(self._url, "save the capabilities of a server"), self._read() as conn:
+            conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                _nodes.save_capabilities(conn, node_key, caps)
+
+    def load_capabilities(self, node_key: str) -> Capabilities | None:
+        """What the probe last measured on ``node_key``, or None if it was never probed."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _nodes.load_capabilities(conn, node_key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from dicomref.cli import _catalog_cmds, _demo, _files_cmds
+from dicomref.cli import _catalog_cmds, _demo, _fetch_cmds, _files_cmds, _probe_cmd, _serve
 from dicomref.cli._common import EXIT_PROBLEMS, err, fail
 from dicomref.errors import DicomrefError
 
@@ -23,6 +23,9 @@ app = typer.Typer(
 _files_cmds.register(app)
 _catalog_cmds.register(app)
 _demo.register(app)
+_probe_cmd.register(app)
+_fetch_cmds.register(app)
+_serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""``dicomref serve``: the catalog as a DICOM Query/Retrieve SCP, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from dicomref.cli._common import DbOption, VerboseOption, err, maps_errors, setup_logging
+from dicomref.server import (
+    DEFAULT_AE,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_SHUTDOWN_GRACE,
+    Destination,
+    Server,
+    ServerConfig,
+)
+
+
+@maps_errors
+def serve(
+    ae: Annotated[str, typer.Option("--ae", help="The server's AE title.")] = DEFAULT_AE,
+    port: Annotated[
+        int, typer.Option(help="TCP port to listen on (0: any free port, printed at start).")
+    ] = DEFAULT_PORT,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")
+    ] = DEFAULT_HOST,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Folder to store received objects in (C-STORE); without it, refused."),
+    ] = None,
+    destination: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--destination",
+            help="A C-MOVE destination, AE@host:port (repeatable); others get 0xA801.",
+        ),
+    ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow", help="A calling AE title that may associate (repeatable; default: any)."
+        ),
+    ] = None,
+    retrieve_allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--retrieve-allow",
+            help="A calling AE title that may C-MOVE/C-GET (repeatable; default: any allowed).",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Behave like a strictly hierarchical PACS (dcmqrscp -XF -XM): refuse "
+            "queries and retrieves without the unique keys of every level above."
+        ),
+    ] = False,
+    check_called_ae: Annotated[
+        bool,
+        typer.Option(help="Reject associations addressed to another AE title."),
+    ] = True,
+    grace: Annotated[
+        float,
+        typer.Option(help="Seconds open associations get to finish on SIGTERM before abort."),
+    ] = DEFAULT_SHUTDOWN_GRACE,
+    db: DbOption = None,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Serve the catalog as a Query/Retrieve SCP (C-ECHO, C-FIND, C-MOVE, C-GET, C-STORE).
+
+    Answers IMAGE-level queries by SOP Instance UID alone, UID lists, relational queries,
+    and returns each object's references as sequence return keys.  Logs to stderr (INFO;
+    -vv for debug).  Stops cleanly on SIGTERM or Ctrl-C (exit 0).
+    """
+    setup_logging(max(verbose, 1))
+    config = ServerConfig(
+        ae_title=ae,
+        host=host,
+        port=port,
+        store=store,
+        destinations=tuple(Destination.parse(text) for text in destination or ()),
+        allowed_callers=frozenset(allow) if allow else None,
+        retrievers=frozenset(retrieve_allow) if retrieve_allow else None,
+        strict=strict,
+        check_called_ae=check_called_ae,
+        shutdown_grace=grace,
+    )
+    server = Server(config, db)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        err.print(f"dicomref serve: {signal.Signals(signum).name} received, stopping")
+        server.request_stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        bound = server.start()
+        err.print(
+            f"dicomref serve: listening on {config.host}:{bound} as {config.ae_title}",
+            markup=False,
+        )
+        server.serve_forever()
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

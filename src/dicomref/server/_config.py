@@ -1,0 +1,131 @@
+"""How the Q/R server runs: its address and AE title, where received objects go, who may
+talk to it and where C-MOVE may send, and how strict it is.
+
+A :class:`ServerConfig` is a frozen value: the CLI builds one from its options, a library
+user builds one in code.  Nothing here reads files or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from dicomref.errors import UsageError
+from dicomref.remote._node import Node, check_ae_title
+
+DEFAULT_AE: Final = "DICOMREF_QR"
+"""The server's AE title unless told otherwise (the client calls as ``DICOMREF``)."""
+DEFAULT_HOST: Final = "127.0.0.1"
+"""Loopback: reachable from this machine only, unless another address is given."""
+DEFAULT_PORT: Final = 11112
+"""The registered non-privileged DICOM port."""
+DEFAULT_MAX_PDU: Final = 262_144
+"""Largest PDU we receive: large PDUs move big objects with less per-PDU work."""
+DEFAULT_MAX_ASSOCIATIONS: Final = 16
+DEFAULT_SHUTDOWN_GRACE: Final = 10.0
+"""Seconds in-flight associations get to finish when the server stops; then aborted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A C-MOVE destination: the AE title a client names, and where that AE listens."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        """A destination from ``AE@host:port`` (IPv6 in brackets); UsageError otherwise."""
+        node = Node.parse(text)
+        return cls(node.ae_title, node.host, node.port)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.ae_title}@{host}:{self.port}"
+
+
+def _titles(values: frozenset[str] | None, what: str) -> frozenset[str] | None:
+    if values is None:
+        return None
+    return frozenset(check_ae_title(v, what) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything :class:`~dicomref.server.Server` needs besides the catalog.
+
+    - ``ae_title``, ``host``, ``port``: where the server listens (port 0: any free port;
+      :meth:`Server.start` returns the one bound).
+    - ``store``: the folder received objects (C-STORE) are written into (a
+      :class:`~dicomref.store.ManagedStore`); None refuses C-STORE.
+    - ``destinations``: the only AE titles C-MOVE sends to (others: status 0xA801).
+    - ``allowed_callers``: calling AE titles that may associate (None: any); others are
+      rejected with "calling AE title not recognised".
+    - ``retrievers``: calling AE titles that may C-MOVE and C-GET (None: every caller that
+      may associate); others get status 0x0124 (refused: not authorised).
+    - ``strict``: behave like a strictly hierarchical PACS (``dcmqrscp -XF -XM``): refuse
+      (0xA900) identifiers without the unique keys of every level above, grant no
+      relational negotiation.
+    - ``check_called_ae``: reject associations addressed to another AE title.
+    - ``reindex_store``: index the store folder at start-up (objects written just before a
+      crash, before they were indexed, are indexed then).
+    - ``max_associations``, ``max_pdu`` (bytes we receive; 0: unlimited), the ACSE, DIMSE
+      and network timeouts in seconds, and ``shutdown_grace``: the seconds open
+      associations get to finish when the server stops, before they are aborted.
+    - ``fsync``: flush each received file to disk before answering (keep it on: an
+      acknowledged object must survive a crash).
+    """
+
+    ae_title: str = DEFAULT_AE
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    store: Path | None = None
+    destinations: tuple[Destination, ...] = ()
+    allowed_callers: frozenset[str] | None = None
+    retrievers: frozenset[str] | None = None
+    strict: bool = False
+    check_called_ae: bool = True
+    reindex_store: bool = True
+    max_associations: int = DEFAULT_MAX_ASSOCIATIONS
+    max_pdu: int = DEFAULT_MAX_PDU
+    acse_timeout: float = 30.0
+    dimse_timeout: float = 60.0
+    network_timeout: float = 60.0
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    fsync: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ae_title", check_ae_title(self.ae_title, "server AE title"))
+        if isinstance(self.port, bool) or not 0 <= self.port < 65536:
+            raise UsageError(f"port must be from 0 (any free port) to 65535, not {self.port!r}")
+        if not self.host.strip():
+            raise UsageError("host must be an address or host name to listen on")
+        object.__setattr__(self, "allowed_callers", _titles(self.allowed_callers, "allowed AE"))
+        object.__setattr__(self, "retrievers", _titles(self.retrievers, "retrieving AE"))
+        seen: dict[str, Destination] = {}
+        for destination in self.destinations:
+            if not isinstance(destination, Destination):
+                raise UsageError(f"destinations must be Destination values, not {destination!r}")
+            if destination.ae_title in seen and seen[destination.ae_title] != destination:
+                raise UsageError(
+                    f"move destination {destination.ae_title} is given twice, as "
+                    f"{seen[destination.ae_title]} and {destination}"
+                )
+            seen[destination.ae_title] = destination
+        if self.max_associations < 1:
+            raise UsageError("max_associations must be at least 1")
+        if self.max_pdu < 0:
+            raise UsageError("max_pdu must be 0 (unlimited) or a number of bytes")
+        for name in ("acse_timeout", "dimse_timeout", "network_timeout", "shutdown_grace"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be a positive number of seconds")
+
+    def destination(self, ae_title: str) -> Destination | None:
+        """The configured destination called ``ae_title`` (spaces ignored), or None."""
+        wanted = ae_title.strip()
+        for destination in self.destinations:
+            if destination.ae_title == wanted:
+                return destination
+        return None

@@ -1,0 +1,84 @@
+"""What every DIMSE handler needs from a pynetdicom event: who calls, under which
+information model, the request it makes, and failure statuses with a comment."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+from typing import Any, Final
+
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from dicomref.remote import Root
+from dicomref.remote._dimse import QUERY_MODELS
+from dicomref.server._hierarchy import check
+from dicomref.server._identifier import Refusal, Request, parse
+from dicomref.server._statuses import IDENTIFIER_DOES_NOT_MATCH
+
+#: What decoding an identifier or a data set that pynetdicom received may raise.
+DECODE_ERRORS: Final = (
+    InvalidDicomError,
+    ValueError,
+    TypeError,
+    KeyError,
+    EOFError,
+    AttributeError,
+    struct.error,
+    NotImplementedError,
+)
+_ROOTS: Final[dict[str, Root]] = {str(uid): root for (root, _), uid in QUERY_MODELS.items()}
+#: Longest Error Comment (LO): 64 characters.
+_COMMENT_MAX: Final = 64
+
+
+def calling_ae(event: Any) -> str:
+    return str(event.assoc.requestor.ae_title).strip()
+
+
+def peer(event: Any) -> str:
+    """``AE@address:port`` of the association's requestor, for log lines."""
+    requestor = event.assoc.requestor
+    return f"{str(requestor.ae_title).strip()}@{requestor.address}:{requestor.port}"
+
+
+def no_delay(event: Any) -> None:
+    """EVT_CONN_OPEN handler: send each PDU at once (TCP_NODELAY).
+
+    pynetdicom writes a DIMSE message as several small sends; with Nagle's algorithm on,
+    each exchange with a peer that delays its ACKs waits ~40 ms (measured: an IMAGE-level
+    C-FIND by SOP Instance UID takes ~96 ms without, ~9 ms with it on both ends).
+    """
+    raw = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+    if isinstance(raw, socket.socket):
+        with contextlib.suppress(OSError):  # not TCP, or already closed: nothing to tune
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def status(code: int, comment: str = "") -> Dataset:
+    """A status data set; the comment is cut to the 64 characters of Error Comment."""
+    ds = Dataset()
+    ds.Status = code
+    if comment:
+        ds.ErrorComment = comment[:_COMMENT_MAX]
+    return ds
+
+
+def read_request(event: Any, command: str, *, strict: bool) -> Request | Refusal:
+    """The request the event's identifier makes, or why it is refused."""
+    root = _ROOTS.get(str(event.context.abstract_syntax))
+    if root is None:
+        return Refusal(
+            IDENTIFIER_DOES_NOT_MATCH,
+            f"{command} in an information model not offered here",
+        )
+    try:
+        request = parse(event.identifier, root, command)
+    except DECODE_ERRORS as exc:
+        return Refusal(
+            IDENTIFIER_DOES_NOT_MATCH, f"identifier cannot be decoded ({type(exc).__name__})"
+        )
+    if isinstance(request, Refusal):
+        return request
+    return check(request, strict=strict) or request

@@ -1,0 +1,122 @@
+"""The catalog's single writer: received objects are indexed in group commits.
+
+Every C-STORE handler thread hands its object's summary to :meth:`Indexer.index` and
+waits; one thread writes whatever has queued up meanwhile in one transaction, then wakes
+them all.  A handler answers success only after its object's transaction committed, so an
+acknowledged object survives a SIGKILL (SQLite WAL: a committed transaction is in the
+log before the commit returns), while concurrent associations share commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Final
+
+from dicomref.catalog import Catalog
+from dicomref.errors import CatalogError
+from dicomref.model import ObjectSummary
+
+LOGGER = logging.getLogger(__name__)
+#: Most objects one transaction indexes.
+MAX_BATCH: Final = 256
+_POLL: Final = 1.0
+
+
+@dataclass(slots=True)
+class _Job:
+    summary: ObjectSummary
+    done: threading.Event = field(default_factory=threading.Event)
+    committed: bool = False
+    error: CatalogError | None = None
+
+
+class Indexer:
+    """Indexes summaries into ``catalog`` from one thread; safe to call from many."""
+
+    def __init__(self, catalog: Catalog, *, max_batch: int = MAX_BATCH) -> None:
+        self.catalog = catalog
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        #: Objects indexed and transactions committed so far.
+        self.indexed = 0
+        self.commits = 0
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="dicomref-indexer", daemon=True)
+        self._thread.start()
+
+    def index(self, summary: ObjectSummary) -> None:
+        """Return once ``summary`` is committed; CatalogError if it could not be."""
+        thread = self._thread
+        if thread is None or self._closed.is_set():
+            raise CatalogError("the server is stopping: nothing more is indexed")
+        job = _Job(summary)
+        self._queue.put(job)
+        while not job.done.wait(_POLL):
+            if not thread.is_alive():
+                raise CatalogError("the catalog writer stopped: the object was not indexed")
+        if job.error is not None:
+            raise job.error
+        if not job.committed:
+            raise CatalogError("the catalog writer failed: the object was not indexed")
+
+    def stop(self) -> None:
+        """Index what is queued, then stop; later :meth:`index` calls raise."""
+        self._closed.set()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._queue.put(None)
+        thread.join()
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                job.error = CatalogError("the server stopped before the object was indexed")
+                job.done.set()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            batch = [job]
+            stopping = False
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+            self._commit(batch)
+            if stopping:
+                return
+
+    def _commit(self, batch: list[_Job]) -> None:
+        error: CatalogError | None = None
+        committed = False
+        try:
+            self.catalog.add([job.summary for job in batch])
+            committed = True
+        except CatalogError as exc:
+            error = exc
+            LOGGER.error("could not index %d received objects: %s", len(batch), exc)
+        finally:
+            for job in batch:
+                job.error = error
+                job.committed = committed
+                job.done.set()
+        self.indexed += len(batch)
+        self.commits += 1
