@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -99,10 +101,24 @@ def test_scan_bad_files_exit_1_and_are_listed(tmp_path: Path, catalog_url: str) 
 
 
 @pytest.mark.slow
-def test_demo_runs(tmp_path: Path) -> None:
+def test_demo_fetches_from_a_strict_server_and_leaves_nothing_running(tmp_path: Path) -> None:
     text = run("demo", "--keep", tmp_path / "demo", "--slices", "10")
-    assert "dicomref check" in text
-    assert "DANGLING_REFERENCE" in text
+    port = int(re.search(r"DEMO_PACS@127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+    fetched = re.search(r"Fetched (\d+) objects", text)
+    whole = re.search(r"would have moved (\d+) objects", text)
+    assert fetched and whole, text
+    # plan 0, structure set 0, its 10 slices and the dose; not the rest of the study
+    assert int(fetched.group(1)) == 13
+    assert int(whole.group(1)) > 2 * 13
+    assert "No problems found." in text
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the demo left its server running"
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "fetched",
+        "local.sqlite",
+        "pacs-data",
+        "pacs.sqlite",
+    ]
 
 
 def test_sample_command(tmp_path: Path) -> None:
