@@ -8,7 +8,7 @@ import sys
 import dicomref
 
 SUBPACKAGES = {"catalog", "check", "cli", "errors", "extraction", "graph", "model"}
-SUBPACKAGES |= {"remote", "sample", "show", "store"}
+SUBPACKAGES |= {"remote", "sample", "server", "show", "store"}
 
 
 def test_all_is_sorted_and_exact() -> None:

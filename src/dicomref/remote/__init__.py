@@ -18,11 +18,15 @@ from __future__ import annotations
 from dicomref.remote._actions import Missing
 from dicomref.remote._attempts import Attempt, Mode
 from dicomref.remote._capabilities import Capabilities
+from dicomref.remote._config import NodeConfig, load_config, resolve_node
 from dicomref.remote._enums import Level, Method, ParentKeys, Root
 from dicomref.remote._match import Match
 from dicomref.remote._modality import REFERENCE_SEQUENCES, modality_for
+from dicomref.remote._node import Node, Timeouts
 from dicomref.remote._options import PlanOptions, Preference
 from dicomref.remote._planner import Plan, plan
+from dicomref.remote._probe import probe
+from dicomref.remote._probe_report import ProbeReport, ProbeResult
 from dicomref.remote._report import (
     FetchedObject,
     FetchProgress,
@@ -54,10 +58,14 @@ __all__ = [
     "Missing",
     "MissingObject",
     "Mode",
+    "Node",
+    "NodeConfig",
     "ParentKeys",
     "Plan",
     "PlanOptions",
     "Preference",
+    "ProbeReport",
+    "ProbeResult",
     "Requests",
     "Retrieve",
     "Root",
@@ -66,11 +74,15 @@ __all__ = [
     "Start",
     "State",
     "Step",
+    "Timeouts",
     "Wanted",
     "WholeStudy",
     "fetch",
+    "load_config",
     "locate",
     "modality_for",
     "plan",
+    "probe",
+    "resolve_node",
     "split_uids",
 ]

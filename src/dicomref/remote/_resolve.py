@@ -140,7 +140,7 @@ def fetch(
     capabilities: Capabilities | None = None,
     follow: bool = True,
     with_dependents: bool = False,
-    retrieve: Preference = "auto",
+    retrieve: Preference | None = None,
     hints: Iterable[Wanted] = (),
     progress: Callable[[FetchProgress], None] | None = None,
 ) -> FetchReport:
@@ -156,9 +156,10 @@ def fetch(
     (:mod:`._dependents`).  ``capabilities``: what the probe measured (default:
     :meth:`Capabilities.unknown`: planned like a strict PACS, and every flag learnt from
     the first request that shows it; :meth:`Capabilities.conservative` would assert them,
-    and a flag asserted is never unlearnt).  ``retrieve``: the
-    preferred retrieve service.  ``hints``: known locations of start UIDs.  ``progress``
-    is called after each request and each arrival (maybe from another thread).
+    and a flag asserted is never unlearnt).  ``retrieve``: the preferred retrieve
+    service (default: the node's own ``retrieve``).  ``hints``: known locations of start
+    UIDs.  ``progress`` is called after each request and each arrival (maybe from another
+    thread).
 
     Raises :class:`~dicomref.errors.UsageError` for a start that is neither a file nor a
     UID, :class:`~dicomref.errors.DicomReadError` for a start file that is not DICOM, and
@@ -168,6 +169,8 @@ def fetch(
     began = time.monotonic()
     files, uids = _split(starts)
     summaries = [read_object(path) for path in files]
+    if retrieve is None:
+        retrieve = node.retrieve
     options = PlanOptions(retrieve=retrieve)
     caps = _allowing(capabilities or Capabilities.unknown(), retrieve)
     holdings = Holdings(out, catalog)
