@@ -69,6 +69,14 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def wal_checkpoint(conn: Connection) -> None:
+    """Copy what the SQLite write-ahead log holds into the database, without waiting for
+    readers; the last connection to close does it anyway, but the caller may have a better
+    moment.  Other databases: nothing to do."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url``; raises CatalogError for a URL that cannot be used."""
     try:

@@ -1,37 +1,57 @@
-"""Reading files for a scan, in this process or in a pool of worker processes.
+"""Reading files for a scan: in this process, or in worker processes that also write.
 
-Workers turn each file into :class:`~._rows.ObjectRows` (or a failure) and send back plain
-tuples; the scanning process does all the writing.  A file that cannot be read as DICOM (the
-:class:`~dicomref.errors.DicomReadError` family) or cannot be opened (``OSError``: gone,
-no permission) is a per-file outcome; any other exception is a bug and stops the scan.
+In this process, each file becomes an :data:`Outcome` (its rows, or why not) for the scan to
+write.  With workers, each worker reads the chunks of paths it is sent and writes their rows
+itself, in batches and in turns with the other workers (:class:`~._writer.Turn`): rows never
+cross a process boundary, only a :class:`ChunkReport` per chunk does.  Big files are sent
+first (:class:`_Schedule`).
+
+A file that cannot be read as DICOM (the :class:`~dicomref.errors.DicomReadError` family)
+or cannot be opened (``OSError``: gone, no permission) is a per-file outcome; any other
+exception is a bug and stops the scan.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import multiprocessing
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import chain, islice
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sqlalchemy import Engine
+
+from dicomref.catalog._engine import open_engine
+from dicomref.catalog._pool import imap_unordered, start_context
 from dicomref.catalog._rows import ObjectRows, to_rows
+from dicomref.catalog._writer import Turn, Writer
 from dicomref.errors import DicomReadError, NotAnInstanceError
 from dicomref.model import ObjectSummary
 
-Reader = Callable[[str], ObjectSummary]
+if TYPE_CHECKING:
+    from dicomref.extraction._walk import RawReference
+
+#: Reads one file: its summary, or (the scan's own reader) its summary without references
+#: and the references apart, as tuples (see :func:`~dicomref.extraction.read_object_apart`).
+Reader = Callable[[str], "ObjectSummary | tuple[ObjectSummary, list[RawReference]]"]
 
 #: Below this many files to read, reading in-process beats starting a pool.
 SMALL_SCAN = 300
 #: Files per task sent to a worker.
 CHUNK = 64
-#: Tasks in flight per worker: enough to keep workers busy, few enough to keep memory flat.
-IN_FLIGHT_PER_WORKER = 8
+#: Tasks sent ahead to each worker: enough to keep it busy, few enough to keep memory flat.
+TASKS_AHEAD = 4
+#: Paths walked ahead of the readers, to find the big files among them.
+LOOKAHEAD = 10_000
+#: Files at least this big are read first (see :class:`_Schedule`).
+BIG_FILE = 1 << 20
+#: Garbage collection thresholds in worker processes.
+WORKER_GC_THRESHOLD = (50_000, 20, 20)
 
 
 class Failed(NamedTuple):
@@ -50,25 +70,24 @@ Outcome = ObjectRows | Failed | NotInstance
 def read_one(reader: Reader, path: str) -> Outcome:
     """Read one file into rows, or say why not."""
     try:
-        summary = reader(path)
+        read = reader(path)
     except NotAnInstanceError:
         return NotInstance(path)
     except DicomReadError as error:
         return Failed(path, str(error))
     except OSError as error:
         return Failed(path, f"{path}: cannot read: {error.strerror or error}")
+    summary, raw = read if isinstance(read, tuple) else (read, None)
     if summary.path != path:  # rows are keyed by the path the scan found
         summary = dataclasses.replace(summary, path=path)
-    return to_rows(summary)
+    return to_rows(summary, raw)
 
 
-def read_chunk(reader: Reader, paths: list[str]) -> list[Outcome]:
-    """The worker's task: read a chunk of files."""
-    return [read_one(reader, path) for path in paths]
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave when the scanning process dies (even by SIGKILL)."""
+def _worker_init(parent: int) -> None:
+    """Worker initializer: leave when the scanning process dies (even by SIGKILL), and
+    collect cyclic garbage rarely (a structure set's tree is tens of thousands of
+    containers, none of them in a cycle)."""
+    gc.set_threshold(*WORKER_GC_THRESHOLD)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -78,40 +97,154 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="dicomref-parent-watch", daemon=True).start()
 
 
-def _batched(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
+class _Schedule:
+    """Paths walked ahead of the readers, big files first.
+
+    Up to :data:`LOOKAHEAD` paths are taken from the walk before they are sent, so that the
+    files of at least :data:`BIG_FILE` bytes among them (structure sets with thousands of
+    contours: the slowest to read) go out first, in tasks of their own while there are few,
+    instead of holding up the end of the scan.  The walk goes ahead a few chunks' worth at
+    each task, so that the first tasks go out at once.
+    """
+
+    def __init__(self, paths: Iterator[str], workers: int) -> None:
+        self._paths = paths
+        self._workers = workers
+        self._small: deque[str] = deque()
+        self._big: deque[str] = deque()
+        self._walked = False
+
+    def _fill(self) -> None:
+        small, big = self._small, self._big
+        want = min(LOOKAHEAD, len(small) + len(big) + 8 * CHUNK)
+        while not self._walked and len(small) + len(big) < want:
+            path = next(self._paths, None)
+            if path is None:
+                self._walked = True
+            elif _size(path) >= BIG_FILE:
+                big.append(path)
+            else:
+                small.append(path)
+
+    def tasks(self) -> Iterator[tuple[list[str], int]]:
+        """The chunks of paths to send, in order, each with its weight: a chunk of big
+        files counts for half the tasks a worker is sent ahead, a chunk of others for one."""
+        while (task := self._next()) is not None:
+            yield task
+
+    def _next(self) -> tuple[list[str], int] | None:
+        self._fill()
+        big, small = self._big, self._small
+        if big:
+            size = min(CHUNK, max(1, len(big) // (2 * self._workers)), len(big))
+            return [big.popleft() for _ in range(size)], max(1, TASKS_AHEAD // 2)
+        if len(small) >= CHUNK or (self._walked and small):
+            return [small.popleft() for _ in range(min(CHUNK, len(small)))], 1
+        return None
 
 
-def _read_in_pool(reader: Reader, paths: Iterator[str], workers: int) -> Iterator[Outcome]:
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size  # noqa: PTH116 (a Path per file costs more than the stat)
+    except OSError:
+        return 0  # the reader will say what is wrong with it
+
+
+class ChunkReport(NamedTuple):
+    """What a worker did with one chunk: files done, indexed, not instances, failed, and
+    the references it has written since its last report (counted as Reference objects)."""
+
+    done: int
+    indexed: int
+    not_instances: int
+    failed: tuple[Failed, ...]
+    references: int
+
+
+class _Indexer:
+    """A worker's share of a scan: read the files of each chunk, write their rows (in turns
+    with the other workers), report.  The last task is an empty chunk: write what is still
+    queued.
+
+    Made in the scanning process, with its engine and its writer (statements compiled): a
+    forked worker keeps both, drops the connections copied from the scanning process and
+    opens its own when it first writes.  A worker started otherwise opens the catalog anew.
+    """
+
+    def __init__(self, reader: Reader, engine: Engine, turn: Turn) -> None:
+        self._setup(reader, engine, turn)
+
+    def _setup(self, reader: Reader, engine: Engine, turn: Turn) -> None:
+        self._reader = reader
+        self._engine = engine
+        self._writer = Writer(engine, turn)
+        self._started = False
+        self._reported = 0
+
+    def __getstate__(self) -> dict[str, object]:
+        url = self._engine.url.render_as_string(hide_password=False)
+        return {"reader": self._reader, "url": url, "turn": self._writer.turn}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._setup(state["reader"], open_engine(state["url"]), state["turn"])
+
+    def __call__(self, paths: list[str]) -> ChunkReport:
+        if not self._started:
+            if not paths:
+                return ChunkReport(0, 0, 0, (), 0)
+            self._engine.dispose(close=False)  # the scanning process's connections
+            self._started = True
+        writer = self._writer
+        indexed = not_instances = 0
+        failed: list[Failed] = []
+        if not paths:
+            # The checkpoint here, while other workers may still be reading, rather than at
+            # the catalog's close.
+            writer.flush(checkpoint=True)
+            self._engine.dispose()
+        else:
+            for path in paths:
+                outcome = read_one(self._reader, path)
+                if isinstance(outcome, Failed):
+                    failed.append(outcome)
+                    writer.forget(path)
+                elif isinstance(outcome, NotInstance):
+                    not_instances += 1
+                    writer.forget(path)
+                else:
+                    writer.add(outcome)
+                    indexed += 1
+        references = writer.refs_written - self._reported
+        self._reported = writer.refs_written
+        return ChunkReport(len(paths), indexed, not_instances, tuple(failed), references)
+
+
+def _index_in_pool(
+    reader: Reader, paths: Iterator[str], workers: int, engine: Engine
+) -> Iterator[ChunkReport]:
     gc.freeze()  # forked workers then never touch (and copy) the parent's objects
     try:
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
-        ) as pool:
-            pending: deque[Future[list[Outcome]]] = deque()
-            try:
-                for chunk in _batched(paths, CHUNK):
-                    pending.append(pool.submit(read_chunk, reader, chunk))
-                    while len(pending) >= workers * IN_FLIGHT_PER_WORKER:
-                        yield from pending.popleft().result()
-                while pending:
-                    yield from pending.popleft().result()
-            finally:
-                for future in pending:
-                    future.cancel()
+        yield from imap_unordered(
+            _Indexer(reader, engine, start_context().Lock()),
+            _Schedule(paths, workers).tasks(),
+            workers,
+            ahead=TASKS_AHEAD,
+            initializer=partial(_worker_init, os.getpid()),
+            closing=[],
+        )
     finally:
         gc.unfreeze()
 
 
-def read_all(reader: Reader, paths: Iterator[str], workers: int) -> Iterator[Outcome]:
-    """Outcomes for ``paths``, in order; a pool only when there are enough files to share."""
+def read_all(
+    reader: Reader, paths: Iterator[str], workers: int, engine: Engine
+) -> Iterator[Outcome | ChunkReport]:
+    """An Outcome per path, read in this process, or with enough files to share and more
+    than one worker, a ChunkReport per chunk read by workers and written by them to the
+    catalog of ``engine``, in the order they are done."""
     head = list(islice(paths, SMALL_SCAN))
     if workers <= 1 or len(head) < SMALL_SCAN:
         for path in chain(head, paths):
             yield read_one(reader, path)
         return
-    yield from _read_in_pool(reader, chain(head, paths), workers)
+    yield from _index_in_pool(reader, chain(head, paths), workers, engine)

@@ -1,17 +1,21 @@
 """Between value objects and rows: ObjectSummary -> plain tuples to insert, rows -> objects.
 
 The tuples follow :data:`._schema.FILE_COLUMNS` and :data:`._schema.REF_COLUMNS` (without
-``file_id``, which only the database knows).  They are what scan workers send back to the
-writing process: plain tuples pickle and unpickle fast (a NamedTuple costs a Python call
-per object to rebuild) and insert without per-row conversion.
+``file_id``, which only the database knows): plain tuples, made in one call and inserted
+without per-row conversion.  A scan makes a structure set's rows straight from the
+reference tuples of :func:`~dicomref.extraction.read_object_apart` (:func:`raw_ref_rows`),
+without a Reference object per place in between.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dicomref.model import Kind, ObjectSummary, Reference
+
+if TYPE_CHECKING:  # the catalog imports extraction (and pydicom) only to scan
+    from dicomref.extraction._walk import RawReference
 
 FileRow = tuple[
     str,  # path
@@ -51,14 +55,15 @@ SeriesRow = tuple[str, str, str | None, str | None, int | None]  # uid, study, m
 ObjectRows = tuple[FileRow, PatientRow | None, StudyRow, SeriesRow, tuple[RefRow, ...]]
 
 PATH_SEPARATOR = "\n"
+_KIND_TEXT = {kind: kind.value for kind in Kind}
 
 
 def _numbers(values: tuple[int, ...]) -> str | None:
-    return "\\".join(str(v) for v in values) if values else None
+    return "\\".join(map(str, values)) if values else None
 
 
 def _floats(values: tuple[float, ...] | None) -> str | None:
-    return "\\".join(repr(float(v)) for v in values) if values is not None else None
+    return "\\".join(map(repr, map(float, values))) if values is not None else None
 
 
 def ref_rows(references: Iterable[Reference]) -> tuple[RefRow, ...]:
@@ -87,8 +92,37 @@ def ref_rows(references: Iterable[Reference]) -> tuple[RefRow, ...]:
     )
 
 
-def to_rows(s: ObjectSummary) -> ObjectRows:
-    """The rows one summary becomes.  An empty Patient ID is stored as NULL."""
+def raw_ref_rows(source: str, raw: Iterable[RawReference]) -> tuple[RefRow, ...]:
+    """:func:`ref_rows` of the references ``source`` makes, given as raw tuples."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for target, cls, kind, path, study, series, frames, segments, instance in raw:
+        key = (target, cls, kind, study, series, frames, segments, instance)
+        places = groups.get(key)
+        if places is None:
+            groups[key] = [path]
+        else:
+            places.append(path)
+    return tuple(
+        (
+            source,
+            target,
+            cls,
+            _KIND_TEXT[kind],
+            PATH_SEPARATOR.join(paths),
+            len(paths),
+            study,
+            series,
+            _numbers(frames),
+            _numbers(segments),
+            instance,
+        )
+        for (target, cls, kind, study, series, frames, segments, instance), paths in groups.items()
+    )
+
+
+def to_rows(s: ObjectSummary, raw: Iterable[RawReference] | None = None) -> ObjectRows:
+    """The rows one summary becomes (its references, or ``raw`` when given: see
+    :func:`~dicomref.extraction.read_object_apart`).  An empty Patient ID is stored as NULL."""
     patient_id = s.patient_id or None
     file: FileRow = (
         s.path,
@@ -112,7 +146,7 @@ def to_rows(s: ObjectSummary) -> ObjectRows:
         (patient_id, s.patient_name) if patient_id is not None else None,
         (s.study, patient_id, s.study_date, s.study_description),
         (s.series, s.study, s.modality, s.series_description, s.series_number),
-        ref_rows(s.references),
+        ref_rows(s.references) if raw is None else raw_ref_rows(s.sop_instance, raw),
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, func, select
 
 from dicomref.catalog._engine import WRITE
-from dicomref.catalog._reading import Failed, NotInstance, Reader, read_all
+from dicomref.catalog._reading import ChunkReport, Failed, NotInstance, Reader, read_all
 from dicomref.catalog._reports import ScanFailure, ScanProgress, ScanReport
 from dicomref.catalog._schema import files, patients, series, studies
 from dicomref.catalog._walk import is_dicomdir_name, stat_file, walk
@@ -140,6 +140,7 @@ class Scan:
         self._last_progress = 0.0
         self._writer = Writer(engine)
         self._existing: Existing = {}
+        self._had_rows = False  # whether any of the scanned paths had rows before the scan
         self._seen: set[str] = set()
         self._unlisted: list[str] = []  # folders (and files) that could not be listed or stat'ed
         self._failures: list[ScanFailure] = []
@@ -149,6 +150,7 @@ class Scan:
         self.indexed = 0
         self.unchanged = 0
         self.not_instances = 0
+        self._references = 0  # written by workers
 
     # -- progress and failures -------------------------------------------------------------
 
@@ -177,6 +179,7 @@ class Scan:
             singles = [*targets.files, *listed]
             for path, size, mtime_ns, file_id in _rows_at(conn, singles):
                 self._existing[path] = (size, mtime_ns, file_id)
+        self._had_rows = bool(self._existing)
 
     def _list_dicomdirs(self, dicomdirs: Sequence[str]) -> list[str]:
         listed: list[str] = []
@@ -235,6 +238,8 @@ class Scan:
             return any(path == p or path.startswith(_folder_prefix(p)) for p in self._unlisted)
 
         gone = [file_id for path, (_, _, file_id) in self._existing.items() if not kept(path)]
+        if not gone and not self._had_rows:
+            return 0  # no row was there to replace or remove: none can be left orphaned
         query = delete(files).where(files.c.id.in_(bindparam("ids", expanding=True)))
         with self._engine.connect() as conn:
             conn.execution_options(**{WRITE: True})
@@ -255,13 +260,23 @@ class Scan:
         listed = self._list_dicomdirs(targets.dicomdirs)
         self._load_existing(targets, listed)
         self._tick(force=True)
-        for outcome in read_all(self._reader, self._to_read(targets, listed), self._workers):
+        to_read = self._to_read(targets, listed)
+        for outcome in read_all(self._reader, to_read, self._workers, self._engine):
             if isinstance(outcome, Failed):
                 self._fail(outcome.path, outcome.error)
                 self._writer.forget(outcome.path)
             elif isinstance(outcome, NotInstance):
                 self.not_instances += 1
                 self._writer.forget(outcome.path)
+            elif isinstance(outcome, ChunkReport):  # read and written by a worker
+                for failure in outcome.failed:
+                    self._fail(failure.path, failure.error)
+                self.not_instances += outcome.not_instances
+                self.indexed += outcome.indexed
+                self._references += outcome.references
+                self.done += outcome.done
+                self._tick()
+                continue
             else:
                 self._writer.add(outcome)
                 self.indexed += 1
@@ -280,7 +295,7 @@ class Scan:
             skipped=self.unchanged + self.not_instances,
             removed=removed,
             failed=tuple(self._failures),
-            references=self._writer.refs_written,
+            references=self._references + self._writer.refs_written,
             duplicates=duplicates,
             seconds=time.perf_counter() - started,
         )

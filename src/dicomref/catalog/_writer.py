@@ -9,18 +9,33 @@ The hot inserts are compiled once and run as DB-API ``executemany`` over plain t
 (positional drivers such as sqlite3) or dicts (named ones): a few microseconds a row.
 Patients, studies and series are inserted with ON CONFLICT DO NOTHING, once per key per
 writer (an in-memory set remembers what is already there).
+
+Writers in several processes of one scan share a :class:`Turn`: a writer whose batch is full
+writes it if the turn is free, and otherwise queues on (reading more files meanwhile) until
+it has :data:`PATIENCE` batches queued; only then does it wait.  Writers never meet in the
+database's busy handler, which polls with sleeps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, select
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Delete,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
-from dicomref.catalog._engine import WRITE
+from dicomref.catalog._engine import WRITE, wal_checkpoint
 from dicomref.catalog._rows import ObjectRows, PatientRow, SeriesRow, StudyRow
 from dicomref.catalog._schema import (
     FILE_COLUMNS,
@@ -38,6 +53,16 @@ BATCH_FILES = 500
 BATCH_REFS = 5_000
 #: Bound parameters per IN list, well under every backend's limit.
 IN_CHUNK = 500
+#: Full batches a writer that shares its turn queues while another one writes.
+PATIENCE = 4
+
+
+class Turn(Protocol):
+    """A lock that writers of one scan share, so that they take turns instead of meeting in
+    the database's busy handler (which sleeps); ``acquire(False)`` must not wait."""
+
+    def acquire(self, block: bool = True, /) -> bool: ...
+    def release(self) -> None: ...
 
 
 class _Prepared:
@@ -66,6 +91,32 @@ class _Prepared:
         conn.exec_driver_sql(self.sql, params)
 
 
+class _InPaths:
+    """A statement on a list of paths (``… WHERE files.path IN (…)``), run as driver SQL
+    compiled once per list length where the driver takes positional parameters (sqlite3):
+    SQLAlchemy would render the list anew at each run.  Through SQLAlchemy otherwise."""
+
+    def __init__(
+        self, engine: Engine, make: Callable[[BindParameter[Any]], Delete | Select[Any]]
+    ) -> None:
+        self._make = make
+        self._statement = make(bindparam("paths", expanding=True))
+        self._dialect = engine.dialect
+        self._sql: dict[int, str] = {}
+
+    def run(self, conn: Connection, paths: list[str]) -> Iterable[Sequence[Any]]:
+        if not self._dialect.positional:
+            return conn.execute(self._statement, {"paths": paths})
+        sql = self._sql.get(len(paths))
+        if sql is None:
+            statement = self._make(bindparam("paths", value=paths, expanding=True))
+            compiled = statement.compile(
+                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+            )
+            sql = self._sql[len(paths)] = str(compiled)
+        return conn.exec_driver_sql(sql, tuple(paths))
+
+
 def _insert_ignoring(engine: Engine, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING for the dialects we support."""
     if engine.dialect.name == "postgresql":
@@ -83,18 +134,17 @@ def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str
 class Writer:
     """Buffers rows and writes them in batches.  Call :meth:`flush` at the end."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, turn: Turn | None = None) -> None:
         self._engine = engine
+        self.turn = turn
         self._insert_file = _Prepared(engine, files, FILE_COLUMNS)
         self._insert_ref = _Prepared(engine, refs, REF_COLUMNS)
         self._insert_patient = _insert_ignoring(engine, patients)
         self._insert_study = _insert_ignoring(engine, studies)
         self._insert_series = _insert_ignoring(engine, series)
-        self._delete_paths = delete(files).where(
-            files.c.path.in_(bindparam("paths", expanding=True))
-        )
-        self._ids_of = select(files.c.path, files.c.id).where(
-            files.c.path.in_(bindparam("paths", expanding=True))
+        self._delete_paths = _InPaths(engine, lambda p: delete(files).where(files.c.path.in_(p)))
+        self._ids_of = _InPaths(
+            engine, lambda p: select(files.c.path, files.c.id).where(files.c.path.in_(p))
         )
         self._known_patients: set[str] = set()
         self._known_studies: set[str] = set()
@@ -111,16 +161,47 @@ class Writer:
         self._objects[rows[0][0]] = rows
         self._pending_refs += len(rows[4])
         if len(self._objects) >= BATCH_FILES or self._pending_refs >= BATCH_REFS:
-            self.flush()
+            self._flush_full()
 
     def forget(self, path: str) -> None:
         """Queue the removal of whatever rows ``path`` has (a file that no longer reads)."""
         self._forget.append(path)
         if len(self._forget) >= BATCH_FILES:
-            self.flush()
+            self._flush_full()
 
-    def flush(self) -> None:
-        """Write everything queued in one transaction."""
+    def _flush_full(self) -> None:
+        """A batch is full: write it, or, while another writer has the turn, queue on up to
+        :data:`PATIENCE` batches (waiting for the turn only then)."""
+        if self.turn is None:
+            self._write()
+            return
+        urgent = (
+            len(self._objects) >= PATIENCE * BATCH_FILES
+            or self._pending_refs >= PATIENCE * BATCH_REFS
+            or len(self._forget) >= PATIENCE * BATCH_FILES
+        )
+        if self.turn.acquire(urgent):
+            try:
+                self._write()
+            finally:
+                self.turn.release()
+
+    def flush(self, *, checkpoint: bool = False) -> None:
+        """Write everything queued in one transaction (waiting for the turn, if shared);
+        with ``checkpoint``, then copy the SQLite write-ahead log into the database, in the
+        same turn (so that no other writer's checkpoint is running)."""
+        if self.turn is not None:
+            self.turn.acquire(True)
+        try:
+            self._write()
+            if checkpoint:
+                with self._engine.connect() as conn:
+                    wal_checkpoint(conn)
+        finally:
+            if self.turn is not None:
+                self.turn.release()
+
+    def _write(self) -> None:
         if not self._objects and not self._forget:
             return
         objects = list(self._objects.values())
@@ -140,7 +221,7 @@ class Writer:
             with conn.begin():
                 self._ensure(conn, new_patients.values(), new_studies.values(), new_series.values())
                 for chunk in _chunks(paths + self._forget):
-                    conn.execute(self._delete_paths, {"paths": list(chunk)})
+                    self._delete_paths.run(conn, list(chunk))
                 self._insert_file.run(conn, [r[0] for r in objects])
                 ref_count = self._write_refs(conn, [r for r in objects if r[4]])
         self._known_patients.update(new_patients)
@@ -177,8 +258,8 @@ class Writer:
             return 0
         ids: dict[str, int] = {}
         for chunk in _chunks([r[0][0] for r in with_refs]):
-            for path, file_id in conn.execute(self._ids_of, {"paths": list(chunk)}):
-                ids[path] = file_id
+            for row in self._ids_of.run(conn, list(chunk)):
+                ids[row[0]] = row[1]
         rows = [(ids[r[0][0]], *ref) for r in with_refs for ref in r[4]]
         self._insert_ref.run(conn, rows)
         places = 0

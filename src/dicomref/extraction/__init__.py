@@ -19,11 +19,11 @@ from pydicom.dataset import Dataset
 from dicomref.errors import DicomReadError
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS, read_with_pydicom, tree_from_dataset
 from dicomref.extraction._dicomdir import dicomdir_files
-from dicomref.extraction._summary import check_instance, summarise
-from dicomref.extraction._tree import SOP_CLASS_UID, SOP_INSTANCE_UID
+from dicomref.extraction._summary import check_instance, summarise, summarise_apart
+from dicomref.extraction._tree import SOP_CLASS_UID, SOP_INSTANCE_UID, Item
 from dicomref.extraction._values import uid
-from dicomref.extraction._walk import find_references
-from dicomref.extraction._walker import read_header
+from dicomref.extraction._walk import RawReference, find_references
+from dicomref.extraction._walker import Header, read_header
 from dicomref.model import ObjectSummary, Reference
 
 __all__ = ["dicomdir_files", "read_object", "references"]
@@ -38,12 +38,27 @@ def read_object(path: str | os.PathLike[str]) -> ObjectSummary:
     missing SOPClassUID / SOPInstanceUID / StudyInstanceUID / SeriesInstanceUID); no other
     exception for bad input.
     """
+    header, syntax, media, tree = _read(path)
+    return summarise(header.path, header.size, header.mtime_ns, syntax, media, tree)
+
+
+def read_object_apart(path: str) -> tuple[ObjectSummary, list[RawReference]]:
+    """:func:`read_object` with the references apart, as tuples: the catalog's scan reader.
+
+    The summary's ``references`` is empty; each tuple is a Reference's fields after
+    ``source`` (see :data:`~._walk.RawReference`).  Raises as :func:`read_object`.
+    """
+    header, syntax, media, tree = _read(path)
+    return summarise_apart(header.path, header.size, header.mtime_ns, syntax, media, tree)
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[Header, str | None, str | None, Item]:
     header = read_header(path)
     syntax, media, tree = header.transfer_syntax, header.media_class, header.tree
     if tree is None:
         check_instance(header.path, media, None)
         syntax, media, tree = read_with_pydicom(header.path)
-    return summarise(header.path, header.size, header.mtime_ns, syntax, media, tree)
+    return header, syntax, media, tree
 
 
 def references(source: str | os.PathLike[str] | Dataset) -> list[Reference]:

@@ -15,11 +15,15 @@ it; its kind comes from :mod:`._rules`; its location hints come from the items a
 
 Placeholder UIDs ("0", empty) are never hints; a placeholder target is still reported.
 Sequence items are unique places, so no two references share a path: nothing is collapsed.
+
+A structure set holds thousands of contour image references, so the walk is written for
+them: references are plain tuples (:data:`RawReference`) until their hints are final, and
+each chain of sequences remembers the kinds already decided under it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TypeAlias
 
 from dicomref.extraction._rules import Context, classify
 from dicomref.extraction._tree import (
@@ -38,29 +42,66 @@ from dicomref.extraction._values import (
     hint,
     integers,
     text,
-    uid,
     unsigned_shorts,
 )
 from dicomref.model import Kind, Reference
 
+#: A :class:`~dicomref.model.Reference` without its source, as a tuple in field order:
+#: (target, target_class, kind, path, study, series, frames, segments, instance).
+RawReference: TypeAlias = tuple[
+    str, str | None, Kind, str, str | None, str | None, tuple[int, ...], tuple[int, ...], bool
+]
+
 
 def find_references(tree: Item, source: str, source_class: str | None) -> list[Reference]:
     """Every reference in ``tree`` (a top-level dataset), in tag order, depth first."""
-    found: list[Reference] = []
-    _visit(tree, "", (), None, None, None, source, source_class, found)
-    return _share_hints(found)
+    return [Reference(source, *raw) for raw in raw_references(tree, source_class)]
+
+
+def raw_references(tree: Item, source_class: str | None) -> list[RawReference]:
+    """What :func:`find_references` finds, as :data:`RawReference` tuples."""
+    found: list[RawReference] = []
+    for value in tree.values():
+        if type(value) is list:  # most images have no sequence at all
+            _visit(tree, "", _Chain(source_class, ()), None, None, None, found)
+            return _share_hints(found) if found else found
+    return found
+
+
+class _Chain:
+    """A chain of enclosing sequence keywords, its longer chains, and the kinds decided
+    under it (by target class and value type): the rules run once per distinct place."""
+
+    __slots__ = ("inner", "keywords", "kinds", "source_class")
+
+    def __init__(self, source_class: str | None, keywords: tuple[str, ...]) -> None:
+        self.source_class = source_class
+        self.keywords = keywords
+        self.inner: dict[int, _Chain] = {}
+        self.kinds: dict[tuple[str | None, str | None], tuple[Kind, bool]] = {}
+
+    def child(self, tag: int) -> _Chain:
+        chain = self.inner.get(tag)
+        if chain is None:
+            chain = self.inner[tag] = _Chain(self.source_class, (*self.keywords, keyword(tag)))
+        return chain
+
+    def kind(self, target_class: str | None, value_type: str | None) -> tuple[Kind, bool]:
+        decided = self.kinds.get((target_class, value_type))
+        if decided is None:
+            context = Context(self.source_class, self.keywords, target_class, value_type)
+            decided = self.kinds[(target_class, value_type)] = classify(context)
+        return decided
 
 
 def _visit(
     item: Item,
     prefix: str,
-    chain: tuple[str, ...],
+    chain: _Chain,
     study: str | None,
     series: str | None,
     value_type: str | None,
-    source: str,
-    source_class: str | None,
-    found: list[Reference],
+    found: list[RawReference],
 ) -> None:
     sequences = [tag for tag, value in item.items() if type(value) is list]
     if len(sequences) > 1:
@@ -68,26 +109,35 @@ def _visit(
     for tag in sequences:
         children = item[tag]
         assert isinstance(children, list)
-        name = keyword(tag)
-        inner_chain = (*chain, name)
+        inner = chain.inner.get(tag) or chain.child(tag)
+        kinds = inner.kinds
+        head = f"{prefix}.{inner.keywords[-1]}[" if prefix else f"{inner.keywords[-1]}["
         for index, child in enumerate(children):
-            path = f"{prefix}.{name}[{index}]" if prefix else f"{name}[{index}]"
-            child_study = hint(child, STUDY_INSTANCE_UID) if STUDY_INSTANCE_UID in child else None
-            child_series = (
-                hint(child, SERIES_INSTANCE_UID) if SERIES_INSTANCE_UID in child else None
+            path = f"{head}{index}]"
+            child_study = (
+                (hint(child, STUDY_INSTANCE_UID) or study) if STUDY_INSTANCE_UID in child else study
             )
-            child_study = child_study or study
-            child_series = child_series or series
+            child_series = (
+                (hint(child, SERIES_INSTANCE_UID) or series)
+                if SERIES_INSTANCE_UID in child
+                else series
+            )
             below_study = child_study
-            target = uid(child, REFERENCED_SOP_INSTANCE_UID)
-            if target is not None:
-                target_class = uid(child, REFERENCED_SOP_CLASS_UID)
-                kind, instance = classify(
-                    Context(source_class, inner_chain, target_class, value_type)
+            value = child.get(REFERENCED_SOP_INSTANCE_UID)
+            target = value.decode("ascii", "replace").strip(" \0") if type(value) is bytes else None
+            if target:
+                value = child.get(REFERENCED_SOP_CLASS_UID)
+                target_class = (
+                    value.decode("ascii", "replace").strip(" \0") or None
+                    if type(value) is bytes
+                    else None
                 )
+                decided = kinds.get((target_class, value_type))
+                if decided is None:
+                    decided = inner.kind(target_class, value_type)
+                kind, instance = decided
                 found.append(
-                    Reference(
-                        source,
+                    (
                         target,
                         target_class,
                         kind,
@@ -110,34 +160,37 @@ def _visit(
                     _visit(
                         child,
                         path,
-                        inner_chain,
+                        inner,
                         below_study,
                         child_series,
-                        text(child, VALUE_TYPE),
-                        source,
-                        source_class,
+                        text(child, VALUE_TYPE) if VALUE_TYPE in child else None,
                         found,
                     )
                     break
 
 
-def _share_hints(found: list[Reference]) -> list[Reference]:
+def _share_hints(found: list[RawReference]) -> list[RawReference]:
     """Give references without hints those of another reference to the same target."""
     known: dict[str, tuple[str | None, str | None]] = {}
-    for reference in found:
-        if reference.instance and (reference.study or reference.series):
-            study, series = known.get(reference.target, (None, None))
-            known[reference.target] = (study or reference.study, series or reference.series)
+    for target, _, _, _, study, series, _, _, instance in found:
+        if instance and (study or series):
+            old = known.get(target)
+            known[target] = (study, series) if old is None else (old[0] or study, old[1] or series)
     if not known:
         return found
-    shared = []
-    for reference in found:
-        hints = known.get(reference.target) if reference.instance else None
-        if hints is not None and (reference.study is None or reference.series is None):
-            reference = replace(
-                reference,
-                study=reference.study or hints[0],
-                series=reference.series or hints[1],
-            )
-        shared.append(reference)
-    return shared
+    for index, raw in enumerate(found):
+        if raw[8] and (raw[4] is None or raw[5] is None):
+            hints = known.get(raw[0])
+            if hints is not None:
+                found[index] = (
+                    raw[0],
+                    raw[1],
+                    raw[2],
+                    raw[3],
+                    raw[4] or hints[0],
+                    raw[5] or hints[1],
+                    raw[6],
+                    raw[7],
+                    raw[8],
+                )
+    return found

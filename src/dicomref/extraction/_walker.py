@@ -88,6 +88,7 @@ _ITEM_END: Final = _swapped(0xFFFEE00D)
 _SEQUENCE_END: Final = _swapped(0xFFFEE0DD)
 _TRANSFER_SYNTAX: Final = _swapped(0x00020010)
 _MEDIA_CLASS: Final = _swapped(0x00020002)
+_META_KEPT: Final = frozenset({_TRANSFER_SYNTAX, _MEDIA_CLASS})
 
 _PIXELS: Final = frozenset(_swapped(t) for t in PIXEL_TAGS)
 _WANTED_VR: Final = {_swapped(t): vr.encode() for t, vr in WANTED.items()}
@@ -347,27 +348,30 @@ class _Walker:
         size = self.size
         buf, base = self.buf, self.base
         lim = base + len(buf)
+        head, u32, short, long_, wanted = _HEAD_EXPLICIT, _U32, _SHORT_VRS, _LONG_VRS, _META_KEPT
         while pos + 8 <= size:
             if pos + 12 > lim:
                 buf, base, lim = self.more(pos, 12)
             i = pos - base
-            swapped, vr, length = _HEAD_EXPLICIT(buf, i)
+            swapped, vr, length = head(buf, i)
             if swapped & 0xFFFF != 0x0002:
                 break
-            if vr in _LONG_VRS:
+            if vr in short:
+                start = pos + 8
+            elif vr in long_:
                 if pos + 12 > size:
                     raise self.cut_header(pos, 0)
-                length = _U32(buf, i + 8)[0]
+                length = u32(buf, i + 8)[0]
                 start = pos + 12
-            elif vr in _SHORT_VRS or _letters(vr[0], vr[1]):
+            elif _letters(vr[0], vr[1]):
                 start = pos + 8
             else:  # implicit VR meta (non-conformant, read by pydicom all the same)
-                length = _U32(buf, i + 4)[0]
+                length = u32(buf, i + 4)[0]
                 start = pos + 8
             end = start + length
-            if length == UNDEFINED or end > size:
+            if end > size or length == UNDEFINED:
                 raise self.overrun(pos, swapped, length, start, size, 0)
-            if swapped in (_TRANSFER_SYNTAX, _MEDIA_CLASS):
+            if swapped in wanted:
                 if end > lim:
                     buf, base, lim = self.more(start, length)
                 text = buf[start - base : end - base].decode("ascii", "replace").strip(" \0")
@@ -416,7 +420,19 @@ class _Walker:
                         item[((swapped & 0xFFFF) << 16) | (swapped >> 16)] = buf[prev + 8 : i]
                 elif vr in long_:
                     length = u32(buf, i + 8)[0]
-                    if vr == b"SQ" or vr == b"UN" or length == UNDEFINED or swapped in attend:
+                    if vr == b"SQ" and swapped not in attend:  # read it here: no detour
+                        start = base + i + 12
+                        after = UNDEFINED if length == UNDEFINED else start + length
+                        if after != UNDEFINED and after > stop:
+                            raise self.overrun(base + i, swapped, length, start, stop, seq)
+                        tag = ((swapped & 0xFFFF) << 16) | (swapped >> 16)
+                        item[tag], pos = self.sequence(start, after, False, depth + 1, tag)
+                        buf, base = self.buf, self.base
+                        blen = len(buf)
+                        end_i = min(stop - base, blen - 11)
+                        i = prev = pos - base
+                        continue
+                    if vr == b"UN" or length == UNDEFINED or swapped in attend:
                         break
                     i += 12 + length
                 else:
@@ -721,10 +737,13 @@ class _Walker:
         limit = size if end == UNDEFINED else end
         place = [tag, -1]
         self.stack.append(place)
+        buf, base = self.buf, self.base
+        lim = base + len(buf)
         while end == UNDEFINED or pos < end:
-            buf, base, lim = self.more(pos, 14)
-            if pos + 8 > lim:
-                raise self.unterminated(tag, "sequence")
+            if pos + 14 > lim or pos < base:
+                buf, base, lim = self.more(pos, 14)
+                if pos + 8 > lim:
+                    raise self.unterminated(tag, "sequence")
             swapped, length = _HEAD_IMPLICIT(buf, pos - base)
             if swapped == _SEQUENCE_END:
                 if end == UNDEFINED:
@@ -761,10 +780,13 @@ class _Walker:
                     raise self.unterminated(tag, "item")
                 if start + 6 > lim:
                     buf, base, lim = self.more(start, 6)
-                item_implicit = not _letters(buf[start - base + 4], buf[start - base + 5])
+                first, second = buf[start - base + 4], buf[start - base + 5]
+                item_implicit = not (0x40 < first < 0x5B and 0x40 < second < 0x5B)  # _letters
             read = self.implicit if item_implicit else self.explicit
             child, pos = read(start, item_end, depth, tag)
             items.append(child)
+            buf, base = self.buf, self.base
+            lim = base + len(buf)
         self.stack.pop()
         return items, pos
 
