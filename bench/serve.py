@@ -1,128 +1,408 @@
-"""``dicomref serve`` under load: C-FIND latency and C-STORE throughput, over loopback.
+"""``dicomref serve`` under load, against Orthanc and DCMTK's dcmqrscp in the same run.
 
-- C-FIND at IMAGE level by SOP Instance UID alone (no Study/Series keys), on one open
-  association, against a catalog of ``--instances`` synthetic objects (written through
-  ``Catalog.add``; C-FIND reads no file): median and p99 round trip, client included.
-- C-STORE of ``--objects`` real files (clones of pydicom's CT_small.dcm, 39 KB) into a
-  store folder, indexed before each success: objects/s over one association, and over
-  ``--parallel`` associations at once (group commits).
+1. C-FIND at IMAGE level by SOP Instance UID (Study and Series Instance UID zero-length)
+   against a catalog of ``--instances`` (1,000,000) synthetic instances written through
+   ``Catalog.add``: median and 99th percentile of the round trip.  Targets: median under
+   5 ms, p99 under 20 ms.  Client: DCMTK findscu, every query on one association, each
+   round trip read from its log stamped to the microsecond (C: the client is not what is
+   measured).  Also shown: dicomref's own client (pynetdicom, one reused association).
+2. The same query against ``--compare`` (50,000) real CT files (16 x 16 pixels) loaded
+   into dicomref (its catalog), Orthanc (REST, 8 uploads at a time) and dcmqrscp
+   (dcmqridx): medians and p99s as ratios (theirs / ours).  dcmqrscp 3.6.7 cannot hold
+   that many: its index file stops at 32 MiB, 8,032 bytes an instance, so it gets the
+   first ``--dcmqrscp`` (4,000) of them; the queries name only those, on every server.
+3. C-STORE ingest of ``--ingest`` (2,000) new CT files from DCMTK storescu, on one
+   association and on ``--parallel`` (4) at once: objects per second into Orthanc (its
+   defaults: every file fdatasync'ed), dicomref with ``--fsync`` (the default) and with
+   ``--no-fsync``, each holding the 50,000 already.  Target: faster than Orthanc.
+4. Load: ``--finders`` findscu and ``--storers`` storescu processes at once (16
+   associations) against the 1,000,000-instance server with a store: ``--load-finds``
+   (10,000) C-FINDs and ``--load-stores`` (2,000) C-STOREs.  Asserted: no error, every
+   query finds its one object, every stored object is in the store (no ``.part`` left)
+   and found by C-FIND afterwards, nothing logged at WARNING or above.
 
-The client is pynetdicom, in this process, with TCP_NODELAY set on its socket (like the
-server's).  pynetdicom itself bounds the C-STORE figures: a do-nothing pynetdicom SCP fed
-by this client takes ~85 objects/s here; DCMTK's storescu from another process stores
-~84 objects/s into ``dicomref serve`` (one association), ~116 with four at once.
+Run inside the private network namespace (Orthanc and dcmqrscp listen on every interface):
+
+    scripts/in-netns.sh .venv/bin/python bench/serve.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
+import sqlite3
 import statistics
+import sys
 import tempfile
-import threading
 import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
-from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
-from pynetdicom import AE, evt
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 
-from catalog_lookup import objects, uid
-from dicomref.catalog import Catalog
-from dicomref.remote._dimse import QUERY_MODELS
-from dicomref.remote._enums import Root
-from dicomref.server import Server, ServerConfig
-from dicomref.server._events import no_delay
+from pydicom.dataset import Dataset  # noqa: E402
 
-FIND = QUERY_MODELS[(Root.STUDY, "C-FIND")]
+import _serve_dcmtk as dcmtk  # noqa: E402
+import _serve_load  # noqa: E402
+from _serve_data import CtSet, build_catalog, small_ct  # noqa: E402
+from _serve_proc import AE_TITLE, ServeProcess  # noqa: E402
+from catalog_lookup import uid  # noqa: E402
+from dicomref.catalog import Catalog  # noqa: E402
+from dicomref.remote._dimse import DimseClient  # noqa: E402
+from dicomref.remote._node import Node, Timeouts  # noqa: E402
+from servers import DcmqrscpServer, OrthancServer, require_private_netns  # noqa: E402
 
-
-def _client() -> AE:
-    ae = AE("BENCH")
-    ae.add_requested_context(FIND)
-    ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])
-    return ae
-
-
-def find_latency(port: int, n: int, samples: int) -> tuple[float, float]:
-    rng = random.Random(1)
-    assoc = _client().associate(
-        "127.0.0.1", port, ae_title="DICOMREF_QR", evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)]
-    )
-    times = []
-    for _ in range(samples):
-        ds = Dataset()
-        ds.QueryRetrieveLevel = "IMAGE"
-        ds.SOPInstanceUID = uid("1", rng.randrange(n))
-        started = time.perf_counter()
-        responses = list(assoc.send_c_find(ds, FIND))
-        times.append((time.perf_counter() - started) * 1000)
-        assert len(responses) == 2, responses
-    assoc.release()
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+TIMEOUTS = Timeouts(connect=10, acse=30, dimse=120, network=120)
+MEDIAN_TARGET_MS = 5.0
+P99_TARGET_MS = 20.0
+UPLOADS = 8
+DCMQRIDX_CHUNK = 1000
 
 
-def clones(folder: Path, count: int) -> list[Path]:
-    template = pydicom.dcmread(str(get_testdata_file("CT_small.dcm")))
-    template.StudyInstanceUID = generate_uid()
-    template.SeriesInstanceUID = generate_uid()
-    folder.mkdir(parents=True)
-    paths = []
-    for i in range(count):
-        template.SOPInstanceUID = template.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        path = folder / f"{i:06d}.dcm"
-        template.save_as(path, enforce_file_format=True)
-        paths.append(path)
-    return paths
+@dataclass(frozen=True)
+class Sizes:
+    instances: int = 1_000_000
+    queries: int = 1000
+    compare: int = 50_000
+    dcmqrscp: int = 4000
+    compare_queries: int = 500
+    ingest: int = 2000
+    parallel: int = 4
+    load_finds: int = 10_000
+    load_stores: int = 2000
+    finders: int = 12
+    storers: int = 4
 
 
-def store(port: int, paths: list[Path]) -> None:
-    assoc = _client().associate(
-        "127.0.0.1", port, ae_title="DICOMREF_QR", evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)]
-    )
-    for path in paths:
-        assert assoc.send_c_store(path).Status == 0
-    assoc.release()
+QUICK = Sizes(
+    instances=100_000,
+    queries=300,
+    compare=5000,
+    dcmqrscp=2000,
+    compare_queries=200,
+    ingest=400,
+    load_finds=1600,
+    load_stores=400,
+)
 
 
-def store_rate(port: int, paths: list[Path], parallel: int) -> float:
-    chunks = [paths[i::parallel] for i in range(parallel)]
-    threads = [threading.Thread(target=store, args=(port, chunk)) for chunk in chunks]
+# -- printing ------------------------------------------------------------------------------------
+
+RESULTS: list[tuple[str, bool]] = []
+
+
+def heading(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def note(text: str) -> None:
+    print(f"   {text}", flush=True)
+
+
+def verdict(what: str, figure: str, target: str, passed: bool) -> None:
+    RESULTS.append((what, passed))
+    print(f"   {what:<44} {figure:>16}   {target:<24} {'PASS' if passed else 'MISS'}", flush=True)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def p99(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * 0.99) - 1)]
+
+
+def timed(label: str, work: Callable[[], object]) -> float:
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(paths) / (time.perf_counter() - started)
+    work()
+    seconds = time.perf_counter() - started
+    note(f"{label}: {seconds:.0f} s")
+    return seconds
+
+
+# -- C-FIND --------------------------------------------------------------------------------------
+
+
+def findscu_latency(port: int, ae: str, queries: Sequence[Path], log: Path) -> list[float]:
+    """Round trips (ms) of findscu's queries; every one must find exactly one object."""
+    run = dcmtk.find(ae, port, queries, log)
+    wrong = [n for n in run.matches if n != 1]
+    if not run.ok or len(run.times_ms) != len(queries) or wrong:
+        raise SystemExit(
+            f"findscu against {ae}: exit {run.returncode}, {len(run.times_ms)} of "
+            f"{len(queries)} answered, {len(wrong)} without exactly one match (see {log})"
+        )
+    return run.times_ms
+
+
+def client_latency(port: int, sop_uids: Sequence[str]) -> list[float]:
+    """Round trips (ms) of dicomref's own client on one reused association."""
+    node = Node(AE_TITLE, "127.0.0.1", port, our_ae="BENCH", timeouts=TIMEOUTS)
+    times = []
+    with DimseClient(node) as client:
+        client.echo()
+        for sop in sop_uids:
+            ds = Dataset()
+            ds.StudyInstanceUID = ""
+            ds.SeriesInstanceUID = ""
+            ds.SOPInstanceUID = sop
+            started = time.perf_counter()
+            rows = client.find("IMAGE", ds)
+            times.append((time.perf_counter() - started) * 1000)
+            assert len(rows) == 1, (sop, rows)
+    return times
+
+
+def million(sizes: Sizes, work: Path) -> None:
+    heading(f"C-FIND IMAGE by SOP Instance UID, catalog of {sizes.instances:,} instances")
+    url = f"sqlite:///{work / 'million.sqlite'}"
+    timed(
+        f"catalog of {sizes.instances:,} synthetic instances built",
+        lambda: build_catalog(url, sizes.instances),
+    )
+    rng = random.Random(5)
+    sop_uids = [uid("1", rng.randrange(sizes.instances)) for _ in range(sizes.queries)]
+    queries = dcmtk.write_queries(work / "q-million", sop_uids)
+    with ServeProcess(url, work / "serve-million.log", store=work / "store-million") as serve:
+        times = findscu_latency(serve.port, AE_TITLE, queries, work / "findscu-million.log")
+        note(f"DCMTK findscu, {len(times):,} queries on one association:")
+        verdict(
+            "median",
+            f"{median(times):.2f} ms",
+            f"target < {MEDIAN_TARGET_MS:g} ms",
+            median(times) < MEDIAN_TARGET_MS,
+        )
+        verdict(
+            "99th percentile",
+            f"{p99(times):.2f} ms",
+            f"target < {P99_TARGET_MS:g} ms",
+            p99(times) < P99_TARGET_MS,
+        )
+        own = client_latency(serve.port, sop_uids)
+        note(
+            f"dicomref's own client (pynetdicom, one reused association): median "
+            f"{median(own):.2f} ms, p99 {p99(own):.2f} ms (its Python costs ~2.5 ms a query)"
+        )
+        load(sizes, work, serve)
+
+
+def load(sizes: Sizes, work: Path, serve: ServeProcess) -> None:
+    associations = sizes.finders + sizes.storers
+    heading(
+        f"Load: {associations} associations at once, {sizes.load_finds:,} C-FINDs "
+        f"({sizes.finders} findscu) and {sizes.load_stores:,} C-STOREs ({sizes.storers} storescu)"
+    )
+    objects = CtSet(small_ct(work / "ct16.dcm"), work / "load-set", 9, sizes.load_stores).write()
+    result = _serve_load.run(
+        serve,
+        work / "load",
+        catalog_size=sizes.instances,
+        finds=sizes.load_finds,
+        finders=sizes.finders,
+        objects=objects,
+        storers=sizes.storers,
+    )
+    note(
+        f"{result.seconds:.1f} s: {result.finds / result.seconds:.0f} C-FIND/s and "
+        f"{result.stores / result.seconds:.0f} C-STORE/s together; C-FIND under load median "
+        f"{result.median_ms:.1f} ms, p99 {result.p99_ms:.1f} ms; "
+        f"server CPU {result.server_cpu_s:.0f} s"
+    )
+    for error in result.errors[:10]:
+        note(f"ERROR {error}")
+    verdict(
+        "no error, no lost object, all findable",
+        f"{result.finds:,} + {result.stores:,}",
+        f"{len(result.errors)} problems",
+        not result.errors,
+    )
+
+
+# -- the comparison ------------------------------------------------------------------------------
+
+
+def upload(orthanc: OrthancServer, paths: Sequence[Path]) -> None:
+    def one(path: Path) -> None:
+        request = urllib.request.Request(
+            orthanc.base_url + "/instances",
+            data=path.read_bytes(),
+            headers={"Content-Type": "application/dicom"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+
+    with ThreadPoolExecutor(UPLOADS) as pool:
+        list(pool.map(one, paths))
+
+
+def copy_catalog(source: Path, target: Path) -> str:
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return f"sqlite:///{target}"
+
+
+def ingest_rate(
+    port: int, ae: str, parts: Sequence[Sequence[Path]], logs: Path, name: str
+) -> float:
+    """Objects per second that storescu processes (one per part, all at once) store."""
+    started = time.perf_counter()
+    processes = [
+        dcmtk.start_store(ae, port, part, logs / f"storescu-{name}-{i}.log")
+        for i, part in enumerate(parts)
+    ]
+    runs = [
+        dcmtk.finish_store(p, logs / f"storescu-{name}-{i}.log") for i, p in enumerate(processes)
+    ]
+    seconds = time.perf_counter() - started
+    for part, run in zip(parts, runs, strict=True):
+        if run.succeeded != len(part):
+            raise SystemExit(
+                f"storescu into {name}: {run.succeeded} of {len(part)} stored (see {run.log})"
+            )
+    return sum(len(p) for p in parts) / seconds
+
+
+def compare(sizes: Sizes, work: Path) -> None:
+    heading(
+        f"The same C-FIND on {sizes.compare:,} CT files in dicomref, Orthanc and dcmqrscp "
+        f"(dcmqrscp: {sizes.dcmqrscp:,}, its index's limit)"
+    )
+    template = small_ct(work / "ct16.dcm")
+    files = CtSet(template, work / "compare-set", 1, sizes.compare)
+    timed(f"{sizes.compare:,} files written", files.write)
+    catalog_path = work / "compare.sqlite"
+    url = f"sqlite:///{catalog_path}"
+
+    def index() -> None:
+        with Catalog(url) as catalog:
+            catalog.add(files.summaries())
+
+    timed("dicomref: catalog written (Catalog.add of what read_object says of each)", index)
+    rng = random.Random(9)
+    sop_uids = [c.sop for c in rng.sample(files.copies[: sizes.dcmqrscp], sizes.compare_queries)]
+    queries = dcmtk.write_queries(work / "q-compare", sop_uids)
+    orthanc = OrthancServer(work / "orthanc")
+    dcmqrscp = DcmqrscpServer(work / "dcmqrscp")
+    with orthanc, dcmqrscp:
+        seconds = timed(
+            f"Orthanc: {sizes.compare:,} files uploaded ({UPLOADS} REST uploads at a time)",
+            lambda: upload(orthanc, files.paths),
+        )
+        note(f"  ({sizes.compare / seconds:.0f} objects/s)")
+        first = files.paths[: sizes.dcmqrscp]
+
+        def index_dcmqrscp() -> None:
+            for start in range(0, len(first), DCMQRIDX_CHUNK):
+                dcmqrscp.load(first[start : start + DCMQRIDX_CHUNK])
+
+        timed(f"dcmqrscp: {sizes.dcmqrscp:,} files indexed (dcmqridx)", index_dcmqrscp)
+        with ServeProcess(url, work / "serve-compare.log") as serve:
+            ours = findscu_latency(serve.port, AE_TITLE, queries, work / "findscu-ours.log")
+        theirs = {
+            "Orthanc": findscu_latency(
+                orthanc.port, orthanc.ae, queries, work / "findscu-orthanc.log"
+            ),
+            "dcmqrscp": findscu_latency(
+                dcmqrscp.port, dcmqrscp.ae, queries, work / "findscu-dcmqrscp.log"
+            ),
+        }
+        note(f"DCMTK findscu, {len(queries)} queries each on one association:")
+        note(f"  dicomref  median {median(ours):6.2f} ms   p99 {p99(ours):6.2f} ms")
+        for name, times in theirs.items():
+            note(f"  {name:<9} median {median(times):6.2f} ms   p99 {p99(times):6.2f} ms")
+        for name, times in theirs.items():
+            ratio = median(times) / median(ours)
+            verdict(
+                f"C-FIND median, {name} / dicomref", f"{ratio:.2f}x", "target >= 1x", ratio >= 1
+            )
+        ingest(sizes, work, orthanc, catalog_path, template)
+
+
+def ingest(sizes: Sizes, work: Path, orthanc: OrthancServer, catalog: Path, template: Path) -> None:
+    heading(
+        f"C-STORE ingest of {sizes.ingest:,} CT files from DCMTK storescu, each server holding "
+        f"{sizes.compare:,}"
+    )
+    single = CtSet(template, work / "ingest-one", 2, sizes.ingest).write()
+    spread = CtSet(template, work / "ingest-many", 3, sizes.ingest).write()
+    logs = work / "ingest-logs"
+    logs.mkdir()
+    rates: dict[str, tuple[float, float]] = {}
+    before = int(orthanc.rest("/statistics")["CountInstances"])
+    rates["Orthanc"] = (
+        ingest_rate(orthanc.port, orthanc.ae, [single.paths], logs, "orthanc-1"),
+        ingest_rate(orthanc.port, orthanc.ae, spread.split(sizes.parallel), logs, "orthanc-n"),
+    )
+    assert int(orthanc.rest("/statistics")["CountInstances"]) == before + 2 * sizes.ingest
+    for name, options in (("dicomref --fsync", ()), ("dicomref --no-fsync", ("--no-fsync",))):
+        tag = "nofsync" if options else "fsync"
+        url = copy_catalog(catalog, work / f"ingest-{tag}.sqlite")
+        store = work / f"store-{tag}"
+        with ServeProcess(url, work / f"serve-{tag}.log", store=store, options=options) as serve:
+            rates[name] = (
+                ingest_rate(serve.port, AE_TITLE, [single.paths], logs, f"{tag}-1"),
+                ingest_rate(serve.port, AE_TITLE, spread.split(sizes.parallel), logs, f"{tag}-n"),
+            )
+            problems = serve.problems()
+        with Catalog(url) as opened:
+            held = opened.counts()["instances"]
+        files = len(list(store.rglob("*.dcm")))
+        if held != sizes.compare + 2 * sizes.ingest or files != 2 * sizes.ingest or problems:
+            raise SystemExit(
+                f"{name}: {held} instances indexed, {files} files stored, {problems[:3]}"
+            )
+    note(f"objects/s        one association   {sizes.parallel} associations")
+    for name, (one, many) in rates.items():
+        note(f"  {name:<20} {one:10.0f} {many:16.0f}")
+    base_one, base_many = rates["Orthanc"]
+    for name in ("dicomref --fsync", "dicomref --no-fsync"):
+        one, many = rates[name]
+        verdict(
+            f"{name} / Orthanc, one association",
+            f"{one / base_one:.2f}x",
+            "target > 1x",
+            one > base_one,
+        )
+        verdict(
+            f"{name} / Orthanc, {sizes.parallel} associations",
+            f"{many / base_many:.2f}x",
+            "target > 1x",
+            many > base_many,
+        )
+
+
+# -- main ----------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--instances", type=int, default=100_000)
-    parser.add_argument("--samples", type=int, default=500)
-    parser.add_argument("--objects", type=int, default=400)
-    parser.add_argument("--parallel", type=int, default=4)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a try-out")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dicomref-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'catalog.sqlite'}"
-        with Catalog(url) as catalog:
-            catalog.add(objects(args.instances))
-        config = ServerConfig(port=0, store=Path(tmp) / "store")
-        with Server(config, url) as server:
-            median, p99 = find_latency(server.port, args.instances, args.samples)
-            print(
-                f"C-FIND IMAGE by SOP Instance UID alone, {args.instances:,} instances: "
-                f"median {median:.1f} ms, p99 {p99:.1f} ms"
-            )
-            one = store_rate(server.port, clones(Path(tmp) / "one", args.objects), 1)
-            many = store_rate(server.port, clones(Path(tmp) / "many", args.objects), args.parallel)
-            print(
-                f"C-STORE (fsync, indexed before success): {one:.0f} objects/s on one "
-                f"association, {many:.0f} objects/s on {args.parallel}"
-            )
+    sizes = QUICK if args.quick else Sizes()
+    require_private_netns("bench/serve.py (Orthanc and dcmqrscp)")
+    for program in ("findscu", "storescu", "dcmqridx", "dcmqrscp"):
+        if shutil.which(program) is None:
+            raise SystemExit(f"{program} not found: apt-get install dcmtk")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="dicomref-bench-serve-") as scratch:
+        work = args.keep or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        million(sizes, work)
+        compare(sizes, work)
+    met = sum(passed for _, passed in RESULTS)
+    heading(f"{met} of {len(RESULTS)} targets met in {time.perf_counter() - started:.0f} s")
+    for what, passed in RESULTS:
+        if not passed:
+            note(f"MISS: {what}")
 
 
 if __name__ == "__main__":

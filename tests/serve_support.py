@@ -1,13 +1,20 @@
-"""Shared by the tests of ``dicomref serve``: identifiers, a raw pynetdicom client, and
-catalogs of generated patients served by an in-process :class:`Server`."""
+"""Shared by the tests of ``dicomref serve``: identifiers, a raw pynetdicom client,
+catalogs of generated patients served by an in-process :class:`Server`, and the
+``dicomref serve`` command in a child process (:class:`ServeCommand`)."""
 
 from __future__ import annotations
 
 import contextlib
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -17,11 +24,10 @@ from pynetdicom.events import EventHandlerType
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 
 from dicomref.catalog import Catalog
-from dicomref.remote._dimse import QUERY_MODELS, STORAGE_CLASSES, VERIFICATION
+from dicomref.remote._dimse import QUERY_MODELS, STORAGE_CLASSES, VERIFICATION, tune_requestor
 from dicomref.remote._enums import Root
 from dicomref.remote._node import Node, Timeouts
 from dicomref.server import Server, ServerConfig
-from dicomref.server._events import no_delay
 from servers import LOOPBACK
 
 TIMEOUTS = Timeouts(connect=5.0, acse=10.0, dimse=30.0, network=30.0)
@@ -87,7 +93,7 @@ def raw_association(
             ext_neg.append(item)
     if get_roles:
         ext_neg += [build_role(c, scp_role=True) for c in storage]
-    handlers: list[EventHandlerType] = [(evt.EVT_CONN_OPEN, no_delay)]
+    handlers: list[EventHandlerType] = [(evt.EVT_CONN_OPEN, tune_requestor)]
     if get_roles:
         handlers.append((evt.EVT_C_STORE, _accept, [received if received is not None else set()]))
     assoc = ae.associate(LOOPBACK, port, ae_title=called, ext_neg=ext_neg, evt_handlers=handlers)
@@ -127,3 +133,76 @@ def start(config: ServerConfig, url: str) -> Served:
 
 
 STORAGE = tuple(str(c) for c in STORAGE_CLASSES)
+
+
+class ServeCommand:
+    """``dicomref serve --port 0 --db URL OPTIONS…`` in a child process, logging to
+    ``log``; :meth:`start` returns once it listens (after the start-up re-index)."""
+
+    START_TIMEOUT = 60.0
+
+    def __init__(self, url: str, log: Path, *options: str) -> None:
+        self.url = url
+        self.log = log
+        self.options = options
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        argv = [sys.executable, "-m", "dicomref", "serve", "--port", "0", "--db", self.url]
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self._process = subprocess.Popen(
+                [*argv, *self.options],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + self.START_TIMEOUT
+        while time.monotonic() < deadline:
+            text = self.log.read_bytes()[offset:].decode(errors="replace")
+            found = re.search(r"listening on [^ ]+:(\d+) as", text)
+            if found:
+                self.port = int(found[1])
+                return self
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError(f"dicomref serve did not start:\n{self.log.read_text()[-4000:]}")
+
+    def problems(self) -> list[str]:
+        """Lines its log holds at WARNING or above."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [line for line in lines if re.match(r"(WARNING|ERROR|CRITICAL) ", line)]
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed or closed by the server."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def stop(self) -> int | None:
+        """SIGTERM, as an operator stops it; its exit status."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                return process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        return process.wait(10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

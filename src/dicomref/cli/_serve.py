@@ -69,6 +69,15 @@ def serve(
         float,
         typer.Option(help="Seconds open associations get to finish on SIGTERM before abort."),
     ] = DEFAULT_SHUTDOWN_GRACE,
+    fsync: Annotated[
+        bool,
+        typer.Option(
+            help="Flush each received object to disk (fsync) before acknowledging it, as "
+            "Orthanc does by default: acknowledged objects then survive a power loss.  "
+            "--no-fsync is faster on slow disks and still survives a crash of the server "
+            "(SIGKILL), not of the machine."
+        ),
+    ] = True,
     db: DbOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -90,6 +99,7 @@ def serve(
         strict=strict,
         check_called_ae=check_called_ae,
         shutdown_grace=grace,
+        fsync=fsync,
     )
     server = Server(config, db)
 

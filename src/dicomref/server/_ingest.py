@@ -1,8 +1,9 @@
 """The catalog's single writer: received objects are indexed in group commits.
 
-Every C-STORE handler thread hands its object's summary to :meth:`Indexer.index` and
-waits; one thread writes whatever has queued up meanwhile in one transaction, then wakes
-them all.  A handler answers success only after its object's transaction committed, so an
+Every C-STORE handler thread hands its object's summary to :meth:`Indexer.submit`, does
+what else it has to (flush the file to disk), then waits (:meth:`Indexer.wait`); one
+thread writes whatever has queued up meanwhile in one transaction, then wakes them all.
+A handler answers success only after its object's transaction committed, so an
 acknowledged object survives a SIGKILL (SQLite WAL: a committed transaction is in the
 log before the commit returns), while concurrent associations share commits.
 """
@@ -27,10 +28,16 @@ _POLL: Final = 1.0
 
 @dataclass(slots=True)
 class _Job:
+    """One summary on its way into the catalog (:meth:`Indexer.submit` returns it)."""
+
     summary: ObjectSummary
     done: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     error: CatalogError | None = None
+
+
+Ticket = _Job
+"""What :meth:`Indexer.submit` returns, for :meth:`Indexer.wait`."""
 
 
 class Indexer:
@@ -54,13 +61,26 @@ class Indexer:
 
     def index(self, summary: ObjectSummary) -> None:
         """Return once ``summary`` is committed; CatalogError if it could not be."""
-        thread = self._thread
-        if thread is None or self._closed.is_set():
+        self.wait(self.submit(summary))
+
+    def submit(self, summary: ObjectSummary) -> Ticket:
+        """Queue ``summary`` for the next commit and return at once: :meth:`wait` on the
+        ticket before answering (the caller may do other work meanwhile, such as flushing
+        the object's file to disk).  CatalogError if the indexer is stopping."""
+        if self._thread is None or self._closed.is_set():
             raise CatalogError("the server is stopping: nothing more is indexed")
         job = _Job(summary)
         self._queue.put(job)
+        return job
+
+    def wait(self, ticket: Ticket) -> None:
+        """Return once the ticket's summary is committed; CatalogError if it could not be."""
+        job = ticket
+        thread = self._thread
         while not job.done.wait(_POLL):
-            if not thread.is_alive():
+            if thread is None or not thread.is_alive():
+                if job.done.is_set():
+                    break
                 raise CatalogError("the catalog writer stopped: the object was not indexed")
         if job.error is not None:
             raise job.error

@@ -39,11 +39,11 @@ from dicomref.catalog import Catalog
 from dicomref.errors import CatalogError
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS
 from dicomref.remote import Level
-from dicomref.remote._dimse import VERIFICATION
+from dicomref.remote._dimse import VERIFICATION, tune_requestor
 from dicomref.server import _select
 from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
-from dicomref.server._events import calling_ae, no_delay, peer, read_request, status
+from dicomref.server._events import calling_ae, peer, read_request, status
 from dicomref.server._identifier import Refusal, Request
 from dicomref.server._sink import SINK_AE
 from dicomref.server._statuses import (
@@ -137,8 +137,9 @@ def load(item: Instance) -> tuple[Dataset, str | None]:
 
 
 def _association_options(contexts: list[PresentationContext]) -> dict[str, Any]:
-    """How pynetdicom associates with a C-MOVE destination: these contexts, no Nagle."""
-    return {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, no_delay)]}
+    """How pynetdicom associates with a C-MOVE destination: these contexts, tuned as every
+    association we request (:func:`~dicomref.remote._dimse.tune_requestor`)."""
+    return {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, tune_requestor)]}
 
 
 class RetrieveService:

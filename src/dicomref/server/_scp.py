@@ -28,7 +28,7 @@ from dicomref.errors import ServerError
 from dicomref.remote._dimse import COMMAND_SYNTAXES, QUERY_MODELS, VERIFICATION, quiet_pynetdicom
 from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
-from dicomref.server._events import calling_ae, no_delay, peer
+from dicomref.server._events import calling_ae, peer, tune_acceptor
 from dicomref.server._find import FindService
 from dicomref.server._ingest import Indexer
 from dicomref.server._retrieve import RetrieveService
@@ -266,7 +266,7 @@ class Server:
             return result
 
         return [
-            (evt.EVT_CONN_OPEN, no_delay),
+            (evt.EVT_CONN_OPEN, tune_acceptor),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_FIND, on_find),
             (evt.EVT_C_GET, on_get),

@@ -1,10 +1,13 @@
 """C-STORE: received objects go into the managed store and are indexed before success.
 
-For each object: its identity is read from the data set, the bytes pynetdicom received
-are written as they came (``event.encoded_dataset()``: no decoding and re-encoding) into
-the :class:`~dicomref.store.ManagedStore` (atomic, fsynced), the file is read back with
-:func:`~dicomref.extraction.read_object` and indexed (:class:`._ingest.Indexer`), and
-only then is success answered.  What was stored before a failure stays stored.
+For each object: the data set pynetdicom received is written as it came, behind a file
+meta (:func:`._staging.file_bytes`: no decoding and re-encoding), to a temporary file in
+the store, read back with :func:`~dicomref.extraction.read_object` (its identity and
+everything the index holds), renamed into their place in the
+:class:`~dicomref.store.ManagedStore`, then indexed (:class:`._ingest.Indexer`, group
+commits) while the file is flushed to disk (with ``fsync``, the default), and only when
+both are done is success answered (:mod:`._staging`).  What was stored before a failure
+stays stored.
 
 Statuses:
 
@@ -25,6 +28,7 @@ Statuses:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -39,9 +43,10 @@ from dicomref.catalog import Catalog
 from dicomref.errors import CatalogError, DicomReadError
 from dicomref.extraction import read_object
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS
-from dicomref.model import InstanceKey
+from dicomref.model import ObjectSummary
 from dicomref.server._events import DECODE_ERRORS, peer, status
 from dicomref.server._ingest import Indexer
+from dicomref.server._staging import file_bytes, flush, place, stage
 from dicomref.server._statuses import (
     DUPLICATE_SOP_INSTANCE,
     NOT_AUTHORISED,
@@ -111,84 +116,119 @@ class StoreService:
             return status(NOT_AUTHORISED, "this server takes no C-STORE (no store folder)")
         announced = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
         try:
+            staged = stage(self.store, file_bytes(event))
+        except DECODE_ERRORS as exc:  # a UID that cannot be encoded in the file meta
+            return self._undecodable(event, announced, exc)
+        except OSError as exc:
+            LOGGER.error(
+                "C-STORE from %s: cannot write SOP Instance %s: %s", peer(event), announced, exc
+            )
+            return status(STORE_OUT_OF_RESOURCES, f"cannot write: {exc.strerror or exc}")
+        try:
+            try:
+                summary = read_object(staged)
+            except DicomReadError as exc:
+                return self._unreadable(event, announced, exc)
+            if announced and summary.sop_instance != announced:
+                LOGGER.warning(
+                    "C-STORE from %s refused: the data set is SOP Instance %s, the request "
+                    "named %s",
+                    peer(event),
+                    summary.sop_instance,
+                    announced,
+                )
+                return status(STORE_DOES_NOT_MATCH, "SOPInstanceUID differs from the request's")
+            with self._claims.hold(summary.sop_instance):
+                return self._store(event, staged, summary)
+        finally:
+            staged.unlink(missing_ok=True)  # gone already once placed
+
+    def _unreadable(self, event: Any, announced: str, exc: DicomReadError) -> Dataset:
+        """The status for a data set the header reader refused: 0xA900 when it lacks an
+        identifying UID (told by pydicom, on this rare path), 0xC210 otherwise."""
+        try:
             ds = event.dataset
             missing = [keyword for keyword in _IDENTITY if not ds.get(keyword)]
-            if missing:
-                LOGGER.warning(
-                    "C-STORE from %s refused: SOP Instance %s has no %s",
-                    peer(event),
-                    announced,
-                    ", ".join(missing),
-                )
-                return status(STORE_DOES_NOT_MATCH, f"no {', '.join(missing)}")
-            key = InstanceKey(
-                str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
-            )
-            modality = str(ds.get("Modality") or "") or None
-        except DECODE_ERRORS as exc:
+        except DECODE_ERRORS as decode_error:
+            return self._undecodable(event, announced, decode_error)
+        if missing:
             LOGGER.warning(
-                "C-STORE from %s: SOP Instance %s cannot be decoded: %s",
+                "C-STORE from %s refused: SOP Instance %s has no %s",
                 peer(event),
                 announced,
-                exc,
+                ", ".join(missing),
             )
-            return status(STORE_CANNOT_UNDERSTAND, "the data set cannot be decoded")
-        if announced and key.sop != announced:
-            LOGGER.warning(
-                "C-STORE from %s refused: the data set is SOP Instance %s, the request named %s",
-                peer(event),
-                key.sop,
-                announced,
-            )
-            return status(STORE_DOES_NOT_MATCH, "SOPInstanceUID differs from the request's")
-        with self._claims.hold(key.sop):
-            return self._store(event, key, modality)
+            return status(STORE_DOES_NOT_MATCH, f"no {', '.join(missing)}")
+        LOGGER.warning("C-STORE from %s: SOP Instance %s refused: %s", peer(event), announced, exc)
+        return status(STORE_CANNOT_UNDERSTAND, "not a readable DICOM object")
 
-    def _store(self, event: Any, key: InstanceKey, modality: str | None) -> int | Dataset:
+    @staticmethod
+    def _undecodable(event: Any, announced: str, exc: Exception) -> Dataset:
+        LOGGER.warning(
+            "C-STORE from %s: SOP Instance %s cannot be decoded: %s", peer(event), announced, exc
+        )
+        return status(STORE_CANNOT_UNDERSTAND, "the data set cannot be decoded")
+
+    def _store(self, event: Any, staged: Path, summary: ObjectSummary) -> int | Dataset:
         assert self.store is not None and self.indexer is not None
-        received = event.encoded_dataset(include_meta=False)
+        sop = summary.sop_instance
         try:
-            held = self.catalog.locate(key.sop)
+            held = self.catalog.locate(sop)
         except CatalogError as exc:
             LOGGER.error("C-STORE from %s: cannot read the catalog: %s", peer(event), exc)
             return status(STORE_OUT_OF_RESOURCES, "the catalog cannot be read")
-        for summary in held:
-            same = _same_content(Path(summary.path), event, received)
+        received: bytes | None = None
+        for other in held:
+            received = received or event.encoded_dataset(include_meta=False)
+            same = _same_content(Path(other.path), event, received)
             if same is None:
                 continue
             if same:
-                LOGGER.debug("C-STORE: SOP Instance %s already held, identical", key.sop)
+                LOGGER.debug("C-STORE: SOP Instance %s already held, identical", sop)
                 return SUCCESS
             LOGGER.warning(
                 "C-STORE from %s: SOP Instance %s is already held with other content (%s); "
                 "kept the first, refused the new one with 0x%04X",
                 peer(event),
-                key.sop,
-                summary.path,
+                sop,
+                other.path,
                 DUPLICATE_SOP_INSTANCE,
             )
             return status(DUPLICATE_SOP_INSTANCE, "SOP Instance UID held with other content")
+        target = self.store.path_for(summary.key, summary.modality)
         try:
-            stored = self.store.write(key, event.encoded_dataset(), modality, replace=True)
+            place(staged, target)
         except OSError as exc:
-            LOGGER.error(
-                "C-STORE from %s: cannot write SOP Instance %s: %s", peer(event), key.sop, exc
-            )
+            LOGGER.error("C-STORE from %s: cannot write SOP Instance %s: %s", peer(event), sop, exc)
             return status(STORE_OUT_OF_RESOURCES, f"cannot write: {exc.strerror or exc}")
         try:
-            summary = read_object(stored.path)
-        except DicomReadError as exc:
-            stored.path.unlink(missing_ok=True)
-            LOGGER.warning(
-                "C-STORE from %s: SOP Instance %s refused: %s", peer(event), key.sop, exc
-            )
-            return status(STORE_CANNOT_UNDERSTAND, "not a readable DICOM object")
-        try:
-            self.indexer.index(summary)
+            ticket = self.indexer.submit(dataclasses.replace(summary, path=str(target)))
         except CatalogError as exc:
+            return self._not_indexed(event, sop, exc)
+        flush_error: OSError | None = None
+        if self.store.fsync:
+            try:
+                flush(target)  # while the catalog commits
+            except OSError as exc:
+                flush_error = exc
+        try:
+            self.indexer.wait(ticket)
+        except CatalogError as exc:
+            return self._not_indexed(event, sop, exc)
+        if flush_error is not None:
             LOGGER.error(
-                "C-STORE from %s: SOP Instance %s not indexed: %s", peer(event), key.sop, exc
+                "C-STORE from %s: cannot flush SOP Instance %s to disk: %s",
+                peer(event),
+                sop,
+                flush_error,
             )
-            return status(STORE_OUT_OF_RESOURCES, "the catalog cannot be written")
-        LOGGER.debug("C-STORE: SOP Instance %s stored as %s", key.sop, stored.path)
+            return status(
+                STORE_OUT_OF_RESOURCES, f"cannot write: {flush_error.strerror or flush_error}"
+            )
+        LOGGER.debug("C-STORE: SOP Instance %s stored as %s", sop, target)
         return SUCCESS
+
+    @staticmethod
+    def _not_indexed(event: Any, sop: str, exc: CatalogError) -> Dataset:
+        LOGGER.error("C-STORE from %s: SOP Instance %s not indexed: %s", peer(event), sop, exc)
+        return status(STORE_OUT_OF_RESOURCES, "the catalog cannot be written")
