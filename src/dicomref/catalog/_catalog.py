@@ -102,7 +102,8 @@ class Catalog:
         files it lists; one met in a folder counts as not an instance (its files are
         reached by the walk).  Files that cannot
         be read are listed in the report and the scan goes on.  ``workers`` processes read
-        files (default: one per CPU); ``progress`` is called at most every 0.1 s.
+        files and write their rows, in turns (default: one per CPU); ``progress`` is called at
+        most every 0.1 s.
 
         Raises UsageError for a path that does not exist (before anything is done).
         """

@@ -114,14 +114,18 @@ def imap_unordered(
     ahead: int,
     initializer: Callable[[], None] | None = None,
     closing: T | None = None,
+    local: Callable[[T], R] | None = None,
 ) -> Iterator[R]:
-    """``function(task)`` for each (task, weight) of ``tasks``, run in ``workers`` processes;
-    the results in the order they come.
+    """``function(task)`` for each (task, weight) of ``tasks``, run in ``workers`` processes
+    (at least one); the results in the order they come.
 
     Each task goes to the worker with the least weight of tasks sent and not answered, as
     long as that is under ``ahead``; ``tasks`` is read only as workers have room, so memory
-    stays bounded however many tasks there are.  Once they are all sent, ``closing`` (if
-    not None) is sent to every worker, as its last task.
+    stays bounded however many tasks there are.  With ``local``, the caller works too: while
+    every worker has its fill, the caller runs ``local(task)`` on the next task, if no
+    heavier than what each worker has waiting (otherwise it goes to the least loaded
+    worker).  Once the tasks are all sent, ``closing`` (if not None) is sent to every worker
+    as its last task, and given to ``local`` last.
     """
     pool: list[_Worker] = []
     context = start_context()
@@ -142,16 +146,18 @@ def imap_unordered(
             task_out.close()
             result_in.close()
             pool.append(_Worker(process, task_in, result_out))
-        yield from _run(pool, tasks, ahead, closing)
+        yield from _run(pool, tasks, ahead, closing, local)
     finally:
         _stop(pool)
 
 
 def _run(
-    pool: list[_Worker], tasks: Iterator[tuple[T, int]], ahead: int, closing: T | None
+    pool: list[_Worker],
+    tasks: Iterator[tuple[T, int]],
+    ahead: int,
+    closing: T | None,
+    local: Callable[[T], Any] | None,
 ) -> Iterator[Any]:
-    by_conn: dict[object, _Worker] = {w.results: w for w in pool}
-    by_sentinel = {w.process.sentinel: w for w in pool}
     more = True
     while True:
         while more:  # each task to the least loaded worker, while one has room
@@ -160,31 +166,62 @@ def _run(
                 break
             item = next(tasks, None)
             if item is None:
-                more = False
-                if closing is not None:
-                    for each in pool:
-                        _send(each, closing, 1, last=True)
+                more = _close(pool, closing)
                 break
             _send(worker, *item)
-        busy = [w for w in pool if w.weights]
-        if not busy:
-            return
-        ready = wait([w.results for w in busy] + [w.process.sentinel for w in busy])
-        for obj in ready:
-            if isinstance(obj, int):  # a sentinel: the worker has died
-                worker = by_sentinel[obj]
-                if not worker.results.poll():
-                    raise _died(worker)
+        if more and local is not None:  # every worker has its fill: the caller's turn
+            item = next(tasks, None)
+            if item is None:
+                more = _close(pool, closing)
                 continue
-            worker = by_conn[obj]
-            try:
-                ok, value, text = worker.results.recv()
-            except EOFError:
-                raise _died(worker) from None
-            worker.load -= worker.weights.popleft()
-            if not ok:
-                raise value from RemoteTraceback(text)
-            yield value
+            worker = min(pool, key=lambda w: w.load)
+            if item[1] <= worker.load:
+                yield local(item[0])
+            else:
+                _send(worker, *item)
+            yield from _collect(pool, block=False)
+            continue
+        if local is not None and closing is not None:
+            yield local(closing)
+            local = None
+        if not any(w.weights for w in pool):
+            return
+        yield from _collect(pool, block=True)
+
+
+def _close(pool: list[_Worker], closing: T | None) -> bool:
+    """The tasks are all sent: send each worker its closing task; no more tasks."""
+    if closing is not None:
+        for worker in pool:
+            _send(worker, closing, 1, last=True)
+    return False
+
+
+def _collect(pool: list[_Worker], *, block: bool) -> Iterator[Any]:
+    """The results that have come (with ``block``, waiting for at least one)."""
+    busy = [w for w in pool if w.weights]
+    if not busy:
+        return
+    by_conn: dict[object, _Worker] = {w.results: w for w in busy}
+    by_sentinel = {w.process.sentinel: w for w in busy}
+    waited: list[Connection | int] = [w.results for w in busy]
+    waited += [w.process.sentinel for w in busy]
+    ready = wait(waited, timeout=None if block else 0)
+    for obj in ready:
+        if isinstance(obj, int):  # a sentinel: the worker has died
+            worker = by_sentinel[obj]
+            if not worker.results.poll():
+                raise _died(worker)
+            continue
+        worker = by_conn[obj]
+        try:
+            ok, value, text = worker.results.recv()
+        except EOFError:
+            raise _died(worker) from None
+        worker.load -= worker.weights.popleft()
+        if not ok:
+            raise value from RemoteTraceback(text)
+        yield value
 
 
 def _send(worker: _Worker, task: object, weight: int, *, last: bool = False) -> None:

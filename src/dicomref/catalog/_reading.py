@@ -1,10 +1,10 @@
 """Reading files for a scan: in this process, or in worker processes that also write.
 
-In this process, each file becomes an :data:`Outcome` (its rows, or why not) for the scan to
-write.  With workers, each worker reads the chunks of paths it is sent and writes their rows
-itself, in batches and in turns with the other workers (:class:`~._writer.Turn`): rows never
-cross a process boundary, only a :class:`ChunkReport` per chunk does.  Big files are sent
-first (:class:`_Schedule`).
+In this process alone, each file becomes an :data:`Outcome` (its rows, or why not) for the
+scan to write.  With ``workers`` readers, this process and ``workers - 1`` forked worker
+processes each read the chunks of paths they are given and write their rows themselves, in
+batches and in turns (:class:`~._writer.Turn`): rows never cross a process boundary, only a
+:class:`ChunkReport` per chunk does.  Big files go first (:class:`_Schedule`).
 
 A file that cannot be read as DICOM (the :class:`~dicomref.errors.DicomReadError` family)
 or cannot be opened (``OSError``: gone, no permission) is a per-file outcome; any other
@@ -44,12 +44,15 @@ Reader = Callable[[str], "ObjectSummary | tuple[ObjectSummary, list[RawReference
 SMALL_SCAN = 300
 #: Files per task sent to a worker.
 CHUNK = 64
-#: Tasks sent ahead to each worker: enough to keep it busy, few enough to keep memory flat.
+#: Weight of the tasks sent ahead to each worker (a chunk of small files weighs 1): enough to
+#: keep it busy, little enough to keep memory flat.
 TASKS_AHEAD = 4
 #: Paths walked ahead of the readers, to find the big files among them.
 LOOKAHEAD = 10_000
 #: Files at least this big are read first (see :class:`_Schedule`).
 BIG_FILE = 1 << 20
+#: Bytes of big files that take about as long to index as a chunk of small ones.
+BIG_UNIT = 256 << 10
 #: Garbage collection thresholds in worker processes.
 WORKER_GC_THRESHOLD = (50_000, 20, 20)
 
@@ -98,20 +101,23 @@ def _worker_init(parent: int) -> None:
 
 
 class _Schedule:
-    """Paths walked ahead of the readers, big files first.
+    """Paths walked ahead of the readers, big files first, each task with its weight.
 
     Up to :data:`LOOKAHEAD` paths are taken from the walk before they are sent, so that the
     files of at least :data:`BIG_FILE` bytes among them (structure sets with thousands of
     contours: the slowest to read) go out first, in tasks of their own while there are few,
     instead of holding up the end of the scan.  The walk goes ahead a few chunks' worth at
     each task, so that the first tasks go out at once.
+
+    A chunk of small files weighs 1; a chunk of big ones a unit per :data:`BIG_UNIT` bytes,
+    so that the weights of the tasks a reader has waiting tell how long they will keep it.
     """
 
     def __init__(self, paths: Iterator[str], workers: int) -> None:
         self._paths = paths
         self._workers = workers
         self._small: deque[str] = deque()
-        self._big: deque[str] = deque()
+        self._big: deque[tuple[str, int]] = deque()
         self._walked = False
 
     def _fill(self) -> None:
@@ -121,14 +127,13 @@ class _Schedule:
             path = next(self._paths, None)
             if path is None:
                 self._walked = True
-            elif _size(path) >= BIG_FILE:
-                big.append(path)
+            elif (size := _size(path)) >= BIG_FILE:
+                big.append((path, size))
             else:
                 small.append(path)
 
     def tasks(self) -> Iterator[tuple[list[str], int]]:
-        """The chunks of paths to send, in order, each with its weight: a chunk of big
-        files counts for half the tasks a worker is sent ahead, a chunk of others for one."""
+        """The chunks of paths to send, in order, each with its weight."""
         while (task := self._next()) is not None:
             yield task
 
@@ -136,8 +141,9 @@ class _Schedule:
         self._fill()
         big, small = self._big, self._small
         if big:
-            size = min(CHUNK, max(1, len(big) // (2 * self._workers)), len(big))
-            return [big.popleft() for _ in range(size)], max(1, TASKS_AHEAD // 2)
+            count = min(CHUNK, max(1, len(big) // (2 * self._workers)), len(big))
+            chunk = [big.popleft() for _ in range(count)]
+            return [path for path, _ in chunk], max(1, sum(s for _, s in chunk) // BIG_UNIT)
         if len(small) >= CHUNK or (self._walked and small):
             return [small.popleft() for _ in range(min(CHUNK, len(small)))], 1
         return None
@@ -162,22 +168,24 @@ class ChunkReport(NamedTuple):
 
 
 class _Indexer:
-    """A worker's share of a scan: read the files of each chunk, write their rows (in turns
-    with the other workers), report.  The last task is an empty chunk: write what is still
+    """A reader's share of a scan: read the files of each chunk, write their rows (in turns
+    with the other readers), report.  The last task is an empty chunk: write what is still
     queued.
 
-    Made in the scanning process, with its engine and its writer (statements compiled): a
-    forked worker keeps both, drops the connections copied from the scanning process and
-    opens its own when it first writes.  A worker started otherwise opens the catalog anew.
+    Made in the scanning process, with its engine and its writer (statements compiled), for
+    the scanning process itself or for a ``worker``: a forked worker keeps both, drops the
+    connections copied from the scanning process, opens its own when it first writes and
+    closes them at the end.  A worker started otherwise opens the catalog anew.
     """
 
-    def __init__(self, reader: Reader, engine: Engine, turn: Turn) -> None:
-        self._setup(reader, engine, turn)
+    def __init__(self, reader: Reader, engine: Engine, turn: Turn, *, worker: bool) -> None:
+        self._setup(reader, engine, turn, worker)
 
-    def _setup(self, reader: Reader, engine: Engine, turn: Turn) -> None:
+    def _setup(self, reader: Reader, engine: Engine, turn: Turn, worker: bool) -> None:
         self._reader = reader
         self._engine = engine
         self._writer = Writer(engine, turn)
+        self._worker = worker
         self._started = False
         self._reported = 0
 
@@ -186,22 +194,24 @@ class _Indexer:
         return {"reader": self._reader, "url": url, "turn": self._writer.turn}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(state["reader"], open_engine(state["url"]), state["turn"])
+        self._setup(state["reader"], open_engine(state["url"]), state["turn"], True)
 
     def __call__(self, paths: list[str]) -> ChunkReport:
         if not self._started:
             if not paths:
                 return ChunkReport(0, 0, 0, (), 0)
-            self._engine.dispose(close=False)  # the scanning process's connections
+            if self._worker:
+                self._engine.dispose(close=False)  # the scanning process's connections
             self._started = True
         writer = self._writer
         indexed = not_instances = 0
         failed: list[Failed] = []
         if not paths:
-            # The checkpoint here, while other workers may still be reading, rather than at
+            # The checkpoint here, while other readers may still be at work, rather than at
             # the catalog's close.
             writer.flush(checkpoint=True)
-            self._engine.dispose()
+            if self._worker:
+                self._engine.dispose()
         else:
             for path in paths:
                 outcome = read_one(self._reader, path)
@@ -222,15 +232,17 @@ class _Indexer:
 def _index_in_pool(
     reader: Reader, paths: Iterator[str], workers: int, engine: Engine
 ) -> Iterator[ChunkReport]:
+    turn = start_context().Lock()
     gc.freeze()  # forked workers then never touch (and copy) the parent's objects
     try:
-        yield from imap_unordered(
-            _Indexer(reader, engine, start_context().Lock()),
+        yield from imap_unordered(  # this process is one of the readers
+            _Indexer(reader, engine, turn, worker=True),
             _Schedule(paths, workers).tasks(),
-            workers,
+            workers - 1,
             ahead=TASKS_AHEAD,
             initializer=partial(_worker_init, os.getpid()),
             closing=[],
+            local=_Indexer(reader, engine, turn, worker=False),
         )
     finally:
         gc.unfreeze()
@@ -239,9 +251,9 @@ def _index_in_pool(
 def read_all(
     reader: Reader, paths: Iterator[str], workers: int, engine: Engine
 ) -> Iterator[Outcome | ChunkReport]:
-    """An Outcome per path, read in this process, or with enough files to share and more
-    than one worker, a ChunkReport per chunk read by workers and written by them to the
-    catalog of ``engine``, in the order they are done."""
+    """An Outcome per path, read in this process; or, with enough files to share and more
+    than one reader, a ChunkReport per chunk read and written to the catalog of ``engine``
+    by this process or a worker, in the order they are done."""
     head = list(islice(paths, SMALL_SCAN))
     if workers <= 1 or len(head) < SMALL_SCAN:
         for path in chain(head, paths):

@@ -9,7 +9,7 @@ without a Reference object per place in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomref.model import Kind, ObjectSummary, Reference
@@ -92,8 +92,10 @@ def ref_rows(references: Iterable[Reference]) -> tuple[RefRow, ...]:
     )
 
 
-def raw_ref_rows(source: str, raw: Iterable[RawReference]) -> tuple[RefRow, ...]:
+def raw_ref_rows(source: str, raw: Sequence[RawReference]) -> tuple[RefRow, ...]:
     """:func:`ref_rows` of the references ``source`` makes, given as raw tuples."""
+    if not raw:
+        return ()
     groups: dict[tuple[Any, ...], list[str]] = {}
     for target, cls, kind, path, study, series, frames, segments, instance in raw:
         key = (target, cls, kind, study, series, frames, segments, instance)
@@ -120,7 +122,7 @@ def raw_ref_rows(source: str, raw: Iterable[RawReference]) -> tuple[RefRow, ...]
     )
 
 
-def to_rows(s: ObjectSummary, raw: Iterable[RawReference] | None = None) -> ObjectRows:
+def to_rows(s: ObjectSummary, raw: Sequence[RawReference] | None = None) -> ObjectRows:
     """The rows one summary becomes (its references, or ``raw`` when given: see
     :func:`~dicomref.extraction.read_object_apart`).  An empty Patient ID is stored as NULL."""
     patient_id = s.patient_id or None

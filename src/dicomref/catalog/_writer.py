@@ -68,8 +68,8 @@ class Turn(Protocol):
 class _Prepared:
     """An INSERT compiled once for the engine's dialect, run as executemany of row tuples."""
 
-    def __init__(self, engine: Engine, table: Table, columns: Sequence[str]) -> None:
-        compiled = table.insert().compile(dialect=engine.dialect, column_keys=list(columns))
+    def __init__(self, engine: Engine, insert: Insert, columns: Sequence[str]) -> None:
+        compiled = insert.compile(dialect=engine.dialect, column_keys=list(columns))
         self.sql = str(compiled)
         self.columns = tuple(columns)
         order = compiled.positiontup if compiled.positional else None
@@ -93,28 +93,29 @@ class _Prepared:
 
 class _InPaths:
     """A statement on a list of paths (``… WHERE files.path IN (…)``), run as driver SQL
-    compiled once per list length where the driver takes positional parameters (sqlite3):
-    SQLAlchemy would render the list anew at each run.  Through SQLAlchemy otherwise."""
+    compiled once, for lists of :data:`IN_CHUNK` paths (shorter lists repeat their last
+    path), where the driver takes positional parameters (sqlite3): SQLAlchemy would render
+    the list anew at each run, and a forked worker would compile it again.  Through
+    SQLAlchemy otherwise."""
 
     def __init__(
         self, engine: Engine, make: Callable[[BindParameter[Any]], Delete | Select[Any]]
     ) -> None:
-        self._make = make
         self._statement = make(bindparam("paths", expanding=True))
-        self._dialect = engine.dialect
-        self._sql: dict[int, str] = {}
-
-    def run(self, conn: Connection, paths: list[str]) -> Iterable[Sequence[Any]]:
-        if not self._dialect.positional:
-            return conn.execute(self._statement, {"paths": paths})
-        sql = self._sql.get(len(paths))
-        if sql is None:
-            statement = self._make(bindparam("paths", value=paths, expanding=True))
+        self._sql: str | None = None
+        if engine.dialect.positional:
+            statement = make(bindparam("paths", value=[""] * IN_CHUNK, expanding=True))
             compiled = statement.compile(
-                dialect=self._dialect, compile_kwargs={"render_postcompile": True}
+                dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
             )
-            sql = self._sql[len(paths)] = str(compiled)
-        return conn.exec_driver_sql(sql, tuple(paths))
+            self._sql = str(compiled)
+
+    def run(self, conn: Connection, paths: Sequence[str]) -> Iterable[Sequence[Any]]:
+        """Run on up to IN_CHUNK paths."""
+        if self._sql is None:
+            return conn.execute(self._statement, {"paths": list(paths)})
+        padded = [*paths, *[paths[-1]] * (IN_CHUNK - len(paths))]
+        return conn.exec_driver_sql(self._sql, tuple(padded))
 
 
 def _insert_ignoring(engine: Engine, table: Table) -> Insert:
@@ -137,11 +138,21 @@ class Writer:
     def __init__(self, engine: Engine, turn: Turn | None = None) -> None:
         self._engine = engine
         self.turn = turn
-        self._insert_file = _Prepared(engine, files, FILE_COLUMNS)
-        self._insert_ref = _Prepared(engine, refs, REF_COLUMNS)
-        self._insert_patient = _insert_ignoring(engine, patients)
-        self._insert_study = _insert_ignoring(engine, studies)
-        self._insert_series = _insert_ignoring(engine, series)
+        self._insert_file = _Prepared(engine, files.insert(), FILE_COLUMNS)
+        self._insert_ref = _Prepared(engine, refs.insert(), REF_COLUMNS)
+        self._insert_patient = _Prepared(
+            engine, _insert_ignoring(engine, patients), ("patient_id", "patient_name")
+        )
+        self._insert_study = _Prepared(
+            engine,
+            _insert_ignoring(engine, studies),
+            ("study_uid", "patient_id", "study_date", "description"),
+        )
+        self._insert_series = _Prepared(
+            engine,
+            _insert_ignoring(engine, series),
+            ("series_uid", "study_uid", "modality", "description", "series_number"),
+        )
         self._delete_paths = _InPaths(engine, lambda p: delete(files).where(files.c.path.in_(p)))
         self._ids_of = _InPaths(
             engine, lambda p: select(files.c.path, files.c.id).where(files.c.path.in_(p))
@@ -221,7 +232,7 @@ class Writer:
             with conn.begin():
                 self._ensure(conn, new_patients.values(), new_studies.values(), new_series.values())
                 for chunk in _chunks(paths + self._forget):
-                    self._delete_paths.run(conn, list(chunk))
+                    self._delete_paths.run(conn, chunk)
                 self._insert_file.run(conn, [r[0] for r in objects])
                 ref_count = self._write_refs(conn, [r for r in objects if r[4]])
         self._known_patients.update(new_patients)
@@ -240,25 +251,16 @@ class Writer:
         new_studies: Iterable[StudyRow],
         new_series: Iterable[SeriesRow],
     ) -> None:
-        names: tuple[str, ...] = ("patient_id", "patient_name")
-        patient_rows = [dict(zip(names, row, strict=True)) for row in new_patients]
-        if patient_rows:
-            conn.execute(self._insert_patient, patient_rows)
-        names = ("study_uid", "patient_id", "study_date", "description")
-        study_rows = [dict(zip(names, row, strict=True)) for row in new_studies]
-        if study_rows:
-            conn.execute(self._insert_study, study_rows)
-        names = ("series_uid", "study_uid", "modality", "description", "series_number")
-        series_rows = [dict(zip(names, row, strict=True)) for row in new_series]
-        if series_rows:
-            conn.execute(self._insert_series, series_rows)
+        self._insert_patient.run(conn, list(new_patients))
+        self._insert_study.run(conn, list(new_studies))
+        self._insert_series.run(conn, list(new_series))
 
     def _write_refs(self, conn: Connection, with_refs: list[ObjectRows]) -> int:
         if not with_refs:
             return 0
         ids: dict[str, int] = {}
         for chunk in _chunks([r[0][0] for r in with_refs]):
-            for row in self._ids_of.run(conn, list(chunk)):
+            for row in self._ids_of.run(conn, chunk):
                 ids[row[0]] = row[1]
         rows = [(ids[r[0][0]], *ref) for r in with_refs for ref in r[4]]
         self._insert_ref.run(conn, rows)

@@ -32,7 +32,8 @@ from dicomref.extraction._tree import (
     Item,
     describe,
 )
-from dicomref.extraction._walker import UNDEFINED, normalise, parse_sequence_value
+from dicomref.extraction._values import normalise
+from dicomref.extraction._walker import UNDEFINED, parse_sequence_value
 
 #: What pydicom raises on malformed input, as far as it is known (pydicom has no single
 #: root for its reading errors).  Translated into DicomReadError at this boundary.

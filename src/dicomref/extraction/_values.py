@@ -14,6 +14,8 @@ from pydicom.valuerep import PersonName
 
 from dicomref.extraction._tree import Item
 
+_BINARY_INTEGER_VRS = {b"US": "<H", b"SS": "<h", b"UL": "<I", b"SL": "<i"}
+
 #: Values that stand for "no UID" in real data.
 PLACEHOLDER_UIDS = frozenset({"", "0"})
 _ASCII_CHARSETS = frozenset({"", "ISO_IR 6", "ISO 2022 IR 6"})
@@ -118,3 +120,26 @@ def person_name(item: Item, tag: int, charsets: str | None) -> str | None:
             decoded = value.decode("ascii", "replace")
     decoded = decoded.strip(" \0").rstrip("=")  # no empty trailing component groups
     return decoded or None
+
+
+def normalise(expected: bytes, vr: bytes, value: bytes) -> bytes:
+    """Store a wanted value in its dictionary form when the file used another VR.
+
+    Only numbers need it: an ``IS`` tag written as ``US`` (or the reverse).  Other
+    mismatches are kept as they are, for the decoders to judge.
+    """
+    if expected == b"IS" and vr in _BINARY_INTEGER_VRS:
+        code = _BINARY_INTEGER_VRS[vr]
+        width = struct.calcsize(code)
+        count = len(value) // width
+        binary = struct.unpack_from(f"<{count}{code[1]}", value)
+        return "\\".join(str(n) for n in binary).encode()
+    if expected == b"US" and vr in (b"IS", b"DS"):
+        numbers: list[int] = []
+        for part in value.split(b"\\"):
+            try:
+                numbers.append(int(float(part)) & 0xFFFF)
+            except ValueError:
+                continue
+        return struct.pack(f"<{len(numbers)}H", *numbers)
+    return value

@@ -58,6 +58,7 @@ from dicomref.extraction._tree import (
     keyword,
     tag_text,
 )
+from dicomref.extraction._values import normalise
 
 UNDEFINED: Final = 0xFFFFFFFF
 FIRST_READ: Final = 16 * 1024
@@ -110,7 +111,6 @@ _LONG_VRS: Final = frozenset(
     vr.encode()
     for vr in "OB OD OF OL OV OW SQ SV UC UN UR UT UV".split()  # noqa: SIM905
 )
-_BINARY_INTEGER_VRS: Final = {b"US": "<H", b"SS": "<h", b"UL": "<I", b"SL": "<i"}
 
 # Non-blocking so that a FIFO met during a scan is refused instead of hanging the scan.
 _OPEN_FLAGS: Final = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -789,26 +789,3 @@ class _Walker:
             lim = base + len(buf)
         self.stack.pop()
         return items, pos
-
-
-def normalise(expected: bytes, vr: bytes, value: bytes) -> bytes:
-    """Store a wanted value in its dictionary form when the file used another VR.
-
-    Only numbers need it: an ``IS`` tag written as ``US`` (or the reverse).  Other
-    mismatches are kept as they are, for the decoders to judge.
-    """
-    if expected == b"IS" and vr in _BINARY_INTEGER_VRS:
-        code = _BINARY_INTEGER_VRS[vr]
-        width = struct.calcsize(code)
-        count = len(value) // width
-        binary = struct.unpack_from(f"<{count}{code[1]}", value)
-        return "\\".join(str(n) for n in binary).encode()
-    if expected == b"US" and vr in (b"IS", b"DS"):
-        numbers: list[int] = []
-        for part in value.split(b"\\"):
-            try:
-                numbers.append(int(float(part)) & 0xFFFF)
-            except ValueError:
-                continue
-        return struct.pack(f"<{len(numbers)}H", *numbers)
-    return value
