@@ -89,7 +89,7 @@ class ManagedStore:
             temp.unlink(missing_ok=True)
             raise
         if self.fsync:
-            _fsync_folder(target.parent)
+            fsync_folder(target.parent)
         return Stored(key, target, len(data), False)
 
     def clean(self) -> int:
@@ -101,7 +101,7 @@ class ManagedStore:
         return removed
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
     try:
         descriptor = os.open(folder, os.O_RDONLY)

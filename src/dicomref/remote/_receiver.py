@@ -39,6 +39,7 @@ from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref.errors import RemoteError
+from dicomref.store import fsync_folder
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,23 +99,9 @@ class FolderWriter:
             temp.unlink(missing_ok=True)
             raise
         if self.fsync:
-            _fsync_folder(self.folder)
+            fsync_folder(self.folder)
         with self._lock:
             self._written[uid] = target
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 class StoreSink:
