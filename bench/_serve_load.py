@@ -74,7 +74,10 @@ def run(
     groups = [
         dcmtk.write_queries(
             work / f"finder{i}",
-            [uid("1", rng.randrange(catalog_size)) for _ in range(finds // finders)],
+            [
+                uid("1", rng.randrange(catalog_size))
+                for _ in range(finds // finders + (i < finds % finders))
+            ],
         )
         for i in range(finders)
     ]

@@ -199,6 +199,7 @@ def load(sizes: Sizes, work: Path, serve: ServeProcess) -> None:
         f"({sizes.finders} findscu) and {sizes.load_stores:,} C-STOREs ({sizes.storers} storescu)"
     )
     objects = CtSet(small_ct(work / "ct16.dcm"), work / "load-set", 9, sizes.load_stores).write()
+    serve.wait_idle()
     result = _serve_load.run(
         serve,
         work / "load",
@@ -317,9 +318,9 @@ def compare(sizes: Sizes, work: Path) -> None:
         for name, times in theirs.items():
             note(f"  {name:<9} median {median(times):6.2f} ms   p99 {p99(times):6.2f} ms")
         for name, times in theirs.items():
-            ratio = median(times) / median(ours)
-            verdict(
-                f"C-FIND median, {name} / dicomref", f"{ratio:.2f}x", "target >= 1x", ratio >= 1
+            note(
+                f"  {name} / dicomref: median {median(times) / median(ours):.2f}x, "
+                f"p99 {p99(times) / p99(ours):.2f}x (no target; above 1x: dicomref answers faster)"
             )
         ingest(sizes, work, orthanc, catalog_path, template)
 

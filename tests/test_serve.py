@@ -19,7 +19,8 @@ from typing import Any
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import CTImageStorage
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
 
 from dicomref.catalog import Catalog
 from dicomref.errors import AssociationError, StatusError, UsageError
@@ -480,6 +481,25 @@ def test_store_indexes_at_once_and_handles_duplicates(
     with Catalog(served.catalog_url) as catalog:
         assert [s.path for s in catalog.locate(sent[0])] == [held.path]
     assert Path(held.path).read_bytes() == before  # the first one is kept
+
+
+def test_a_stored_file_is_the_data_set_as_received_behind_a_file_meta(
+    served: Served, tmp_path: Path
+) -> None:
+    [path] = clone_ct(tmp_path / "in", 1, patient_id="STORED-META")
+    assert _store(served.port, [path], calling="METASENDER") == [0]
+    sent = pydicom.dcmread(path)
+    with Catalog(served.catalog_url) as catalog:
+        [held] = catalog.locate(str(sent.SOPInstanceUID))
+    stored = pydicom.dcmread(held.path)
+    meta = stored.file_meta
+    assert meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
+    assert meta.MediaStorageSOPClassUID == CTImageStorage
+    assert meta.TransferSyntaxUID in (ExplicitVRLittleEndian, ImplicitVRLittleEndian)  # as sent
+    assert meta.SourceApplicationEntityTitle == "METASENDER"
+    assert meta.ImplementationClassUID == PYNETDICOM_IMPLEMENTATION_UID
+    assert stored == sent  # element for element
+    assert not list(Path(held.path).parent.glob(".*.part"))
 
 
 def test_store_is_refused_without_a_store_folder(strict: Served, tmp_path: Path) -> None:

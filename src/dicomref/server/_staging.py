@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
-from dicomref.store import ManagedStore
+from dicomref.store import ManagedStore, fsync_folder
 
 _PREAMBLE: Final = b"\x00" * 128 + b"DICM"
 _VERSION: Final = b"\x00\x01"
@@ -91,13 +91,4 @@ def flush(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-    try:
-        folder = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # a platform where folders cannot be opened: nothing more to flush
-        return
-    try:
-        os.fsync(folder)
-    except OSError:  # a file system that cannot flush folders (as ManagedStore.write)
-        pass
-    finally:
-        os.close(folder)
+    fsync_folder(path.parent)
