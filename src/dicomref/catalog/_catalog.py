@@ -18,7 +18,7 @@ from dicomref.catalog._reading import Reader
 from dicomref.catalog._reports import DuplicateGroup, ScanProgress, ScanReport, SeriesSummary
 from dicomref.catalog._rows import to_rows
 from dicomref.catalog._scan import DicomdirLister, Scan
-from dicomref.catalog._writer import Writer
+from dicomref.catalog._writer import Statements, Writer
 from dicomref.errors import NotInCatalogError, UsageError
 from dicomref.model import ObjectSummary, Reference
 from dicomref.remote._capabilities import Capabilities
@@ -53,6 +53,7 @@ class Catalog:
     def __init__(self, url: str | None = None) -> None:
         self._url = url or default_url()
         self._engine = open_engine(self._url)
+        self._statements: Statements | None = None
         try:
             with translating(self._url, "open and migrate the catalog"):
                 migrate(self._engine, self._url)
@@ -126,7 +127,9 @@ class Catalog:
         Rows of the same paths are replaced.  Nothing is removed.
         """
         with translating(self._url, "add objects to the catalog"):
-            writer = Writer(self._engine)
+            if self._statements is None:
+                self._statements = Statements(self._engine)
+            writer = Writer(self._engine, statements=self._statements)
             for summary in summaries:
                 writer.add(to_rows(summary))
             writer.flush()
