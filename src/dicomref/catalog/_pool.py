@@ -2,24 +2,27 @@
 
 Why not :class:`concurrent.futures.ProcessPoolExecutor`: scan workers keep state (a database
 connection, rows queued for the next batch) and each must be told, once, to write what it
-has queued: a task addressed to every worker, which an executor cannot send.  An executor
-also unpickles results in a manager thread and pickles tasks in a feeder thread, and costs a
-Future, a work item and two queue hops per task.  Here each worker has a pipe for tasks and
-a pipe for results; the caller keeps every worker a few tasks ahead (by weight: a task of
-big files counts for more) and waits on all result pipes, and the workers' process
-sentinels, at once.
+has queued: a task addressed to every worker, which an executor cannot send.  The caller
+also works: it runs tasks itself while its workers have enough waiting, which spares a
+process (its start, its copy-on-write faults, its connection).  And an executor unpickles
+results in a manager thread and pickles tasks in a feeder thread, and costs a Future, a work
+item and two queue hops per task.
 
-Each worker drains its task pipe in a thread of its own, so the caller's sends never wait for
-a worker that is itself waiting to send a result.  A worker leaves once it has answered its
-closing task, or when its task pipe closes (the caller is done, or has died), or, through
-``initializer``, whenever else the caller asks.
-An exception raised by the task function in a worker is raised again in the caller, with the
-worker's traceback as its cause; a worker that dies raises :class:`BrokenProcessPool`.
+Here each worker has a pipe for tasks and a pipe for results; the caller keeps every worker
+a few tasks ahead (by weight: a task of big files counts for more) and waits on all result
+pipes, and the workers' process sentinels, at once.  Each worker drains its task pipe in a
+thread of its own, so the caller's sends never wait for a worker that is itself waiting to
+send a result.  A worker leaves once it has answered its closing task, or when its task pipe
+closes (the caller is done, or has died), or, through ``initializer``, whenever else the
+caller asks.  An exception raised by the task function in a worker is raised again in the
+caller, with the worker's traceback as its cause; a worker that dies raises
+:class:`BrokenProcessPool`, also to a caller waiting for a :class:`SharedLock` it held.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 import traceback
@@ -35,8 +38,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Seconds to wait for a worker to leave once its task pipe is closed.
+#: Seconds to wait for a stopped worker to leave before killing it.
 JOIN_TIMEOUT = 5.0
+#: Seconds between two looks for dead workers while waiting for a :class:`SharedLock`.
+LOCK_STEP = 0.2
 
 
 class RemoteTraceback(Exception):  # noqa: N818 - a cause carrying text, never raised alone
@@ -100,6 +105,41 @@ def _serve(
             return  # the closing task: leave now rather than when the caller closes the pipe
 
 
+class SharedLock:
+    """A lock for the caller and its workers (say, a turn to write), made before they start.
+
+    A worker that dies holding it never releases it; so the process that made the lock
+    waits for it in short steps and, between them, looks for a worker that has died
+    (:meth:`watch` tells which): then it raises :class:`BrokenProcessPool` instead of
+    waiting for ever.  The workers need not look: the caller stops them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = start_context().Lock()
+        self._owner = os.getpid()
+        self._watched: list[BaseProcess] = []
+
+    def watch(self, processes: list[BaseProcess]) -> None:
+        self._watched = processes
+
+    def acquire(self, block: bool = True, /) -> bool:
+        if not block or os.getpid() != self._owner:
+            return bool(self._lock.acquire(block))
+        while not self._lock.acquire(True, LOCK_STEP):
+            for process in self._watched:
+                if process.exitcode not in (None, 0):
+                    raise BrokenProcessPool(
+                        f"a scan worker died (exit code {process.exitcode}): scan again"
+                    )
+        return True
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"_lock": self._lock, "_owner": self._owner, "_watched": []}
+
+
 def start_context() -> ForkContext | DefaultContext:
     """How workers are started: forked where the system can (no imports, no pickling)."""
     methods = multiprocessing.get_all_start_methods()
@@ -115,6 +155,8 @@ def imap_unordered(
     initializer: Callable[[], None] | None = None,
     closing: T | None = None,
     local: Callable[[T], R] | None = None,
+    remaining: Callable[[], int | None] | None = None,
+    lock: SharedLock | None = None,
 ) -> Iterator[R]:
     """``function(task)`` for each (task, weight) of ``tasks``, run in ``workers`` processes
     (at least one); the results in the order they come.
@@ -123,9 +165,12 @@ def imap_unordered(
     long as that is under ``ahead``; ``tasks`` is read only as workers have room, so memory
     stays bounded however many tasks there are.  With ``local``, the caller works too: while
     every worker has its fill, the caller runs ``local(task)`` on the next task, if no
-    heavier than what each worker has waiting (otherwise it goes to the least loaded
-    worker).  Once the tasks are all sent, ``closing`` (if not None) is sent to every worker
-    as its last task, and given to ``local`` last.
+    heavier than what each worker has waiting behind its current task (otherwise the task
+    goes to the worker with the least waiting).  ``remaining()``, once it knows, tells the
+    weight of the tasks still to come, so that near the end each reader is sent only its
+    share.  Once the tasks are all sent, ``closing`` (if not None) is sent to every worker as
+    its last task, and given to ``local`` last.  ``lock``, if the tasks share one, is told
+    which workers to watch.
     """
     pool: list[_Worker] = []
     context = start_context()
@@ -146,7 +191,9 @@ def imap_unordered(
             task_out.close()
             result_in.close()
             pool.append(_Worker(process, task_in, result_out))
-        yield from _run(pool, tasks, ahead, closing, local)
+        if lock is not None:
+            lock.watch([w.process for w in pool])
+        yield from _run(pool, tasks, ahead, closing, local, remaining)
     finally:
         _stop(pool)
 
@@ -157,12 +204,14 @@ def _run(
     ahead: int,
     closing: T | None,
     local: Callable[[T], Any] | None,
+    remaining: Callable[[], int | None] | None,
 ) -> Iterator[Any]:
     more = True
+    readers = len(pool) + (local is not None)
     while True:
         while more:  # each task to the least loaded worker, while one has room
             worker = min(pool, key=lambda w: w.load)
-            if worker.load >= ahead:
+            if worker.load >= _room(pool, ahead, remaining, readers):
                 break
             item = next(tasks, None)
             if item is None:
@@ -174,8 +223,10 @@ def _run(
             if item is None:
                 more = _close(pool, closing)
                 continue
-            worker = min(pool, key=lambda w: w.load)
-            if item[1] <= worker.load:
+            # Run it here only if every worker has at least as much waiting behind the task
+            # it is on: the caller does not feed the workers while it runs one itself.
+            worker = min(pool, key=lambda w: w.load - w.weights[0])
+            if item[1] <= max(1, worker.load - worker.weights[0]):
                 yield local(item[0])
             else:
                 _send(worker, *item)
@@ -187,6 +238,18 @@ def _run(
         if not any(w.weights for w in pool):
             return
         yield from _collect(pool, block=True)
+
+
+def _room(
+    pool: list[_Worker], ahead: int, remaining: Callable[[], int | None] | None, readers: int
+) -> int:
+    """How much a worker may have waiting: ``ahead``, or near the end its share of the rest,
+    so that all readers run out of work together."""
+    rest = remaining() if remaining is not None else None
+    if rest is None:
+        return ahead
+    share = -(-(rest + sum(w.load for w in pool)) // readers)
+    return max(1, min(ahead, share))
 
 
 def _close(pool: list[_Worker], closing: T | None) -> bool:
@@ -242,13 +305,19 @@ def _died(worker: _Worker) -> BrokenProcessPool:
 
 
 def _stop(pool: list[_Worker]) -> None:
+    """Close the pipes; stop the workers that still have tasks.  A worker that has answered
+    all of its tasks is leaving on its own: not waited for (multiprocessing reaps it when
+    the next workers start, or at exit)."""
+    stopped = []
     for worker in pool:
-        worker.tasks.close()  # the worker leaves when it has done what was sent …
-        if worker.weights:
-            worker.process.terminate()  # … unless that is no longer wanted
-    for worker in pool:
+        worker.tasks.close()
+        if worker.weights:  # its answers are no longer wanted
+            worker.process.terminate()
+            stopped.append(worker)
+    for worker in stopped:
         worker.process.join(JOIN_TIMEOUT)
         if worker.process.is_alive():
-            worker.process.terminate()
+            worker.process.kill()
             worker.process.join()
+    for worker in pool:
         worker.results.close()

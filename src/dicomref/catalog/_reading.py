@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -27,9 +28,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Engine
 
 from dicomref.catalog._engine import open_engine
-from dicomref.catalog._pool import imap_unordered, start_context
+from dicomref.catalog._pool import SharedLock, imap_unordered
 from dicomref.catalog._rows import ObjectRows, to_rows
-from dicomref.catalog._writer import Turn, Writer
+from dicomref.catalog._writer import Statements, Turn, Writer
 from dicomref.errors import DicomReadError, NotAnInstanceError
 from dicomref.model import ObjectSummary
 
@@ -46,15 +47,15 @@ SMALL_SCAN = 300
 CHUNK = 64
 #: Weight of the tasks sent ahead to each worker (a chunk of small files weighs 1): enough to
 #: keep it busy, little enough to keep memory flat.
-TASKS_AHEAD = 4
+TASKS_AHEAD = 8
 #: Paths walked ahead of the readers, to find the big files among them.
 LOOKAHEAD = 10_000
 #: Files at least this big are read first (see :class:`_Schedule`).
 BIG_FILE = 1 << 20
 #: Bytes of big files that take about as long to index as a chunk of small ones.
 BIG_UNIT = 256 << 10
-#: Garbage collection thresholds in worker processes.
-WORKER_GC_THRESHOLD = (50_000, 20, 20)
+#: Garbage collection thresholds while reading (see :func:`_rare_collections`).
+READER_GC_THRESHOLD = (50_000, 20, 20)
 
 
 class Failed(NamedTuple):
@@ -86,11 +87,23 @@ def read_one(reader: Reader, path: str) -> Outcome:
     return to_rows(summary, raw)
 
 
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """While reading: cyclic garbage collected rarely (a structure set's tree is tens of
+    thousands of containers, none of them in a cycle), and the objects made before set
+    aside (``gc.freeze``: forked workers then never touch, and copy, them).  Undone after."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*READER_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 def _worker_init(parent: int) -> None:
-    """Worker initializer: leave when the scanning process dies (even by SIGKILL), and
-    collect cyclic garbage rarely (a structure set's tree is tens of thousands of
-    containers, none of them in a cycle)."""
-    gc.set_threshold(*WORKER_GC_THRESHOLD)
+    """Worker initializer: leave when the scanning process dies (even by SIGKILL)."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -131,6 +144,12 @@ class _Schedule:
                 big.append((path, size))
             else:
                 small.append(path)
+
+    def remaining(self) -> int | None:
+        """The weight of the tasks still to come, once the walk is done (None before)."""
+        if not self._walked:
+            return None
+        return -(-len(self._small) // CHUNK) + sum(s for _, s in self._big) // BIG_UNIT
 
     def tasks(self) -> Iterator[tuple[list[str], int]]:
         """The chunks of paths to send, in order, each with its weight."""
@@ -178,13 +197,18 @@ class _Indexer:
     closes them at the end.  A worker started otherwise opens the catalog anew.
     """
 
-    def __init__(self, reader: Reader, engine: Engine, turn: Turn, *, worker: bool) -> None:
-        self._setup(reader, engine, turn, worker)
-
-    def _setup(self, reader: Reader, engine: Engine, turn: Turn, worker: bool) -> None:
+    def __init__(
+        self,
+        reader: Reader,
+        engine: Engine,
+        turn: Turn,
+        *,
+        worker: bool,
+        statements: Statements | None = None,
+    ) -> None:
         self._reader = reader
         self._engine = engine
-        self._writer = Writer(engine, turn)
+        self._writer = Writer(engine, turn, statements)
         self._worker = worker
         self._started = False
         self._reported = 0
@@ -194,7 +218,9 @@ class _Indexer:
         return {"reader": self._reader, "url": url, "turn": self._writer.turn}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._setup(state["reader"], open_engine(state["url"]), state["turn"], True)
+        self.__init__(  # type: ignore[misc]  # unpickled: made anew, as in the caller
+            state["reader"], open_engine(state["url"]), state["turn"], worker=True
+        )
 
     def __call__(self, paths: list[str]) -> ChunkReport:
         if not self._started:
@@ -232,20 +258,21 @@ class _Indexer:
 def _index_in_pool(
     reader: Reader, paths: Iterator[str], workers: int, engine: Engine
 ) -> Iterator[ChunkReport]:
-    turn = start_context().Lock()
-    gc.freeze()  # forked workers then never touch (and copy) the parent's objects
-    try:
+    turn = SharedLock()
+    statements = Statements(engine)
+    schedule = _Schedule(paths, workers)
+    with _rare_collections():  # inherited by the workers
         yield from imap_unordered(  # this process is one of the readers
-            _Indexer(reader, engine, turn, worker=True),
-            _Schedule(paths, workers).tasks(),
+            _Indexer(reader, engine, turn, worker=True, statements=statements),
+            schedule.tasks(),
             workers - 1,
             ahead=TASKS_AHEAD,
             initializer=partial(_worker_init, os.getpid()),
             closing=[],
-            local=_Indexer(reader, engine, turn, worker=False),
+            local=_Indexer(reader, engine, turn, worker=False, statements=statements),
+            remaining=schedule.remaining,
+            lock=turn,
         )
-    finally:
-        gc.unfreeze()
 
 
 def read_all(
@@ -256,7 +283,8 @@ def read_all(
     by this process or a worker, in the order they are done."""
     head = list(islice(paths, SMALL_SCAN))
     if workers <= 1 or len(head) < SMALL_SCAN:
-        for path in chain(head, paths):
-            yield read_one(reader, path)
+        with _rare_collections():
+            for path in chain(head, paths):
+                yield read_one(reader, path)
         return
     yield from _index_in_pool(reader, chain(head, paths), workers, engine)

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from dicomref.errors import DicomReadError, NotDicomError
+from dicomref.extraction._items import MAX_SPAN, MIN_ITEMS, item_layout
+from dicomref.extraction._layout import Layouts
 from dicomref.extraction._tree import (
     DICOMDIR_CLASS,
     MAX_DEPTH,
@@ -156,13 +158,41 @@ def read_header(path: str | os.PathLike[str]) -> Header:
             raise DicomReadError(
                 name, "it is not a regular file (a directory, pipe or device): give a file"
             )
-        walker = _Walker(name, fd, info.st_size, os.pread(fd, FIRST_READ, 0))
-        syntax, media, tree = walker.read_file()
+        size = info.st_size
+        buf = os.pread(fd, FIRST_READ, 0)
+        syntax, media, tree = _read_laid_out(name, fd, size, buf)
     except OSError as exc:
         raise DicomReadError(name, f"cannot read it: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     return Header(name, info.st_size, info.st_mtime_ns, syntax, media, tree)
+
+
+#: The layouts of recently read headers (see :mod:`._layout`), per process.
+_LAYOUTS: Final = Layouts()
+
+
+def _read_laid_out(
+    name: str, fd: int, size: int, buf: bytes
+) -> tuple[str | None, str | None, Item | None]:
+    """``read_file``, through a known layout when one matches; else the walk, and then,
+    while layouts pay, the layout of this file for the next ones."""
+    matched = _LAYOUTS.read(buf, size) if size >= 132 else None
+    if (
+        matched is not None
+        and matched.media != DICOMDIR_CLASS
+        and matched.syntax not in PYDICOM_SYNTAXES
+    ):
+        if matched.sequences:
+            walker = _Walker(name, fd, size, buf)
+            for tag, start, end in matched.sequences:
+                matched.tree[tag], _ = walker.sequence(start, end, False, 1, tag)
+        return matched.syntax, matched.media, matched.tree
+    walker = _Walker(name, fd, size, buf)
+    read = walker.read_file()
+    if read[2] is not None and walker.explicit_dataset:
+        _LAYOUTS.learn(buf, size, walker.dataset_start)
+    return read
 
 
 def parse_sequence_value(value: bytes, label: str) -> list[Item] | None:
@@ -195,7 +225,17 @@ class _Walker:
     The walk only moves forward, so the window is replaced, never extended backwards.
     """
 
-    __slots__ = ("base", "buf", "chunk", "fd", "path", "size", "stack")
+    __slots__ = (
+        "base",
+        "buf",
+        "chunk",
+        "dataset_start",
+        "explicit_dataset",
+        "fd",
+        "path",
+        "size",
+        "stack",
+    )
 
     def __init__(self, path: str, fd: int | None, size: int, buf: bytes) -> None:
         self.path = path
@@ -206,6 +246,9 @@ class _Walker:
         self.chunk = SECOND_READ
         # The sequences being read, outermost first: [tag, item index]; for messages only.
         self.stack: list[list[int]] = []
+        # Where the dataset began, and whether it was read as explicit VR (read_file).
+        self.dataset_start = 0
+        self.explicit_dataset = False
 
     # -- bytes -------------------------------------------------------------------------
 
@@ -337,6 +380,7 @@ class _Walker:
             if pos < base or pos + 6 > base + len(buf):
                 buf, base, _ = self.more(pos, 6)
             implicit = not _letters(buf[pos - base + 4], buf[pos - base + 5])
+        self.dataset_start, self.explicit_dataset = pos, not implicit
         read = self.implicit if implicit else self.explicit
         tree, _ = read(pos, size, 0, 0)
         return syntax, media, tree
@@ -785,7 +829,30 @@ class _Walker:
             read = self.implicit if item_implicit else self.explicit
             child, pos = read(start, item_end, depth, tag)
             items.append(child)
+            if (
+                len(items) == 1
+                and not item_implicit
+                and item_end != UNDEFINED
+                and end != UNDEFINED
+                and MIN_ITEMS * (length + 8) <= end - pos <= MAX_SPAN
+            ):
+                rest = self.laid_out_items(start - 8, item_end, pos, end)
+                if rest is not None:
+                    items.extend(rest)
+                    pos = end
+                    break
             buf, base = self.buf, self.base
             lim = base + len(buf)
         self.stack.pop()
         return items, pos
+
+    def laid_out_items(self, first: int, first_end: int, pos: int, end: int) -> list[Item] | None:
+        """The items from ``pos`` to ``end``, read at once through the layout of the first
+        item (header at ``first``, value ending at ``first_end``; see :mod:`._items`), or
+        None if they are not all laid out like it."""
+        buf, base, _ = self.more(first, first_end - first)
+        layout = item_layout(buf, first - base, first_end - base)
+        if layout is None:
+            return None
+        buf, base, _ = self.more(pos, end - pos)
+        return layout.read(buf, pos - base, end - base)
