@@ -35,11 +35,12 @@ from dicomref.errors import DicomReadError, NotAnInstanceError
 from dicomref.model import ObjectSummary
 
 if TYPE_CHECKING:
+    from dicomref.extraction._summary import Facts
     from dicomref.extraction._walk import RawReference
 
-#: Reads one file: its summary, or (the scan's own reader) its summary without references
-#: and the references apart, as tuples (see :func:`~dicomref.extraction.read_object_apart`).
-Reader = Callable[[str], "ObjectSummary | tuple[ObjectSummary, list[RawReference]]"]
+#: Reads one file: its summary, or (the scan's own reader) its facts and its references
+#: apart, as tuples (see :func:`~dicomref.extraction.read_object_apart`).
+Reader = Callable[[str], "ObjectSummary | tuple[ObjectSummary | Facts, list[RawReference]]"]
 
 #: Below this many files to read, reading in-process beats starting a pool.
 SMALL_SCAN = 300
@@ -83,7 +84,10 @@ def read_one(reader: Reader, path: str) -> Outcome:
         return Failed(path, f"{path}: cannot read: {error.strerror or error}")
     summary, raw = read if isinstance(read, tuple) else (read, None)
     if summary.path != path:  # rows are keyed by the path the scan found
-        summary = dataclasses.replace(summary, path=path)
+        if isinstance(summary, ObjectSummary):
+            summary = dataclasses.replace(summary, path=path)
+        else:
+            summary = summary._replace(path=path)
     return to_rows(summary, raw)
 
 

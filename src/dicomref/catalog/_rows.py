@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dicomref.model import Kind, ObjectSummary, Reference
 
 if TYPE_CHECKING:  # the catalog imports extraction (and pydicom) only to scan
+    from dicomref.extraction._summary import Facts
     from dicomref.extraction._walk import RawReference
 
 FileRow = tuple[
@@ -62,8 +63,20 @@ def _numbers(values: tuple[int, ...]) -> str | None:
     return "\\".join(map(str, values)) if values else None
 
 
+#: Geometry already written as text: the slices of a series share their orientation.
+_FLOATS: dict[tuple[float, ...], str] = {}
+
+
 def _floats(values: tuple[float, ...] | None) -> str | None:
-    return "\\".join(map(repr, map(float, values))) if values is not None else None
+    if values is None:
+        return None
+    found = _FLOATS.get(values)
+    if found is None:
+        found = "\\".join(map(repr, map(float, values)))
+        if len(_FLOATS) >= 1024:
+            _FLOATS.clear()
+        _FLOATS[values] = found
+    return found
 
 
 def ref_rows(references: Iterable[Reference]) -> tuple[RefRow, ...]:
@@ -122,9 +135,10 @@ def raw_ref_rows(source: str, raw: Sequence[RawReference]) -> tuple[RefRow, ...]
     )
 
 
-def to_rows(s: ObjectSummary, raw: Sequence[RawReference] | None = None) -> ObjectRows:
+def to_rows(s: ObjectSummary | Facts, raw: Sequence[RawReference] | None = None) -> ObjectRows:
     """The rows one summary becomes (its references, or ``raw`` when given: see
-    :func:`~dicomref.extraction.read_object_apart`).  An empty Patient ID is stored as NULL."""
+    :func:`~dicomref.extraction.read_object_apart`; ``raw`` is required with Facts, which
+    has no references).  An empty Patient ID is stored as NULL."""
     patient_id = s.patient_id or None
     file: FileRow = (
         s.path,
@@ -148,7 +162,11 @@ def to_rows(s: ObjectSummary, raw: Sequence[RawReference] | None = None) -> Obje
         (patient_id, s.patient_name) if patient_id is not None else None,
         (s.study, patient_id, s.study_date, s.study_description),
         (s.series, s.study, s.modality, s.series_description, s.series_number),
-        ref_rows(s.references) if raw is None else raw_ref_rows(s.sop_instance, raw),
+        raw_ref_rows(s.sop_instance, raw)
+        if raw is not None
+        else ref_rows(s.references)
+        if isinstance(s, ObjectSummary)
+        else (),
     )
 
 

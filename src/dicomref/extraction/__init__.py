@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from dicomref.errors import DicomReadError
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS, read_with_pydicom, tree_from_dataset
 from dicomref.extraction._dicomdir import dicomdir_files
-from dicomref.extraction._summary import check_instance, summarise, summarise_apart
+from dicomref.extraction._summary import Facts, check_instance, summarise, summarise_apart
 from dicomref.extraction._tree import SOP_CLASS_UID, SOP_INSTANCE_UID, Item
 from dicomref.extraction._values import uid
 from dicomref.extraction._walk import RawReference, find_references
@@ -42,11 +42,12 @@ def read_object(path: str | os.PathLike[str]) -> ObjectSummary:
     return summarise(header.path, header.size, header.mtime_ns, syntax, media, tree)
 
 
-def read_object_apart(path: str) -> tuple[ObjectSummary, list[RawReference]]:
-    """:func:`read_object` with the references apart, as tuples: the catalog's scan reader.
+def read_object_apart(path: str) -> tuple[Facts, list[RawReference]]:
+    """:func:`read_object` as tuples, the references apart: the catalog's scan reader.
 
-    The summary's ``references`` is empty; each tuple is a Reference's fields after
-    ``source`` (see :data:`~._walk.RawReference`).  Raises as :func:`read_object`.
+    :class:`~._summary.Facts` has the summary's fields but its references; each reference
+    tuple is a Reference's fields after ``source`` (see :data:`~._walk.RawReference`).
+    Raises as :func:`read_object`.
     """
     header, syntax, media, tree = _read(path)
     return summarise_apart(header.path, header.size, header.mtime_ns, syntax, media, tree)

@@ -27,12 +27,26 @@ def raw(item: Item, tag: int) -> bytes | None:
     return value if type(value) is bytes else None
 
 
+#: Values already decoded by :func:`text`: the slices of a series repeat most of theirs
+#: (study, series, frame of reference, patient, dates …).  Cleared when full.
+_TEXTS: dict[bytes, str | None] = {}
+_TEXTS_KEPT = 4096
+
+
 def text(item: Item, tag: int) -> str | None:
     """An ASCII value, undecodable bytes replaced, padding stripped; None if absent or empty."""
     value = item.get(tag)
     if type(value) is not bytes:
         return None
-    return value.decode("ascii", "replace").strip(" \0") or None
+    try:
+        return _TEXTS[value]
+    except KeyError:
+        pass
+    decoded = value.decode("ascii", "replace").strip(" \0") or None
+    if len(_TEXTS) >= _TEXTS_KEPT:
+        _TEXTS.clear()
+    _TEXTS[value] = decoded
+    return decoded
 
 
 #: A UID value as stored (placeholders included); None if absent or empty.

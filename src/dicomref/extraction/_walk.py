@@ -60,12 +60,79 @@ def find_references(tree: Item, source: str, source_class: str | None) -> list[R
 
 def raw_references(tree: Item, source_class: str | None) -> list[RawReference]:
     """What :func:`find_references` finds, as :data:`RawReference` tuples."""
-    found: list[RawReference] = []
     for value in tree.values():
         if type(value) is list:  # most images have no sequence at all
-            _visit(tree, "", _Chain(source_class, ()), None, None, None, found)
-            return _share_hints(found) if found else found
-    return found
+            walk = _Walk()
+            _visit(tree, "", _Chain(source_class, ()), None, None, None, walk)
+            return walk.finish()
+    return []
+
+
+class _Walk:
+    """What one walk collects: the references, the hints known per target, and the
+    references still without hints (given those of another reference to the same target
+    as soon as one is known, or at the end).  UIDs met before are not decoded again: a
+    structure set names each slice many times."""
+
+    __slots__ = ("found", "known", "uids", "waiting")
+
+    def __init__(self) -> None:
+        self.found: list[RawReference] = []
+        self.known: dict[str, tuple[str | None, str | None]] = {}
+        self.waiting: list[int] = []
+        self.uids: dict[bytes, str] = {}
+
+    def uid(self, value: bytes) -> str:
+        decoded = self.uids.get(value)
+        if decoded is None:
+            decoded = self.uids[value] = value.decode("ascii", "replace").strip(" \0")
+        return decoded
+
+    def add(self, raw: RawReference) -> None:
+        target, study, series = raw[0], raw[4], raw[5]
+        if raw[8]:  # an instance: hints to share, or to wait for
+            if study and series:
+                old = self.known.get(target)
+                if old is None or not (old[0] and old[1]):
+                    self._learn(target, study, series)
+            else:
+                if study or series:
+                    self._learn(target, study, series)
+                hints = self.known.get(target)
+                if hints is not None:
+                    raw = _with_hints(raw, hints)
+                if raw[4] is None or raw[5] is None:  # once both are known, they stay
+                    self.waiting.append(len(self.found))
+        self.found.append(raw)
+
+    def _learn(self, target: str, study: str | None, series: str | None) -> None:
+        old = self.known.get(target)
+        self.known[target] = (study, series) if old is None else (old[0] or study, old[1] or series)
+
+    def finish(self) -> list[RawReference]:
+        """The references, each still without a hint given those learnt since."""
+        found, known = self.found, self.known
+        for index in self.waiting:
+            raw = found[index]
+            hints = known.get(raw[0])
+            if hints is not None:
+                found[index] = _with_hints(raw, hints)
+        return found
+
+
+def _with_hints(raw: RawReference, hints: tuple[str | None, str | None]) -> RawReference:
+    """``raw`` with its missing study and series hints taken from ``hints``."""
+    return (
+        raw[0],
+        raw[1],
+        raw[2],
+        raw[3],
+        raw[4] or hints[0],
+        raw[5] or hints[1],
+        raw[6],
+        raw[7],
+        raw[8],
+    )
 
 
 class _Chain:
@@ -101,11 +168,12 @@ def _visit(
     study: str | None,
     series: str | None,
     value_type: str | None,
-    found: list[RawReference],
+    walk: _Walk,
 ) -> None:
     sequences = [tag for tag, value in item.items() if type(value) is list]
     if len(sequences) > 1:
         sequences.sort()
+    uid, add = walk.uid, walk.add
     for tag in sequences:
         children = item[tag]
         assert isinstance(children, list)
@@ -124,19 +192,15 @@ def _visit(
             )
             below_study = child_study
             value = child.get(REFERENCED_SOP_INSTANCE_UID)
-            target = value.decode("ascii", "replace").strip(" \0") if type(value) is bytes else None
+            target = uid(value) if type(value) is bytes else None
             if target:
                 value = child.get(REFERENCED_SOP_CLASS_UID)
-                target_class = (
-                    value.decode("ascii", "replace").strip(" \0") or None
-                    if type(value) is bytes
-                    else None
-                )
+                target_class = (uid(value) or None) if type(value) is bytes else None
                 decided = kinds.get((target_class, value_type))
                 if decided is None:
                     decided = inner.kind(target_class, value_type)
                 kind, instance = decided
-                found.append(
+                add(
                     (
                         target,
                         target_class,
@@ -164,33 +228,6 @@ def _visit(
                         below_study,
                         child_series,
                         text(child, VALUE_TYPE) if VALUE_TYPE in child else None,
-                        found,
+                        walk,
                     )
                     break
-
-
-def _share_hints(found: list[RawReference]) -> list[RawReference]:
-    """Give references without hints those of another reference to the same target."""
-    known: dict[str, tuple[str | None, str | None]] = {}
-    for target, _, _, _, study, series, _, _, instance in found:
-        if instance and (study or series):
-            old = known.get(target)
-            known[target] = (study, series) if old is None else (old[0] or study, old[1] or series)
-    if not known:
-        return found
-    for index, raw in enumerate(found):
-        if raw[8] and (raw[4] is None or raw[5] is None):
-            hints = known.get(raw[0])
-            if hints is not None:
-                found[index] = (
-                    raw[0],
-                    raw[1],
-                    raw[2],
-                    raw[3],
-                    raw[4] or hints[0],
-                    raw[5] or hints[1],
-                    raw[6],
-                    raw[7],
-                    raw[8],
-                )
-    return found
