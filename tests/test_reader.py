@@ -532,3 +532,16 @@ def test_mutated_files_raise_nothing_but_read_errors(tmp_path: Path) -> None:
             read_object(path)
         except DicomReadError as error:
             assert str(error).startswith(f"{path}: ")
+
+
+def test_facts_follow_the_summary_field_for_field() -> None:
+    """The scan's Facts tuple is ObjectSummary without its references, in the same order
+    (ObjectSummary(*facts) relies on it)."""
+    from dataclasses import fields
+
+    from dicomref.extraction._summary import Facts
+    from dicomref.model import ObjectSummary
+
+    names = [f.name for f in fields(ObjectSummary)]
+    assert names[-1] == "references"
+    assert list(Facts._fields) == names[:-1]
