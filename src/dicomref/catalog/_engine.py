@@ -1,6 +1,7 @@
 """Opening the database: the default URL, SQLite settings, write transactions, error mapping.
 
-SQLite is set up on every new connection: WAL journal, ``synchronous=NORMAL`` (never OFF:
+SQLite is set up on every new connection: 16 KiB pages (for a new file), WAL journal,
+``synchronous=NORMAL`` (never OFF:
 a crash may lose the last transactions, never corrupt the index), foreign keys on, and a
 busy timeout so a second process waits for the writer instead of failing.  Python's
 ``sqlite3`` module is told to keep out of transaction control so that BEGIN is ours: DDL
@@ -28,6 +29,10 @@ BUSY_TIMEOUT_MS = 30_000
 #: SQLite page cache per connection, in KiB: large scans insert into indexes bigger than
 #: the 2 MiB default, at random places (SOP Instance UIDs).
 CACHE_KIB = 16_384
+#: Page size of a new SQLite catalog (an existing one keeps its own): rows of files and
+#: references carry long UIDs and paths; 16 KiB pages (SQLite's default is 4) split less
+#: often as a scan fills the indexes, measured ~10% faster on bench/scan.py.
+PAGE_SIZE = 16_384
 
 #: Execution option marking a connection whose transactions write.
 WRITE = "dicomref_write"
@@ -55,6 +60,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_sqlite_begin)
     cursor = dbapi_connection.cursor()
     try:
+        cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before WAL: only a new file takes it
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")

@@ -94,11 +94,28 @@ def unsigned_shorts(item: Item, tag: int) -> tuple[int, ...]:
     return struct.unpack_from(f"<{count}H", value)
 
 
+#: Values already read by :func:`decimals` (a series shares its orientation), by count.
+_DECIMALS: dict[tuple[bytes, int], tuple[float, ...] | None] = {}
+
+
 def decimals(item: Item, tag: int, count: int) -> tuple[float, ...] | None:
     """Exactly ``count`` finite DS values, or None."""
     value = item.get(tag)
     if type(value) is not bytes:
         return None
+    key = (value, count)
+    try:
+        return _DECIMALS[key]
+    except KeyError:
+        pass
+    numbers = _decimals(value, count)
+    if len(_DECIMALS) >= _TEXTS_KEPT:
+        _DECIMALS.clear()
+    _DECIMALS[key] = numbers
+    return numbers
+
+
+def _decimals(value: bytes, count: int) -> tuple[float, ...] | None:
     parts = value.split(b"\\")
     if len(parts) != count:
         return None
@@ -123,6 +140,23 @@ def person_name(item: Item, tag: int, charsets: str | None) -> str | None:
     value = raw(item, tag)
     if value is None:
         return None
+    key = (value, charsets)
+    try:
+        return _NAMES[key]
+    except KeyError:
+        pass
+    decoded = _person_name(value, charsets)
+    if len(_NAMES) >= _TEXTS_KEPT:
+        _NAMES.clear()
+    _NAMES[key] = decoded
+    return decoded
+
+
+#: Names already decoded by :func:`person_name`, by value and character sets.
+_NAMES: dict[tuple[bytes, str | None], str | None] = {}
+
+
+def _person_name(value: bytes, charsets: str | None) -> str | None:
     value = value.rstrip(b" \0")
     names = [part.strip() for part in (charsets or "").split("\\")]
     if (value.isascii() and b"\x1b" not in value) or all(n in _ASCII_CHARSETS for n in names):
