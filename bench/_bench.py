@@ -10,14 +10,18 @@ from pathlib import Path
 import pydicom
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` runs, in seconds (the least disturbed by a noisy machine)."""
-    times = []
+def best_alternating(
+    first: Callable[[], object], second: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """The fastest of ``repeat`` runs of each, the two run in turn: a noisy spell then
+    slows both alike rather than one of them."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for fn, spent in zip((first, second), times, strict=True):
+            started = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - started)
+    return min(times[0]), min(times[1])
 
 
 def median_us(fn: Callable[[], object], n: int) -> tuple[float, float]:
