@@ -23,7 +23,10 @@
 
 Run inside the private network namespace (Orthanc and dcmqrscp listen on every interface):
 
-    scripts/in-netns.sh .venv/bin/python bench/serve.py [--quick]
+    scripts/in-netns.sh .venv/bin/python bench/serve.py [--quick] [--only find|ingest]
+
+``--only ingest`` still loads part 2's files into dicomref's catalog and Orthanc first:
+both servers hold them while they ingest, as in a whole run.
 """
 
 from __future__ import annotations
@@ -269,10 +272,13 @@ def ingest_rate(
     return sum(len(p) for p in parts) / seconds
 
 
-def compare(sizes: Sizes, work: Path) -> None:
+def compare(sizes: Sizes, work: Path, *, find: bool = True) -> None:
+    """Part 2 (without ``find``: only what it loads into dicomref and Orthanc), then 3."""
     heading(
         f"The same C-FIND on {sizes.compare:,} CT files in dicomref, Orthanc and dcmqrscp "
         f"(dcmqrscp: {sizes.dcmqrscp:,}, its index's limit)"
+        if find
+        else f"{sizes.compare:,} CT files loaded into dicomref and Orthanc"
     )
     template = small_ct(work / "ct16.dcm")
     files = CtSet(template, work / "compare-set", 1, sizes.compare)
@@ -285,17 +291,24 @@ def compare(sizes: Sizes, work: Path) -> None:
             catalog.add(files.summaries())
 
     timed("dicomref: catalog written (Catalog.add of what read_object says of each)", index)
-    rng = random.Random(9)
-    sop_uids = [c.sop for c in rng.sample(files.copies[: sizes.dcmqrscp], sizes.compare_queries)]
-    queries = dcmtk.write_queries(work / "q-compare", sop_uids)
     orthanc = OrthancServer(work / "orthanc")
-    dcmqrscp = DcmqrscpServer(work / "dcmqrscp")
-    with orthanc, dcmqrscp:
+    with orthanc:
         seconds = timed(
             f"Orthanc: {sizes.compare:,} files uploaded ({UPLOADS} REST uploads at a time)",
             lambda: upload(orthanc, files.paths),
         )
         note(f"  ({sizes.compare / seconds:.0f} objects/s)")
+        if find:
+            compare_finds(sizes, work, files, url, orthanc)
+        ingest(sizes, work, orthanc, catalog_path, template)
+
+
+def compare_finds(sizes: Sizes, work: Path, files: CtSet, url: str, orthanc: OrthancServer) -> None:
+    """Part 2's queries, against dicomref, Orthanc (loaded already) and dcmqrscp."""
+    rng = random.Random(9)
+    sop_uids = [c.sop for c in rng.sample(files.copies[: sizes.dcmqrscp], sizes.compare_queries)]
+    queries = dcmtk.write_queries(work / "q-compare", sop_uids)
+    with DcmqrscpServer(work / "dcmqrscp") as dcmqrscp:
         first = files.paths[: sizes.dcmqrscp]
 
         def index_dcmqrscp() -> None:
@@ -322,7 +335,6 @@ def compare(sizes: Sizes, work: Path) -> None:
                 f"  {name} / dicomref: median {median(times) / median(ours):.2f}x, "
                 f"p99 {p99(times) / p99(ours):.2f}x (no target; above 1x: dicomref answers faster)"
             )
-        ingest(sizes, work, orthanc, catalog_path, template)
 
 
 def ingest(sizes: Sizes, work: Path, orthanc: OrthancServer, catalog: Path, template: Path) -> None:
@@ -387,6 +399,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a try-out")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--only",
+        choices=("find", "ingest"),
+        help="run parts 1 and 4 only (find), or part 3 only (ingest: the catalog and Orthanc "
+        "are still loaded with the files of part 2 first, so that both servers hold them)",
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     require_private_netns("bench/serve.py (Orthanc and dcmqrscp)")
@@ -397,8 +415,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dicomref-bench-serve-") as scratch:
         work = args.keep or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        million(sizes, work)
-        compare(sizes, work)
+        if args.only != "ingest":
+            million(sizes, work)
+        if args.only != "find":
+            compare(sizes, work, find=args.only is None)
     met = sum(passed for _, passed in RESULTS)
     heading(f"{met} of {len(RESULTS)} targets met in {time.perf_counter() - started:.0f} s")
     for what, passed in RESULTS:

@@ -74,12 +74,13 @@ class ServerConfig:
     - ``max_associations``, ``max_pdu`` (bytes we receive; 0: unlimited), the ACSE, DIMSE
       and network timeouts in seconds, and ``shutdown_grace``: the seconds open
       associations get to finish when the server stops, before they are aborted.
-    - ``fsync``: flush each received file (and its folder entry) to disk before answering,
-      as Orthanc does by default.  Acknowledged objects survive a crash of the server
-      (SIGKILL) either way: a written file and a committed SQLite transaction are in the
-      page cache, and the store is re-indexed at start-up; only a power loss or a kernel
-      crash can lose what was acknowledged without ``fsync``.  The flush runs while the
-      catalog commits, so it costs little (see bench/serve.py for both figures).
+    - ``fsync``: flush each received file (its data, and the folder entries made for it)
+      to disk before answering, as Orthanc does by default.  Acknowledged objects survive
+      a crash of the server (SIGKILL) either way: a written file and a committed SQLite
+      transaction are in the page cache, and the store is re-indexed at start-up; only a
+      power loss or a kernel crash can lose what was acknowledged without ``fsync``.  The
+      flush runs while the catalog commits, so it costs little (see bench/serve.py for
+      both figures).
     """
 
     ae_title: str = DEFAULT_AE

@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from dicomref.remote import Root
-from dicomref.remote._dimse import QUERY_MODELS, no_delay
+from dicomref.remote._dimse import QUERY_MODELS
 from dicomref.server._hierarchy import check
 from dicomref.server._identifier import Refusal, Request, parse
 from dicomref.server._statuses import IDENTIFIER_DOES_NOT_MATCH
@@ -39,25 +39,6 @@ def peer(event: Any) -> str:
     """``AE@address:port`` of the association's requestor, for log lines."""
     requestor = event.assoc.requestor
     return f"{str(requestor.ae_title).strip()}@{requestor.address}:{requestor.port}"
-
-
-ACCEPTOR_POLL: Final = 0.0005
-"""Seconds pynetdicom's DUL thread sleeps, on an association a client opened with us,
-whenever a turn of its loop found nothing to do (pynetdicom's default: 1 ms).  Each
-request and each response waits for such a turn.  Measured here (bench/serve.py, DCMTK
-findscu as the client): an IMAGE-level C-FIND round trip at 1,000,000 instances takes
-~4.2 ms instead of ~5.3 ms; 0.2 ms gained nothing more.  The price: pynetdicom polls, and
-an idle association costs the server ~10% of a CPU instead of ~8% (``network_timeout``
-closes idle ones)."""
-
-
-def tune_acceptor(event: Any) -> None:
-    """EVT_CONN_OPEN handler for associations clients open with the server: TCP_NODELAY
-    (:func:`~dicomref.remote._dimse.no_delay`) and a shorter DUL idle sleep."""
-    no_delay(event)
-    dul = getattr(event.assoc, "dul", None)
-    if dul is not None and hasattr(dul, "_run_loop_delay"):
-        dul._run_loop_delay = ACCEPTOR_POLL
 
 
 def status(code: int, comment: str = "") -> Dataset:

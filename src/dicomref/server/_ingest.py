@@ -6,6 +6,10 @@ thread writes whatever has queued up meanwhile in one transaction, then wakes th
 A handler answers success only after its object's transaction committed, so an
 acknowledged object survives a SIGKILL (SQLite WAL: a committed transaction is in the
 log before the commit returns), while concurrent associations share commits.
+
+A summary submitted ``unless_held`` is indexed only if no other file holds its SOP
+Instance UID: the writer asks the catalog about the whole batch in one query, just before
+its commit, so the handler's duplicate check costs it nothing while its file is flushed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Final
 
+from sqlalchemy import bindparam, select
+
 from dicomref.catalog import Catalog
+from dicomref.catalog.schema import files
 from dicomref.errors import CatalogError
 from dicomref.model import ObjectSummary
 
@@ -24,6 +31,11 @@ LOGGER = logging.getLogger(__name__)
 #: Most objects one transaction indexes.
 MAX_BATCH: Final = 256
 _POLL: Final = 1.0
+#: Every file holding one of a list of SOP Instance UIDs (built once: ~0.1 ms a query,
+#: where building it for each batch costs ~0.4 ms more).
+_HOLDERS: Final = select(files.c.sop_instance, files.c.path).where(
+    files.c.sop_instance.in_(bindparam("uids", expanding=True))
+)
 
 
 @dataclass(slots=True)
@@ -31,8 +43,10 @@ class _Job:
     """One summary on its way into the catalog (:meth:`Indexer.submit` returns it)."""
 
     summary: ObjectSummary
+    unless_held: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
+    held: bool = False
     error: CatalogError | None = None
 
 
@@ -63,18 +77,22 @@ class Indexer:
         """Return once ``summary`` is committed; CatalogError if it could not be."""
         self.wait(self.submit(summary))
 
-    def submit(self, summary: ObjectSummary) -> Ticket:
+    def submit(self, summary: ObjectSummary, *, unless_held: bool = False) -> Ticket:
         """Queue ``summary`` for the next commit and return at once: :meth:`wait` on the
         ticket before answering (the caller may do other work meanwhile, such as flushing
-        the object's file to disk).  CatalogError if the indexer is stopping."""
+        the object's file to disk).  With ``unless_held``, it is not indexed if a file other
+        than its own ``path`` holds its SOP Instance UID already.  CatalogError if the
+        indexer is stopping."""
         if self._thread is None or self._closed.is_set():
             raise CatalogError("the server is stopping: nothing more is indexed")
-        job = _Job(summary)
+        job = _Job(summary, unless_held)
         self._queue.put(job)
         return job
 
-    def wait(self, ticket: Ticket) -> None:
-        """Return once the ticket's summary is committed; CatalogError if it could not be."""
+    def wait(self, ticket: Ticket) -> bool:
+        """Return once the ticket's summary is committed (True), or found held by another
+        file (False: submitted ``unless_held``, nothing written); CatalogError if it could
+        not be indexed."""
         job = ticket
         thread = self._thread
         while not job.done.wait(_POLL):
@@ -86,6 +104,7 @@ class Indexer:
             raise job.error
         if not job.committed:
             raise CatalogError("the catalog writer failed: the object was not indexed")
+        return not job.held
 
     def stop(self) -> None:
         """Index what is queued, then stop; later :meth:`index` calls raise."""
@@ -128,7 +147,8 @@ class Indexer:
         error: CatalogError | None = None
         committed = False
         try:
-            self.catalog.add([job.summary for job in batch])
+            self._mark_held([job for job in batch if job.unless_held])
+            self.catalog.add([job.summary for job in batch if not job.held])
             committed = True
         except CatalogError as exc:
             error = exc
@@ -138,5 +158,18 @@ class Indexer:
                 job.error = error
                 job.committed = committed
                 job.done.set()
-        self.indexed += len(batch)
+        self.indexed += sum(not job.held for job in batch)
         self.commits += 1
+
+    def _mark_held(self, jobs: list[_Job]) -> None:
+        """Mark the jobs whose SOP Instance UID a file other than theirs holds already."""
+        if not jobs:
+            return
+        uids = sorted({job.summary.sop_instance for job in jobs})
+        holders: dict[str, set[str]] = {}
+        with self.catalog.reading() as conn:
+            for uid, path in conn.execute(_HOLDERS, {"uids": uids}):
+                holders.setdefault(str(uid), set()).add(str(path))
+        for job in jobs:
+            paths = holders.get(job.summary.sop_instance, set())
+            job.held = bool(paths - {job.summary.path})

@@ -28,12 +28,13 @@ from dicomref.errors import ServerError
 from dicomref.remote._dimse import COMMAND_SYNTAXES, QUERY_MODELS, VERIFICATION, quiet_pynetdicom
 from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
-from dicomref.server._events import calling_ae, peer, tune_acceptor
+from dicomref.server._events import calling_ae, peer
 from dicomref.server._find import FindService
 from dicomref.server._ingest import Indexer
 from dicomref.server._retrieve import RetrieveService
 from dicomref.server._sink import RefusalSink
 from dicomref.server._store import StoreService
+from dicomref.server._tuning import share_uids, tune_acceptor
 from dicomref.store import ManagedStore
 
 LOGGER = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class Server:
                     f"cannot listen on {self.config.host}:{self.config.port}: "
                     f"{exc.strerror or exc} (choose another --port or --host)"
                 ) from exc
+            share_uids(server)
         except BaseException:
             self._sink.stop()
             self._close_storage()

@@ -3,11 +3,13 @@
 For each object: the data set pynetdicom received is written as it came, behind a file
 meta (:func:`._staging.file_bytes`: no decoding and re-encoding), to a temporary file in
 the store, read back with :func:`~dicomref.extraction.read_object` (its identity and
-everything the index holds), renamed into their place in the
-:class:`~dicomref.store.ManagedStore`, then indexed (:class:`._ingest.Indexer`, group
-commits) while the file is flushed to disk (with ``fsync``, the default), and only when
-both are done is success answered (:mod:`._staging`).  What was stored before a failure
-stays stored.
+everything the index holds), linked into its place in the
+:class:`~dicomref.store.ManagedStore` (never over another file), then indexed
+(:class:`._ingest.Indexer`, group commits, which also checks that no other file holds
+the SOP Instance UID) while the file is flushed to disk (with ``fsync``, the default),
+and only when both are done is success answered (:mod:`._staging`).  An object whose
+place is taken, or whose UID another file holds, is compared with what is held first.
+What was stored before a failure stays stored.
 
 Statuses:
 
@@ -46,7 +48,7 @@ from dicomref.extraction._adapter import PYDICOM_READ_ERRORS
 from dicomref.model import ObjectSummary
 from dicomref.server._events import DECODE_ERRORS, peer, status
 from dicomref.server._ingest import Indexer
-from dicomref.server._staging import file_bytes, flush, place, stage
+from dicomref.server._staging import Staged, file_bytes, sync_folders
 from dicomref.server._statuses import (
     DUPLICATE_SOP_INSTANCE,
     NOT_AUTHORISED,
@@ -116,17 +118,14 @@ class StoreService:
             return status(NOT_AUTHORISED, "this server takes no C-STORE (no store folder)")
         announced = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
         try:
-            staged = stage(self.store, file_bytes(event))
+            staged = Staged(self.store, file_bytes(event))
         except DECODE_ERRORS as exc:  # a UID that cannot be encoded in the file meta
             return self._undecodable(event, announced, exc)
         except OSError as exc:
-            LOGGER.error(
-                "C-STORE from %s: cannot write SOP Instance %s: %s", peer(event), announced, exc
-            )
-            return status(STORE_OUT_OF_RESOURCES, f"cannot write: {exc.strerror or exc}")
-        try:
+            return self._unwritable(event, announced, exc)
+        with staged:
             try:
-                summary = read_object(staged)
+                summary = read_object(staged.path)
             except DicomReadError as exc:
                 return self._unreadable(event, announced, exc)
             if announced and summary.sop_instance != announced:
@@ -140,8 +139,6 @@ class StoreService:
                 return status(STORE_DOES_NOT_MATCH, "SOPInstanceUID differs from the request's")
             with self._claims.hold(summary.sop_instance):
                 return self._store(event, staged, summary)
-        finally:
-            staged.unlink(missing_ok=True)  # gone already once placed
 
     def _unreadable(self, event: Any, announced: str, exc: DicomReadError) -> Dataset:
         """The status for a data set the header reader refused: 0xA900 when it lacks an
@@ -169,7 +166,48 @@ class StoreService:
         )
         return status(STORE_CANNOT_UNDERSTAND, "the data set cannot be decoded")
 
-    def _store(self, event: Any, staged: Path, summary: ObjectSummary) -> int | Dataset:
+    def _store(self, event: Any, staged: Staged, summary: ObjectSummary) -> int | Dataset:
+        """The usual case: the file is linked into its place (a new name: nothing is
+        overwritten) and submitted, then flushed while the indexer checks that no other file
+        holds the SOP Instance UID and commits.  A file already at the place, or another
+        holder, sends the object through :meth:`_store_held`."""
+        assert self.store is not None and self.indexer is not None
+        sop = summary.sop_instance
+        target = self.store.path_for(summary.key, summary.modality)
+        try:
+            linked, created = staged.link(target)
+        except OSError as exc:
+            return self._unwritable(event, sop, exc)
+        if not linked:
+            return self._store_held(event, staged, summary, target)
+        try:
+            ticket = self.indexer.submit(
+                dataclasses.replace(summary, path=str(target)), unless_held=True
+            )
+        except CatalogError as exc:
+            return self._not_indexed(event, sop, exc)
+        flush_error = self._flush(staged, target, created)
+        try:
+            indexed = self.indexer.wait(ticket)
+        except CatalogError as exc:
+            return self._not_indexed(event, sop, exc)
+        if not indexed:  # another file holds it: this copy goes, the holder is compared
+            try:
+                staged.withdraw(target)
+            except OSError as exc:
+                return self._unwritable(event, sop, exc)
+            return self._store_held(event, staged, summary, target)
+        if flush_error is not None:
+            return self._unflushed(event, sop, flush_error)
+        LOGGER.debug("C-STORE: SOP Instance %s stored as %s", sop, target)
+        return SUCCESS
+
+    def _store_held(
+        self, event: Any, staged: Staged, summary: ObjectSummary, target: Path
+    ) -> int | Dataset:
+        """The rare case: a file is at the object's place, or the catalog names another
+        holder.  Identical content is success without writing; other content is refused
+        (0x0111); a file the catalog does not hold is replaced and indexed."""
         assert self.store is not None and self.indexer is not None
         sop = summary.sop_instance
         try:
@@ -195,38 +233,48 @@ class StoreService:
                 DUPLICATE_SOP_INSTANCE,
             )
             return status(DUPLICATE_SOP_INSTANCE, "SOP Instance UID held with other content")
-        target = self.store.path_for(summary.key, summary.modality)
         try:
-            place(staged, target)
+            created = staged.replace(target)
         except OSError as exc:
-            LOGGER.error("C-STORE from %s: cannot write SOP Instance %s: %s", peer(event), sop, exc)
-            return status(STORE_OUT_OF_RESOURCES, f"cannot write: {exc.strerror or exc}")
+            return self._unwritable(event, sop, exc)
         try:
             ticket = self.indexer.submit(dataclasses.replace(summary, path=str(target)))
         except CatalogError as exc:
             return self._not_indexed(event, sop, exc)
-        flush_error: OSError | None = None
-        if self.store.fsync:
-            try:
-                flush(target)  # while the catalog commits
-            except OSError as exc:
-                flush_error = exc
+        flush_error = self._flush(staged, target, created)
         try:
             self.indexer.wait(ticket)
         except CatalogError as exc:
             return self._not_indexed(event, sop, exc)
         if flush_error is not None:
-            LOGGER.error(
-                "C-STORE from %s: cannot flush SOP Instance %s to disk: %s",
-                peer(event),
-                sop,
-                flush_error,
-            )
-            return status(
-                STORE_OUT_OF_RESOURCES, f"cannot write: {flush_error.strerror or flush_error}"
-            )
-        LOGGER.debug("C-STORE: SOP Instance %s stored as %s", sop, target)
+            return self._unflushed(event, sop, flush_error)
+        LOGGER.debug("C-STORE: SOP Instance %s stored as %s (replaced)", sop, target)
         return SUCCESS
+
+    def _flush(self, staged: Staged, target: Path, created: list[Path]) -> OSError | None:
+        """Flush the file and its folder entries to disk (with ``fsync``, the default);
+        the error, if any, is reported once the catalog has answered."""
+        assert self.store is not None
+        if not self.store.fsync:
+            return None
+        try:
+            staged.sync()
+            sync_folders(target, created)
+        except OSError as exc:
+            return exc
+        return None
+
+    @staticmethod
+    def _unwritable(event: Any, sop: str, exc: OSError) -> Dataset:
+        LOGGER.error("C-STORE from %s: cannot write SOP Instance %s: %s", peer(event), sop, exc)
+        return status(STORE_OUT_OF_RESOURCES, f"cannot write: {exc.strerror or exc}")
+
+    @staticmethod
+    def _unflushed(event: Any, sop: str, exc: OSError) -> Dataset:
+        LOGGER.error(
+            "C-STORE from %s: cannot flush SOP Instance %s to disk: %s", peer(event), sop, exc
+        )
+        return status(STORE_OUT_OF_RESOURCES, f"cannot write: {exc.strerror or exc}")
 
     @staticmethod
     def _not_indexed(event: Any, sop: str, exc: CatalogError) -> Dataset:

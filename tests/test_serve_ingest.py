@@ -1,0 +1,151 @@
+"""The C-STORE path's parts: the staged file, the indexer's duplicate check, the
+C-STORE response encoded without pydicom, and objects whose SOP Instance UID the catalog
+holds outside the store (the indexer finds them; the new copy is compared, then dropped)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.uid import CTImageStorage, RTPlanStorage
+from pynetdicom.dimse_messages import C_STORE_RSP
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.dsutils import encode
+from pynetdicom.presentation import build_context
+
+from dicomref.catalog import Catalog
+from dicomref.extraction import read_object
+from dicomref.server import ServerConfig
+from dicomref.server._ingest import Indexer
+from dicomref.server._staging import Staged
+from dicomref.server._tuning import _Contexts, store_response
+from dicomref.store import ManagedStore
+from serve_support import Served, catalog_of, raw_association, start
+from servers import clone_ct
+
+# -- the C-STORE response --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [0x0000, 0xB000, 0x0111, 0xA700])
+@pytest.mark.parametrize("sop_class", [CTImageStorage, RTPlanStorage])
+@pytest.mark.parametrize("sop_instance", ["1.2.3.4", "1.2.3.45"])
+def test_store_response_is_what_pynetdicom_encodes(
+    code: int, sop_class: str, sop_instance: str
+) -> None:
+    primitive = C_STORE()
+    primitive.MessageIDBeingRespondedTo = 65535
+    primitive.AffectedSOPClassUID = sop_class
+    primitive.AffectedSOPInstanceUID = sop_instance
+    primitive.Status = code
+    message = C_STORE_RSP()
+    message.primitive_to_message(primitive)
+    assert store_response(primitive) == encode(message.command_set, True, True)
+
+
+def test_store_response_leaves_the_rest_to_pynetdicom() -> None:
+    primitive = C_STORE()
+    primitive.MessageIDBeingRespondedTo = 1
+    primitive.AffectedSOPClassUID = CTImageStorage
+    primitive.AffectedSOPInstanceUID = "1.2.3"
+    primitive.Status = 0xA700
+    primitive.ErrorComment = "cannot write"  # type: ignore[assignment]  # typed None there
+    assert store_response(primitive) is None
+    request = C_STORE()
+    request.MessageID = 1
+    assert store_response(request) is None
+
+
+def test_presentation_contexts_are_copied_sharing_their_uids() -> None:
+    contexts = _Contexts(
+        [build_context(CTImageStorage, ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"])]
+    )
+    contexts[0].context_id = 3
+    [twin] = copy.deepcopy(contexts)
+    [reference] = copy.deepcopy(list(contexts))
+    assert str(twin) == str(reference) and twin.context_id == 3
+    twin.transfer_syntax = ["1.2.840.10008.1.2"]
+    twin.context_id = 5
+    assert len(contexts[0].transfer_syntax) == 2 and contexts[0].context_id == 3
+
+
+# -- the staged file ---------------------------------------------------------------------------
+
+
+def test_a_staged_file_is_linked_never_over_another(tmp_path: Path) -> None:
+    store = ManagedStore(tmp_path)
+    target = tmp_path / "study" / "CT_series" / "object.dcm"
+    with Staged(store, b"first") as staged:
+        assert staged.link(target) == (True, [tmp_path / "study", tmp_path / "study/CT_series"])
+        staged.sync()
+    with Staged(store, b"second") as staged:
+        assert staged.link(target) == (False, [])
+    assert target.read_bytes() == b"first"
+    with Staged(store, b"withdrawn") as staged:
+        other = target.with_name("other.dcm")
+        assert staged.link(other) == (True, [])
+        staged.withdraw(other)
+        assert not other.exists() and staged.path.read_bytes() == b"withdrawn"
+    with Staged(store, b"third") as staged:
+        assert staged.replace(target) == []
+    assert target.read_bytes() == b"third"
+    assert [p.name for p in tmp_path.iterdir()] == ["study"]  # no temporary name left
+
+
+# -- the indexer's duplicate check -------------------------------------------------------------
+
+
+def test_the_indexer_skips_what_another_file_holds(tmp_path: Path) -> None:
+    [path] = clone_ct(tmp_path / "in", 1)
+    summary = read_object(path)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        catalog.add([summary])
+        indexer = Indexer(catalog)
+        indexer.start()
+        try:
+            elsewhere = dataclasses.replace(summary, path=str(tmp_path / "copy.dcm"))
+            assert not indexer.wait(indexer.submit(elsewhere, unless_held=True))
+            assert [s.path for s in catalog.locate(summary.sop_instance)] == [str(path)]
+            assert indexer.wait(indexer.submit(summary, unless_held=True))  # its own row
+            assert indexer.wait(indexer.submit(elsewhere))  # without the check: a 2nd row
+            assert len(catalog.locate(summary.sop_instance)) == 2
+        finally:
+            indexer.stop()
+
+
+# -- objects held outside the store ------------------------------------------------------------
+
+
+@pytest.fixture
+def held_outside(tmp_path: Path) -> Iterator[tuple[Served, Path]]:
+    """A server whose catalog holds one CT file outside its store."""
+    [path] = clone_ct(tmp_path / "scanned", 1, patient_id="HELD-OUTSIDE")
+    url = catalog_of([tmp_path / "scanned"], f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    running = start(ServerConfig(port=0, store=tmp_path / "store"), url)
+    try:
+        yield running, path
+    finally:
+        running.server.stop()
+
+
+def _store(port: int, path: Path) -> int:
+    with raw_association(port, calling="SENDER", storage=[CTImageStorage]) as assoc:
+        return int(assoc.send_c_store(path).Status)
+
+
+def test_an_object_held_outside_the_store_is_not_stored_twice(
+    held_outside: tuple[Served, Path], tmp_path: Path
+) -> None:
+    served, path = held_outside
+    assert _store(served.port, path) == 0x0000
+    changed = pydicom.dcmread(path)
+    changed.PatientName = "OTHER^CONTENT"
+    changed.save_as(tmp_path / "changed.dcm", enforce_file_format=True)
+    assert _store(served.port, tmp_path / "changed.dcm") == 0x0111
+    with Catalog(served.catalog_url) as catalog:
+        assert [s.path for s in catalog.locate(str(changed.SOPInstanceUID))] == [str(path)]
+    store = served.server.config.store
+    assert store is not None and not [p for p in store.rglob("*") if p.is_file()]
