@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pydicom
 import pytest
 from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 
@@ -13,6 +14,7 @@ from dicomref.catalog._engine import masked, open_engine
 from dicomref.catalog._migrations import LATEST, MIGRATIONS, migrate
 from dicomref.catalog._schema import metadata, schema_migrations
 from dicomref.errors import CatalogError, CatalogVersionError
+from dicomref.sample import generate_sample
 from test_catalog_support import db_url, summary, uid
 
 __all__ = ["db_url"]
@@ -181,3 +183,52 @@ def test_catalogs_opened_at_once_migrate_once(db_url: str) -> None:
         versions = conn.execute(select(schema_migrations.c.version)).scalars().all()
     engine.dispose()
     assert sorted(versions) == list(range(1, LATEST + 1))
+
+
+def test_version_4_fills_the_new_study_and_patient_keys_at_the_next_scan(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A catalog scanned before version 4 has no accession numbers; after the migration the
+    next scan reads every file again and fills them (and the patient's sex and birth date)
+    in the rows already there."""
+    sample = generate_sample(tmp_path / "patient", slices=3)
+    engine = _engine(db_url)
+    migrate(engine, db_url, target=3)
+    v1 = _migrations._v1_metadata()
+    first = sample.objects[0]
+    with engine.begin() as conn:  # what a version 3 scan wrote of the first study
+        conn.execute(insert(v1.tables["patients"]).values(patient_id=sample.patient_id))
+        conn.execute(
+            insert(v1.tables["studies"]).values(study_uid=first.study, patient_id=sample.patient_id)
+        )
+        conn.execute(
+            insert(v1.tables["series"]).values(series_uid=first.series, study_uid=first.study)
+        )
+        info = first.path.stat()
+        conn.execute(
+            insert(v1.tables["files"]).values(
+                path=str(first.path),
+                size=info.st_size,
+                mtime_ns=info.st_mtime_ns,
+                sop_class=first.sop_class,
+                sop_instance=first.sop_instance,
+                study_uid=first.study,
+                series_uid=first.series,
+                patient_id=sample.patient_id,
+            )
+        )
+    engine.dispose()
+    with Catalog(db_url) as cat:
+        assert _version(db_url) == LATEST == 4
+        report = cat.scan([tmp_path / "patient"])
+        assert (report.indexed, report.unchanged) == (len(sample.objects), 0)  # read again
+        again = cat.scan([tmp_path / "patient"])
+        assert again.unchanged == len(sample.objects)
+        found = cat.locate(first.sop_instance)[0]
+    head = pydicom.dcmread(first.path, stop_before_pixels=True)
+    assert (found.accession_number, found.study_time, found.study_id) == (
+        head.AccessionNumber,
+        head.StudyTime,
+        head.StudyID,
+    )
+    assert (found.patient_sex, found.patient_birth_date) == (head.PatientSex, head.PatientBirthDate)

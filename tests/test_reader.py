@@ -66,6 +66,11 @@ def test_ct_small_summary_matches_pydicom_and_os_stat() -> None:
         number_of_frames=None,
         image_position=tuple(float(v) for v in ds.ImagePositionPatient),  # type: ignore[arg-type]
         image_orientation=tuple(float(v) for v in ds.ImageOrientationPatient),  # type: ignore[arg-type]
+        study_time=ds.StudyTime,
+        accession_number=ds.AccessionNumber or None,
+        study_id=ds.StudyID,
+        patient_birth_date=ds.PatientBirthDate or None,
+        patient_sex=ds.PatientSex,
         references=(),
     )
 

@@ -264,11 +264,47 @@ def test_matching_rules(client: DimseClient, patient: Sample) -> None:
     assert len(rows) == 2
 
 
+def test_the_keys_pacs_users_query_by(client: DimseClient, patient: Sample) -> None:
+    """AccessionNumber, StudyID, StudyTime, PatientBirthDate and PatientSex are matched and
+    returned, as they were in the files."""
+    first, second = patient.study_uids
+    heads = {
+        uid: pydicom.dcmread(next(o.path for o in patient.objects if o.study == uid))
+        for uid in (first, second)
+    }
+
+    def studies(**keys: Any) -> list[Dataset]:
+        identifier = query(**{"StudyInstanceUID": "", **keys})
+        return list(client.find("STUDY", identifier))
+
+    for uid, head in heads.items():
+        [row] = studies(AccessionNumber=head.AccessionNumber, StudyTime="", StudyID="")
+        assert row.StudyInstanceUID == uid
+        assert (row.StudyTime, row.StudyID) == (head.StudyTime, head.StudyID)
+        [row] = studies(StudyID=head.StudyID, PatientSex="", PatientBirthDate="")
+        assert row.StudyInstanceUID == uid
+        assert (row.PatientSex, row.PatientBirthDate) == (head.PatientSex, head.PatientBirthDate)
+    head = heads[first]
+    assert len(studies(PatientSex=head.PatientSex)) == 2
+    assert studies(PatientSex="O") == []
+    assert len(studies(PatientBirthDate=f"-{head.PatientBirthDate}")) == 2
+    assert studies(AccessionNumber="NO-SUCH*") == []
+    assert {r.StudyInstanceUID for r in studies(StudyTime=f"{head.StudyTime}-")} >= {first}
+    rows = client.find(
+        "PATIENT",
+        query(PatientID=patient.patient_id, PatientSex="", PatientBirthDate=""),
+        root="patient",
+    )
+    assert [(r.PatientSex, r.PatientBirthDate) for r in rows] == [
+        (head.PatientSex, head.PatientBirthDate)
+    ]
+
+
 def test_unknown_and_private_keys_are_answered_empty(served: Served, patient: Sample) -> None:
     identifier = query(
         "IMAGE",
         SOPInstanceUID=patient.plans[0].sop_instance,
-        AccessionNumber="",
+        ReferringPhysicianName="",
         PatientMotherBirthName="",
         BeamSequence=[],
     )
@@ -280,7 +316,7 @@ def test_unknown_and_private_keys_are_answered_empty(served: Served, patient: Sa
     answer = responses[0][1]
     assert answer is not None
     assert answer.SOPInstanceUID == patient.plans[0].sop_instance
-    for keyword in ("AccessionNumber", "PatientMotherBirthName"):
+    for keyword in ("ReferringPhysicianName", "PatientMotherBirthName"):
         assert keyword in answer and not answer[keyword].value
     assert answer.BeamSequence == []  # no references there
     assert 0x00091001 in answer

@@ -96,6 +96,11 @@ class ObjectSummary:
     number_of_frames: int | None = None
     image_position: tuple[float, float, float] | None = None
     image_orientation: tuple[float, float, float, float, float, float] | None = None
+    study_time: str | None = None
+    accession_number: str | None = None
+    study_id: str | None = None
+    patient_birth_date: str | None = None
+    patient_sex: str | None = None
     references: tuple[Reference, ...] = ()
 
     @property

@@ -139,10 +139,30 @@ def _v3(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v4(conn: Connection) -> None:
+    for table, column in (
+        ("patients", "birth_date"),
+        ("patients", "sex"),
+        ("studies", "study_time"),
+        ("studies", "accession_number"),
+        ("studies", "study_id"),
+    ):
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} TEXT"))
+    # Files indexed before hold these values too: the next scan reads them again (a size
+    # and time no file has) and fills the new columns (see _writer._insert_filling).
+    conn.execute(text("UPDATE files SET mtime_ns = -1"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "patients, studies, series, files and references", _v1),
     Migration(2, "files.content_sha256: content hashes cached for duplicate groups", _v2),
     Migration(3, "node_capabilities: what each server's probe measured", _v3),
+    Migration(
+        4,
+        "patients.birth_date and sex, studies.study_time, accession_number and study_id: "
+        "the keys PACS users query by (the next scan reads every file again to fill them)",
+        _v4,
+    ),
 )
 
 #: The schema version this code reads and writes.

@@ -43,6 +43,11 @@ _SUMMARY_COLUMNS = (
     files.c.number_of_frames,
     files.c.image_position,
     files.c.image_orientation,
+    studies.c.study_time,
+    studies.c.accession_number,
+    studies.c.study_id,
+    patients.c.birth_date,
+    patients.c.sex,
 )
 
 

@@ -48,8 +48,10 @@ RefRow = tuple[
     str | None,  # segments
     bool,  # is_instance
 ]
-PatientRow = tuple[str, str | None]  # patient_id, patient_name
-StudyRow = tuple[str, str | None, str | None, str | None]  # uid, patient_id, date, description
+#: patient_id, patient_name, birth_date, sex
+PatientRow = tuple[str, str | None, str | None, str | None]
+#: uid, patient_id, date, description, time, accession number, study ID
+StudyRow = tuple[str, str | None, str | None, str | None, str | None, str | None, str | None]
 SeriesRow = tuple[str, str, str | None, str | None, int | None]  # uid, study, modality, desc, no.
 
 #: Everything one file adds to the catalog: (file, patient or None, study, series, refs).
@@ -159,8 +161,18 @@ def to_rows(s: ObjectSummary | Facts, raw: Sequence[RawReference] | None = None)
     )
     return (
         file,
-        (patient_id, s.patient_name) if patient_id is not None else None,
-        (s.study, patient_id, s.study_date, s.study_description),
+        (patient_id, s.patient_name, s.patient_birth_date, s.patient_sex)
+        if patient_id is not None
+        else None,
+        (
+            s.study,
+            patient_id,
+            s.study_date,
+            s.study_description,
+            s.study_time,
+            s.accession_number,
+            s.study_id,
+        ),
         (s.series, s.study, s.modality, s.series_description, s.series_number),
         raw_ref_rows(s.sop_instance, raw)
         if raw is not None
@@ -233,6 +245,11 @@ def to_summary(row: Mapping[Any, Any], references: tuple[Reference, ...] = ()) -
         series_number=row["series_number"],
         instance_number=row["instance_number"],
         number_of_frames=row["number_of_frames"],
+        study_time=row["study_time"],
+        accession_number=row["accession_number"],
+        study_id=row["study_id"],
+        patient_birth_date=row["birth_date"],
+        patient_sex=row["sex"],
         image_position=(position[0], position[1], position[2]) if position else None,
         image_orientation=(
             (

@@ -54,6 +54,8 @@ patients = Table(
     metadata,
     Column("patient_id", Text, primary_key=True),
     Column("patient_name", Text),
+    Column("birth_date", Text),  # v4
+    Column("sex", Text),  # v4
 )
 
 studies = Table(
@@ -63,6 +65,9 @@ studies = Table(
     Column("patient_id", Text, ForeignKey("patients.patient_id")),
     Column("study_date", Text),
     Column("description", Text),
+    Column("study_time", Text),  # v4
+    Column("accession_number", Text),  # v4
+    Column("study_id", Text),  # v4
     Index(None, "patient_id"),
 )
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    func,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -127,6 +128,26 @@ def _insert_ignoring(engine: Engine, table: Table) -> Insert:
     return table.insert()  # other backends: plain insert (the caches avoid most conflicts)
 
 
+def _insert_filling(engine: Engine, table: Table, fill: Sequence[str]) -> Insert:
+    """INSERT … ON CONFLICT DO UPDATE that fills the ``fill`` columns where the existing row
+    has none (a row written before they existed, or from a file that lacked them), and
+    changes nothing else: the first file of a study still decides its values."""
+    keys = [c.name for c in table.primary_key.columns]
+    if engine.dialect.name == "postgresql":
+        pg = postgresql.insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: func.coalesce(table.c[name], pg.excluded[name]) for name in fill},
+        )
+    if engine.dialect.name == "sqlite":
+        lite = sqlite.insert(table)
+        return lite.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: func.coalesce(table.c[name], lite.excluded[name]) for name in fill},
+        )
+    return table.insert()
+
+
 def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -142,12 +163,22 @@ class Statements:
         self.insert_file = _Prepared(engine, files.insert(), FILE_COLUMNS)
         self.insert_ref = _Prepared(engine, refs.insert(), REF_COLUMNS)
         self.insert_patient = _Prepared(
-            engine, _insert_ignoring(engine, patients), ("patient_id", "patient_name")
+            engine,
+            _insert_filling(engine, patients, ("birth_date", "sex")),
+            ("patient_id", "patient_name", "birth_date", "sex"),
         )
         self.insert_study = _Prepared(
             engine,
-            _insert_ignoring(engine, studies),
-            ("study_uid", "patient_id", "study_date", "description"),
+            _insert_filling(engine, studies, ("study_time", "accession_number", "study_id")),
+            (
+                "study_uid",
+                "patient_id",
+                "study_date",
+                "description",
+                "study_time",
+                "accession_number",
+                "study_id",
+            ),
         )
         self.insert_series = _Prepared(
             engine,

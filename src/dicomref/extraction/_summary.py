@@ -7,6 +7,7 @@ from typing import Final, NamedTuple
 from dicomref.errors import DicomReadError, NotAnInstanceError
 from dicomref.extraction._rules import STORAGE_CLASSES, sop_class_name
 from dicomref.extraction._tree import (
+    ACCESSION_NUMBER,
     DICOMDIR_CLASS,
     DIRECTORY_RECORD_SEQUENCE,
     FRAME_OF_REFERENCE_UID,
@@ -15,8 +16,10 @@ from dicomref.extraction._tree import (
     INSTANCE_NUMBER,
     MODALITY,
     NUMBER_OF_FRAMES,
+    PATIENT_BIRTH_DATE,
     PATIENT_ID,
     PATIENT_NAME,
+    PATIENT_SEX,
     REFERENCED_FRAME_OF_REFERENCE_SEQUENCE,
     SERIES_DESCRIPTION,
     SERIES_INSTANCE_UID,
@@ -26,7 +29,9 @@ from dicomref.extraction._tree import (
     SPECIFIC_CHARACTER_SET,
     STUDY_DATE,
     STUDY_DESCRIPTION,
+    STUDY_ID,
     STUDY_INSTANCE_UID,
+    STUDY_TIME,
     Item,
     describe,
 )
@@ -86,6 +91,11 @@ class Facts(NamedTuple):
     number_of_frames: int | None
     image_position: tuple[float, float, float] | None
     image_orientation: tuple[float, float, float, float, float, float] | None
+    study_time: str | None
+    accession_number: str | None
+    study_id: str | None
+    patient_birth_date: str | None
+    patient_sex: str | None
 
 
 def summarise(
@@ -152,6 +162,11 @@ def summarise_apart(
             orientation[4],
             orientation[5],
         ),
+        text(tree, STUDY_TIME),
+        text(tree, ACCESSION_NUMBER),
+        text(tree, STUDY_ID),
+        text(tree, PATIENT_BIRTH_DATE),
+        text(tree, PATIENT_SEX),
     )
     return facts, raw
 

@@ -38,6 +38,8 @@ from dicomref.server._matching import condition
 _PATIENT_COLUMNS: dict[str, ColumnElement[Any]] = {
     "PatientID": patients.c.patient_id,
     "PatientName": patients.c.patient_name,
+    "PatientBirthDate": patients.c.birth_date,
+    "PatientSex": patients.c.sex,
 }
 
 
@@ -56,9 +58,12 @@ class Source:
 
 def _study_columns(patient_of_study: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
     return {
+        **_PATIENT_COLUMNS,
         "PatientID": patient_of_study,
-        "PatientName": patients.c.patient_name,
         "StudyDate": studies.c.study_date,
+        "StudyTime": studies.c.study_time,
+        "AccessionNumber": studies.c.accession_number,
+        "StudyID": studies.c.study_id,
         "StudyDescription": studies.c.description,
     }
 
