@@ -7,6 +7,8 @@ spent ~0.5 ms waiting for its acceptor loop's next turn (:data:`REQUEST_WAIT`), 
 twice for its DUL loop's (:data:`ACCEPTOR_POLL`), and ~0.8 ms of CPU encoding the
 C-STORE response with pydicom (:func:`store_response`).  Per association accepted, it
 spent ~75 ms of CPU copying the server's presentation contexts (:func:`share_uids`).
+Both loops now wait for work instead of polling (:mod:`._reactor`): the DUL loop on its
+socket and a wake-up, the acceptor loop on its request queue, without its 1 ms sleep.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref.remote._dimse import no_delay
+from dicomref.server._reactor import serve_without_sleeping, wait_between_turns
 
 ACCEPTOR_POLL: Final = 0.0005
 """Seconds pynetdicom's DUL thread sleeps, on an association a client opened with us,
@@ -33,7 +36,8 @@ request and each response waits for such a turn.  Measured here (bench/serve.py,
 findscu as the client): an IMAGE-level C-FIND round trip at 1,000,000 instances takes
 ~4.2 ms instead of ~5.3 ms; 0.2 ms gained nothing more.  The price: pynetdicom polls, and
 an idle association costs the server ~10% of a CPU instead of ~8% (``network_timeout``
-closes idle ones)."""
+closes idle ones).  Now only a fallback: :func:`._reactor.wait_between_turns` replaces
+the polling where pynetdicom is the one it was written for."""
 
 REQUEST_WAIT: Final = 0.01
 """Seconds the association's own thread waits for the next request before it looks at
@@ -60,6 +64,8 @@ def tune_acceptor(event: Any) -> None:
     dul = getattr(assoc, "dul", None)
     if dul is not None and hasattr(dul, "_run_loop_delay"):
         dul._run_loop_delay = ACCEPTOR_POLL
+    if dul is not None:
+        wait_between_turns(dul)
     dimse = getattr(assoc, "dimse", None)
     if dimse is not None and dul is not None:
         _take_requests_as_they_come(assoc, dimse)
@@ -71,6 +77,7 @@ def _take_requests_as_they_come(assoc: Any, dimse: Any) -> None:
     requests = getattr(dimse, "msg_queue", None)
     if take is None or not isinstance(requests, queue.Queue):
         return
+    serve_without_sleeping(assoc)
 
     def get_msg(block: bool = False) -> tuple[int | None, object]:
         """pynetdicom's ``get_msg``, except that the association thread's non-blocking
