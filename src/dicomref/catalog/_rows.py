@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dicomref._memo import Memo
 from dicomref.model import Kind, ObjectSummary, Reference
 
 if TYPE_CHECKING:  # the catalog imports extraction (and pydicom) only to scan
@@ -65,20 +66,16 @@ def _numbers(values: tuple[int, ...]) -> str | None:
     return "\\".join(map(str, values)) if values else None
 
 
+def _float_text(values: tuple[float, ...]) -> str:
+    return "\\".join(map(repr, map(float, values)))
+
+
 #: Geometry already written as text: the slices of a series share their orientation.
-_FLOATS: dict[tuple[float, ...], str] = {}
+_FLOATS: Memo[tuple[float, ...], str] = Memo(_float_text, size=1024)
 
 
 def _floats(values: tuple[float, ...] | None) -> str | None:
-    if values is None:
-        return None
-    found = _FLOATS.get(values)
-    if found is None:
-        found = "\\".join(map(repr, map(float, values)))
-        if len(_FLOATS) >= 1024:
-            _FLOATS.clear()
-        _FLOATS[values] = found
-    return found
+    return None if values is None else _FLOATS[values]
 
 
 def ref_rows(references: Iterable[Reference]) -> tuple[RefRow, ...]:

@@ -12,6 +12,7 @@ import struct
 from pydicom.charset import convert_encodings
 from pydicom.valuerep import PersonName
 
+from dicomref._memo import Memo
 from dicomref.extraction._tree import Item
 
 _BINARY_INTEGER_VRS = {b"US": "<H", b"SS": "<h", b"UL": "<I", b"SL": "<i"}
@@ -27,10 +28,12 @@ def raw(item: Item, tag: int) -> bytes | None:
     return value if type(value) is bytes else None
 
 
-#: Values already decoded by :func:`text`: the slices of a series repeat most of theirs
-#: (study, series, frame of reference, patient, dates …).  Cleared when full.
-_TEXTS: dict[bytes, str | None] = {}
-_TEXTS_KEPT = 4096
+def _decoded(value: bytes) -> str | None:
+    return value.decode("ascii", "replace").strip(" \0") or None
+
+
+#: Texts already decoded (see :mod:`dicomref._memo`).
+_TEXTS: Memo[bytes, str | None] = Memo(_decoded)
 
 
 def text(item: Item, tag: int) -> str | None:
@@ -38,15 +41,7 @@ def text(item: Item, tag: int) -> str | None:
     value = item.get(tag)
     if type(value) is not bytes:
         return None
-    try:
-        return _TEXTS[value]
-    except KeyError:
-        pass
-    decoded = value.decode("ascii", "replace").strip(" \0") or None
-    if len(_TEXTS) >= _TEXTS_KEPT:
-        _TEXTS.clear()
-    _TEXTS[value] = decoded
-    return decoded
+    return _TEXTS[value]
 
 
 #: A UID value as stored (placeholders included); None if absent or empty.
@@ -94,28 +89,16 @@ def unsigned_shorts(item: Item, tag: int) -> tuple[int, ...]:
     return struct.unpack_from(f"<{count}H", value)
 
 
-#: Values already read by :func:`decimals` (a series shares its orientation), by count.
-_DECIMALS: dict[tuple[bytes, int], tuple[float, ...] | None] = {}
-
-
 def decimals(item: Item, tag: int, count: int) -> tuple[float, ...] | None:
     """Exactly ``count`` finite DS values, or None."""
     value = item.get(tag)
     if type(value) is not bytes:
         return None
-    key = (value, count)
-    try:
-        return _DECIMALS[key]
-    except KeyError:
-        pass
-    numbers = _decimals(value, count)
-    if len(_DECIMALS) >= _TEXTS_KEPT:
-        _DECIMALS.clear()
-    _DECIMALS[key] = numbers
-    return numbers
+    return _DECIMALS[(value, count)]
 
 
-def _decimals(value: bytes, count: int) -> tuple[float, ...] | None:
+def _decimals(key: tuple[bytes, int]) -> tuple[float, ...] | None:
+    value, count = key
     parts = value.split(b"\\")
     if len(parts) != count:
         return None
@@ -140,23 +123,11 @@ def person_name(item: Item, tag: int, charsets: str | None) -> str | None:
     value = raw(item, tag)
     if value is None:
         return None
-    key = (value, charsets)
-    try:
-        return _NAMES[key]
-    except KeyError:
-        pass
-    decoded = _person_name(value, charsets)
-    if len(_NAMES) >= _TEXTS_KEPT:
-        _NAMES.clear()
-    _NAMES[key] = decoded
-    return decoded
+    return _NAMES[(value, charsets)]
 
 
-#: Names already decoded by :func:`person_name`, by value and character sets.
-_NAMES: dict[tuple[bytes, str | None], str | None] = {}
-
-
-def _person_name(value: bytes, charsets: str | None) -> str | None:
+def _person_name(key: tuple[bytes, str | None]) -> str | None:
+    value, charsets = key
     value = value.rstrip(b" \0")
     names = [part.strip() for part in (charsets or "").split("\\")]
     if (value.isascii() and b"\x1b" not in value) or all(n in _ASCII_CHARSETS for n in names):
@@ -168,6 +139,11 @@ def _person_name(value: bytes, charsets: str | None) -> str | None:
             decoded = value.decode("ascii", "replace")
     decoded = decoded.strip(" \0").rstrip("=")  # no empty trailing component groups
     return decoded or None
+
+
+#: Decimal strings and names already read, by value and count or character sets.
+_DECIMALS: Memo[tuple[bytes, int], tuple[float, ...] | None] = Memo(_decimals)
+_NAMES: Memo[tuple[bytes, str | None], str | None] = Memo(_person_name)
 
 
 def normalise(expected: bytes, vr: bytes, value: bytes) -> bytes:
