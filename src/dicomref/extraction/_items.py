@@ -30,9 +30,12 @@ from typing import Final
 
 from dicomref.extraction._layout import (
     CHARSETS,
+    HEAD,
     ITEM_BYTES,
     LONG_VRS,
     SHORT_VRS,
+    U32,
+    UNDEFINED,
     WANTED_VR,
     may_hold_items,
 )
@@ -46,10 +49,6 @@ MAX_SPAN: Final = 64 << 20
 MIN_TAIL: Final = 32
 #: Compiled item layouts kept, by pattern.
 CACHE_SIZE: Final = 256
-
-_HEAD: Final = struct.Struct("<HH2sH").unpack_from
-_U32: Final = struct.Struct("<I").unpack_from
-_UNDEFINED: Final = 0xFFFFFFFF
 
 
 @dataclass(slots=True)
@@ -205,7 +204,7 @@ class _Builder:
         while pos < end:
             if pos + 8 > end:
                 return None
-            group, element, vr, length = _HEAD(self.buf, pos)
+            group, element, vr, length = HEAD(self.buf, pos)
             tag = (group << 16) | element
             if vr in SHORT_VRS:
                 if pos + 8 + length > end or (tag in WANTED_VR and vr != WANTED_VR[tag]):
@@ -218,9 +217,9 @@ class _Builder:
                 continue
             if pos + 12 > end or self.buf[pos + 6 : pos + 8] != b"\0\0":
                 return None
-            length = _U32(self.buf, pos + 8)[0]
+            length = U32(self.buf, pos + 8)[0]
             after = pos + 12 + length
-            if length == _UNDEFINED or after > end or tag in WANTED_VR:
+            if length == UNDEFINED or after > end or tag in WANTED_VR:
                 return None
             if depth == 0 and after == end and vr in LONG_VRS and self.tail(pos, tag, 12, length):
                 pos = end
@@ -268,8 +267,8 @@ class _Builder:
         while pos < end:
             if pos + 8 > end or self.buf[pos : pos + 4] != ITEM_BYTES:
                 return None
-            length = _U32(self.buf, pos + 4)[0]
-            if length == _UNDEFINED or pos + 8 + length > end:
+            length = U32(self.buf, pos + 4)[0]
+            if length == UNDEFINED or pos + 8 + length > end:
                 return None
             child = self.item(pos, pos + 8 + length, depth + 1)
             if child is None:

@@ -58,7 +58,7 @@ LONG_VRS: Final = frozenset(
 )
 WANTED_VR: Final = {tag: vr.encode() for tag, vr in WANTED.items()}
 ITEM_BYTES: Final = b"\xfe\xff\x00\xe0"
-_UNDEFINED: Final = 0xFFFFFFFF
+UNDEFINED: Final = 0xFFFFFFFF
 
 
 def may_hold_items(tag: int, length: int) -> bool:
@@ -67,8 +67,8 @@ def may_hold_items(tag: int, length: int) -> bool:
     return (tag in SEQUENCE_TAGS or bool((tag >> 16) & 1)) and length >= 8
 
 
-_HEAD: Final = struct.Struct("<HH2sH").unpack_from
-_U32: Final = struct.Struct("<I").unpack_from
+HEAD: Final = struct.Struct("<HH2sH").unpack_from
+U32: Final = struct.Struct("<I").unpack_from
 _META_TAGS: Final = {0x00020010: "syntax", 0x00020002: "media"}
 
 #: Layouts kept (the most recently used), all tried on a file before the walker reads it.
@@ -146,8 +146,8 @@ class Layout:
                 return None
         if self._pixels is not None:  # the walker's check: the pixels fit in the file
             start = m.end()
-            length = _U32(groups[self._pixels])[0]
-            if length != _UNDEFINED and start + length > size:
+            length = U32(groups[self._pixels])[0]
+            if length != UNDEFINED and start + length > size:
                 return None
         elif m.end() != size:
             return None
@@ -199,7 +199,7 @@ def _elements(
     while pos < end:
         if pos + 12 > end:
             return None
-        group, element, vr, length = _HEAD(buf, pos)
+        group, element, vr, length = HEAD(buf, pos)
         tag = (group << 16) | element
         meta = pos < dataset_start
         if vr in SHORT_VRS:
@@ -212,10 +212,10 @@ def _elements(
             continue
         if not (vr in LONG_VRS or vr == b"SQ") or buf[pos + 6 : pos + 8] != b"\0\0":
             return None  # UN, an unknown VR or implicit VR: the walker decides those
-        length = _U32(buf, pos + 8)[0]
+        length = U32(buf, pos + 8)[0]
         if not meta and tag in PIXEL_TAGS:
             return (found, _Element(pos, tag, vr, length, meta)) if pos >= dataset_start else None
-        if length == _UNDEFINED or pos + 12 + length > end:
+        if length == UNDEFINED or pos + 12 + length > end:
             return None
         if meta and vr == b"SQ":
             return None
