@@ -190,7 +190,9 @@ def _read_laid_out(
         return matched.syntax, matched.media, matched.tree
     walker = _Walker(name, fd, size, buf)
     read = walker.read_file()
-    if read[2] is not None and walker.explicit_dataset:
+    # A header the walker had to read past the first read for cannot be laid out: not
+    # worth looking at its elements again.
+    if read[2] is not None and walker.explicit_dataset and walker.buf is buf:
         _LAYOUTS.learn(buf, size, walker.dataset_start)
     return read
 
