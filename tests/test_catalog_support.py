@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from dicomref.errors import NotAnInstanceError, NotDicomError
+from dicomref.errors import DicomReadError, NotAnInstanceError, NotDicomError
 from dicomref.model import Kind, ObjectSummary, Reference, to_json
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -126,6 +126,7 @@ def summary(
 
 FAKE_MAGIC = "FAKEDICOM\n"
 NOT_INSTANCE = "NOTINSTANCE\n"
+DAMAGED = "DAMAGED\n"
 BUG = "BUG\n"
 
 
@@ -148,13 +149,16 @@ def _reference(d: dict[str, Any]) -> Reference:
 
 
 def fake_read(path: str | os.PathLike[str]) -> ObjectSummary:
-    """The fake ``read_object``: FAKEDICOM files, NOTINSTANCE files, BUG files (a bug)."""
+    """The fake ``read_object``: FAKEDICOM files, NOTINSTANCE files, DAMAGED files (DICOM
+    that cannot be read), BUG files (a bug); anything else is not DICOM."""
     p = Path(path)
     content = p.read_text(errors="replace")
     if content.startswith(NOT_INSTANCE):
         raise NotAnInstanceError(str(p), "holds no composite instance (a DICOMDIR)")
     if content.startswith(BUG):
         raise RuntimeError(f"a bug in the reader, met on {p}")
+    if content.startswith(DAMAGED):
+        raise DicomReadError(str(p), "the file is damaged")
     if not content.startswith(FAKE_MAGIC):
         raise NotDicomError(str(p), "not a DICOM file (no DICM prefix)")
     d = json.loads(content[len(FAKE_MAGIC) :])

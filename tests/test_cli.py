@@ -90,14 +90,32 @@ def test_show_unknown_uid_exits_4(catalog_url: str) -> None:
 
 def test_scan_bad_files_exit_1_and_are_listed(tmp_path: Path, catalog_url: str) -> None:
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "empty.dcm").write_bytes(b"")
+    ct = Path(pydicom_file("CT_small.dcm")).read_bytes()
+    (tmp_path / "data" / "cut.dcm").write_bytes(ct[:1000])  # claims DICOM, cannot be read
     good = pydicom_file("rtstruct.dcm")
     (tmp_path / "data" / "rtstruct.dcm").write_bytes(Path(good).read_bytes())
     result = runner.invoke(app, ["scan", str(tmp_path / "data"), "--db", catalog_url, "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["indexed"] == 1
-    assert [f["path"] for f in report["failed"]] == [str(tmp_path / "data" / "empty.dcm")]
+    assert [f["path"] for f in report["failed"]] == [str(tmp_path / "data" / "cut.dcm")]
+
+
+def test_scan_files_that_are_not_dicom_exit_0_and_are_listed_with_v(
+    tmp_path: Path, catalog_url: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "LICENSE").write_text("Permission is hereby granted, free of charge, to any person")
+    (data / "empty.dcm").write_bytes(b"")
+    (data / "rtstruct.dcm").write_bytes(Path(pydicom_file("rtstruct.dcm")).read_bytes())
+    report = json.loads(run("scan", data, "--db", catalog_url, "--json"))
+    assert (report["indexed"], report["failed"]) == (1, [])
+    assert report["not_dicom"] == [str(data / "LICENSE"), str(data / "empty.dcm")]
+    text = run("scan", data, "--db", catalog_url, "-v")
+    assert "2 not DICOM, 0 failed" in text
+    assert f"  not DICOM: {data / 'LICENSE'}" in text.splitlines()
+    assert "not DICOM:" not in run("scan", data, "--db", catalog_url)
 
 
 @pytest.mark.slow

@@ -112,6 +112,39 @@ def test_no_meta_dcm_is_refused_as_not_dicom() -> None:
         read_object(pydicom_file("no_meta.dcm"))
 
 
+NOT_DICOM_STARTS = {
+    "group 0008, then an impossible implicit length": b"\x08\x00\x10\x00\xff\xff\xff\x7f",
+    "group 0008, then no VR and a length past the end": b"\x08\x00\x05\x00\x00\x01\x00\x00",
+    "group 0002, an unknown VR": b"\x02\x00\x00\x00QQ\x04\x00",
+    "big-endian group 0008, not a VR": b"\x00\x08\x00\x16\x00\x00\x00\x10",
+    "group 0008, then an element of an earlier group": b"\x08\x00\x16\x00UI\x02\x001\x00"
+    + b"\x02\x00\x10\x00UI\x02\x001\x00",
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_DICOM_STARTS))
+def test_two_bytes_that_look_like_a_group_do_not_make_a_dicom_file(
+    name: str, tmp_path: Path
+) -> None:
+    path = corpus.write(tmp_path / "data.bin", NOT_DICOM_STARTS[name] + bytes(40))
+    with pytest.raises(NotDicomError, match="not a DICOM file"):
+        read_object(path)
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_a_file_starting_with_a_valid_element_is_dicom_even_when_it_cannot_be_read(
+    explicit: bool, tmp_path: Path
+) -> None:
+    body = corpus.dataset(corpus.identity(explicit=explicit))
+    cut = body[: len(body) - 10]  # the last element's value is cut short
+    path = corpus.write(tmp_path / "monaco-plan", cut)
+    with pytest.raises(DicomReadError) as caught:
+        read_object(path)
+    assert not isinstance(caught.value, NotDicomError), caught.value
+    whole = corpus.write(tmp_path / "whole", body)
+    assert read_object(whole).sop_instance == corpus.SOP
+
+
 def test_deflated_file_goes_through_pydicom() -> None:
     summary = read_object(pydicom_file("image_dfl.dcm"))
     assert summary.transfer_syntax == "1.2.840.10008.1.2.1.99"

@@ -13,6 +13,7 @@ from dicomref.errors import UsageError
 from dicomref.model import ObjectSummary
 from test_catalog_support import (
     BUG,
+    DAMAGED,
     NOT_INSTANCE,
     db_url,
     fake_reader,
@@ -43,11 +44,13 @@ def test_scan_a_folder(db_url: str, tmp_path: Path) -> None:
     (tmp_path / "p/README.txt").write_text("not dicom")
     (tmp_path / "p/DICOMDIR").write_text(NOT_INSTANCE)
     (tmp_path / "p/other.bin").write_text(NOT_INSTANCE)
+    (tmp_path / "p/bad.dcm").write_text(DAMAGED)
     with Catalog(db_url) as cat:
         report = cat.scan([tmp_path / "p"])
-        assert (report.files, report.indexed, report.not_instances, report.skipped) == (9, 6, 2, 2)
-        assert [f.path for f in report.failed] == [str(tmp_path / "p/README.txt")]
-        assert "README.txt: not a DICOM file" in report.failed[0].error
+        assert (report.files, report.indexed, report.not_instances, report.skipped) == (10, 6, 2, 3)
+        assert report.not_dicom == (str(tmp_path / "p/README.txt"),)
+        assert [f.path for f in report.failed] == [str(tmp_path / "p/bad.dcm")]
+        assert "bad.dcm: the file is damaged" in report.failed[0].error
         assert report.references == 6 and report.removed == 0 and report.duplicates == 0
         rs = objects[-1]
         found = cat.get(rs.sop_instance)
@@ -78,11 +81,14 @@ def test_a_file_that_goes_bad_loses_its_rows(db_url: str, tmp_path: Path) -> Non
     objects = make_patient(tmp_path / "p", slices=2)
     with Catalog(db_url) as cat:
         cat.scan([tmp_path / "p"])
-        Path(objects[0].path).write_text("garbage now")
+        Path(objects[0].path).write_text(DAMAGED)
+        Path(objects[1].path).write_text("not DICOM any more")
         report = cat.scan([tmp_path / "p"])
         assert [f.path for f in report.failed] == [objects[0].path]
+        assert report.not_dicom == (objects[1].path,)
         assert cat.locate(objects[0].sop_instance) == []
-        assert cat.counts()["files"] == 2
+        assert cat.locate(objects[1].sop_instance) == []
+        assert cat.counts()["files"] == 1
 
 
 def test_files_and_series_moved_away_leave_no_orphans(db_url: str, tmp_path: Path) -> None:
@@ -225,12 +231,14 @@ def test_a_large_scan_reads_in_worker_processes_and_gives_the_same_catalog(
     monkeypatch.setattr(_reading, "CHUNK", 8)
     _many(tmp_path / "data", 200)
     make_patient(tmp_path / "data/patient", slices=20)
-    (tmp_path / "data/bad.dcm").write_text("junk")
+    (tmp_path / "data/bad.dcm").write_text(DAMAGED)
+    (tmp_path / "data/notes.txt").write_text("junk")
     states = []
     for workers in (1, 2):
         with Catalog(f"sqlite:///{tmp_path / f'w{workers}.sqlite'}") as cat:
             report = cat.scan([tmp_path / "data"], workers=workers)
-            assert (report.files, report.indexed, len(report.failed)) == (222, 221, 1)
+            assert (report.files, report.indexed, len(report.failed)) == (223, 221, 1)
+            assert report.not_dicom == (str(tmp_path / "data/notes.txt"),)
             states.append(_state(cat))
     assert states[0] == states[1]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
+import zipfile
 from pathlib import Path
 
 import pydicom.data
@@ -71,8 +73,9 @@ def test_pydicom_test_files_and_bad_files_mixed_in(db_url: str, tmp_path: Path) 
     with Catalog(db_url) as cat:
         report = cat.scan([folder])
         failed = {Path(f.path).name: f.error for f in report.failed}
-        assert set(failed) == {"notes.txt", "truncated.dcm"}
+        assert set(failed) == {"truncated.dcm"}
         assert all(str(folder) in message for message in failed.values())
+        assert report.not_dicom == (str(folder / "notes.txt"),)
         assert (report.files, report.indexed, report.duplicates) == (8, 6, 1)
         [group] = cat.duplicates()
         assert group.same_content is True
@@ -81,7 +84,7 @@ def test_pydicom_test_files_and_bad_files_mixed_in(db_url: str, tmp_path: Path) 
         assert any(r.kind == Kind.STRUCTURE_SET for r in plan.references)
         # Earlier rows are kept and the bad files are tried again next time.
         again = cat.scan([folder])
-        assert (again.unchanged, len(again.failed)) == (6, 2)
+        assert (again.unchanged, len(again.failed), len(again.not_dicom)) == (6, 1, 1)
 
 
 def test_a_dicomdir_and_the_folder_it_sits_in(db_url: str, tmp_path: Path) -> None:
@@ -101,6 +104,57 @@ def test_a_dicomdir_and_the_folder_it_sits_in(db_url: str, tmp_path: Path) -> No
             by_folder.indexed
             + by_folder.unchanged
             + by_folder.not_instances
+            + len(by_folder.not_dicom)
             + len(by_folder.failed)
             == by_folder.files
         )
+
+
+def _nrrd() -> bytes:
+    header = (
+        "NRRD0004\n# Complete NRRD file format specification at:\n"
+        "# http://teem.sourceforge.net/nrrd/format.html\ntype: short\ndimension: 3\n"
+        "space: left-posterior-superior\nsizes: 4 4 2\nencoding: raw\nendian: little\n\n"
+    )
+    return header.encode() + bytes(4 * 4 * 2 * 2)
+
+
+def _headerless(data: bytes) -> bytes:
+    """The dataset of a Part 10 file without its preamble and File Meta (as Monaco writes)."""
+    meta_length = int.from_bytes(data[140:144], "little")  # (0002,0000) UL, right after DICM
+    return data[144 + meta_length :]
+
+
+def test_files_that_are_not_dicom_are_counted_not_failed(db_url: str, tmp_path: Path) -> None:
+    cd = tmp_path / "patient-cd"
+    (cd / "viewer").mkdir(parents=True)
+    ct = _testdata("CT_small.dcm").read_bytes()
+    shutil.copy(_testdata("CT_small.dcm"), cd / "IM0001")
+    (cd / "IM0002").write_bytes(_headerless(_testdata("MR_small.dcm").read_bytes()))
+    # Not DICOM at all: exit 0, listed apart.
+    (cd / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge")
+    (cd / "autorun.inf").write_text("[autorun]\r\nopen=viewer\\viewer.exe\r\nicon=cd.ico\r\n")
+    shutil.copy("/bin/true", cd / "viewer/viewer.exe")  # a real ELF program
+    with zipfile.ZipFile(cd / "images.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(cd / "IM0001", "IM0001.dcm")
+    (cd / "ct.nrrd").write_bytes(_nrrd())
+    (cd / "notes.gz").write_bytes(gzip.compress(b"follow-up in 6 weeks\n" * 50))
+    (cd / "empty.txt").write_bytes(b"")
+    # Two bytes that look like group 0008, then nothing that holds together as an element.
+    (cd / "odd.bin").write_bytes(b"\x08\x00\x10\x00\xff\xff\xff\x7f" + bytes(200))
+    # Claims to be DICOM but cannot be read: failures, exit 1.
+    (cd / "cut.dcm").write_bytes(ct[:400])  # DICM at 128, cut inside the dataset
+    (cd / "cut-headerless").write_bytes(_headerless(ct)[:300])  # a valid first element
+    not_dicom = [
+        "LICENSE", "autorun.inf", "ct.nrrd", "empty.txt", "images.zip", "notes.gz", "odd.bin",
+        "viewer/viewer.exe",
+    ]  # fmt: skip
+    with Catalog(db_url) as cat:
+        report = cat.scan([cd])
+        assert report.not_dicom == tuple(str(cd / name) for name in not_dicom)
+        failed = {Path(f.path).name: f.error for f in report.failed}
+        assert set(failed) == {"cut.dcm", "cut-headerless"}, failed
+        assert all(message.startswith(str(cd)) for message in failed.values())
+        assert (report.files, report.indexed) == (12, 2)
+        assert report.skipped == len(not_dicom)
+        assert {s.path for s in cat.instances()} == {str(cd / "IM0001"), str(cd / "IM0002")}

@@ -6,8 +6,10 @@ processes each read the chunks of paths they are given and write their rows them
 batches and in turns (:class:`~._writer.Turn`): rows never cross a process boundary, only a
 :class:`ChunkReport` per chunk does.  Big files go first (:class:`_Schedule`).
 
-A file that cannot be read as DICOM (the :class:`~dicomref.errors.DicomReadError` family)
-or cannot be opened (``OSError``: gone, no permission) is a per-file outcome; any other
+A file that is not DICOM at all (:class:`~dicomref.errors.NotDicomError`: no ``DICM``
+marker and no DICOM element at its start), one that holds no instance, one that claims to be
+DICOM but cannot be read (the rest of the :class:`~dicomref.errors.DicomReadError` family) and
+one that cannot be opened (``OSError``: gone, no permission) are per-file outcomes; any other
 exception is a bug and stops the scan.
 """
 
@@ -31,7 +33,7 @@ from dicomref.catalog._engine import open_engine
 from dicomref.catalog._pool import SharedLock, imap_unordered
 from dicomref.catalog._rows import ObjectRows, to_rows
 from dicomref.catalog._writer import Statements, Turn, Writer
-from dicomref.errors import DicomReadError, NotAnInstanceError
+from dicomref.errors import DicomReadError, NotAnInstanceError, NotDicomError
 from dicomref.model import ObjectSummary
 
 if TYPE_CHECKING:
@@ -68,8 +70,15 @@ class NotInstance(NamedTuple):
     path: str
 
 
+class NotDicom(NamedTuple):
+    """A file that is not DICOM at all; ``reason`` says why (without the path)."""
+
+    path: str
+    reason: str
+
+
 #: What reading one file gives; ObjectRows is a plain tuple, so test for the others first.
-Outcome = ObjectRows | Failed | NotInstance
+Outcome = ObjectRows | Failed | NotInstance | NotDicom
 
 
 def read_one(reader: Reader, path: str) -> Outcome:
@@ -78,6 +87,8 @@ def read_one(reader: Reader, path: str) -> Outcome:
         read = reader(path)
     except NotAnInstanceError:
         return NotInstance(path)
+    except NotDicomError as error:
+        return NotDicom(path, error.reason)
     except DicomReadError as error:
         return Failed(path, str(error))
     except OSError as error:
@@ -180,14 +191,16 @@ def _size(path: str) -> int:
 
 
 class ChunkReport(NamedTuple):
-    """What a worker did with one chunk: files done, indexed, not instances, failed, and
-    the references it has written since its last report (counted as Reference objects)."""
+    """What a worker did with one chunk: files done, indexed, not instances, failed, not
+    DICOM, and the references it has written since its last report (counted as Reference
+    objects)."""
 
     done: int
     indexed: int
     not_instances: int
     failed: tuple[Failed, ...]
     references: int
+    not_dicom: tuple[NotDicom, ...] = ()
 
 
 class _Indexer:
@@ -236,6 +249,7 @@ class _Indexer:
         writer = self._writer
         indexed = not_instances = 0
         failed: list[Failed] = []
+        not_dicom: list[NotDicom] = []
         if not paths:
             # The checkpoint here, while other readers may still be at work, rather than at
             # the catalog's close.
@@ -251,12 +265,17 @@ class _Indexer:
                 elif isinstance(outcome, NotInstance):
                     not_instances += 1
                     writer.forget(path)
+                elif isinstance(outcome, NotDicom):
+                    not_dicom.append(outcome)
+                    writer.forget(path)
                 else:
                     writer.add(outcome)
                     indexed += 1
         references = writer.refs_written - self._reported
         self._reported = writer.refs_written
-        return ChunkReport(len(paths), indexed, not_instances, tuple(failed), references)
+        return ChunkReport(
+            len(paths), indexed, not_instances, tuple(failed), references, tuple(not_dicom)
+        )
 
 
 def _index_in_pool(

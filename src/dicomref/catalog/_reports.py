@@ -34,7 +34,9 @@ class ScanReport:
     ``indexed``        files read and (re)written to the catalog
     ``unchanged``      files whose size and modification time match their catalog row: not read
     ``not_instances``  DICOM files that hold no instance to index (DICOMDIR, …)
-    ``skipped``        ``unchanged + not_instances``
+    ``not_dicom``      files that are not DICOM at all (no ``DICM`` marker and no DICOM
+                       element at their start: texts, archives, programs, empty files), by path
+    ``skipped``        ``unchanged + not_instances + len(not_dicom)``
     ``removed``        catalog rows dropped because their file is gone from a scanned folder
     ``failed``         files and folders that could not be read, with the reason
     ``references``     reference rows written
@@ -46,6 +48,7 @@ class ScanReport:
     indexed: int
     unchanged: int
     not_instances: int
+    not_dicom: tuple[str, ...]
     skipped: int
     removed: int
     failed: tuple[ScanFailure, ...]

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, func, select
 
 from dicomref.catalog._engine import WRITE
-from dicomref.catalog._reading import ChunkReport, Failed, NotInstance, Reader, read_all
+from dicomref.catalog._reading import ChunkReport, Failed, NotDicom, NotInstance, Reader, read_all
 from dicomref.catalog._reports import ScanFailure, ScanProgress, ScanReport
 from dicomref.catalog._schema import files, patients, series, studies
 from dicomref.catalog._walk import is_dicomdir_name, stat_file, walk
@@ -144,6 +144,7 @@ class Scan:
         self._seen: set[str] = set()
         self._unlisted: list[str] = []  # folders (and files) that could not be listed or stat'ed
         self._failures: list[ScanFailure] = []
+        self._not_dicom: list[str] = []
         self.files = 0
         self.done = 0
         self.total: int | None = None
@@ -268,9 +269,13 @@ class Scan:
             elif isinstance(outcome, NotInstance):
                 self.not_instances += 1
                 self._writer.forget(outcome.path)
+            elif isinstance(outcome, NotDicom):
+                self._not_dicom.append(outcome.path)
+                self._writer.forget(outcome.path)
             elif isinstance(outcome, ChunkReport):  # read and written by a worker
                 for failure in outcome.failed:
                     self._fail(failure.path, failure.error)
+                self._not_dicom.extend(other.path for other in outcome.not_dicom)
                 self.not_instances += outcome.not_instances
                 self.indexed += outcome.indexed
                 self._references += outcome.references
@@ -292,7 +297,8 @@ class Scan:
             indexed=self.indexed,
             unchanged=self.unchanged,
             not_instances=self.not_instances,
-            skipped=self.unchanged + self.not_instances,
+            not_dicom=tuple(sorted(self._not_dicom)),
+            skipped=self.unchanged + self.not_instances + len(self._not_dicom),
             removed=removed,
             failed=tuple(self._failures),
             references=self._references + self._writer.refs_written,
@@ -301,12 +307,13 @@ class Scan:
         )
         log.info(
             "scanned %d files in %.1f s: %d indexed, %d unchanged, %d not instances, "
-            "%d failed, %d removed",
+            "%d not DICOM, %d failed, %d removed",
             report.files,
             report.seconds,
             report.indexed,
             report.unchanged,
             report.not_instances,
+            len(report.not_dicom),
             len(report.failed),
             report.removed,
         )

@@ -38,7 +38,11 @@ def scan(
     json_out: JsonOption = False,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Index DICOM files into the catalog: incremental, parallel, goes on past bad files."""
+    """Index DICOM files into the catalog: incremental, parallel, goes on past bad files.
+
+    Files that are not DICOM at all (texts, archives, programs) are counted, not failed
+    (listed with -v); files that claim to be DICOM but cannot be read fail (exit 1).
+    """
     setup_logging(verbose)
     with Catalog(db) as catalog, _progress() as progress:
         task = progress.add_task("scanning", total=None)
@@ -50,7 +54,7 @@ def scan(
     if json_out:
         print_json(result)
     else:
-        _print_scan(result)
+        _print_scan(result, verbose)
     if result.failed:
         raise SystemExit(EXIT_PROBLEMS)
 
@@ -66,13 +70,17 @@ def _progress() -> Progress:
     )
 
 
-def _print_scan(result: ScanReport) -> None:
+def _print_scan(result: ScanReport, verbose: int) -> None:
     out.print(
         f"Scanned {result.files} files in {result.seconds:.1f} s: {result.indexed} indexed, "
         f"{result.unchanged} unchanged, {result.not_instances} not instances, "
-        f"{len(result.failed)} failed, {result.removed} removed; "
-        f"{result.references} references; {result.duplicates} duplicate SOP Instance UIDs."
+        f"{len(result.not_dicom)} not DICOM, {len(result.failed)} failed, "
+        f"{result.removed} removed; {result.references} references; "
+        f"{result.duplicates} duplicate SOP Instance UIDs."
     )
+    if verbose:
+        for path in result.not_dicom:
+            out.print(f"  not DICOM: {path}", markup=False)
     for failure in result.failed:
         out.print(f"  failed: {failure.error}", markup=False)
 

@@ -14,7 +14,8 @@ read (Explicit VR Big Endian, Deflated, headerless big-endian files) go to pydic
 What it reads:
 
 * a 128-byte preamble with ``DICM`` and the File Meta group (explicit VR little endian), or
-  no preamble at all (the first element must be in group 0002 or 0008);
+  no preamble at all (the first element must be in group 0002 or 0008, with a header that
+  makes sense: see :mod:`._sniff`);
 * Explicit and Implicit VR Little Endian and every encapsulated syntax (their headers are
   explicit VR LE), checking the first element like pydicom does when a file disagrees with
   its transfer syntax, and each sequence item of an explicit file likewise (writers switch
@@ -49,6 +50,7 @@ from typing import Final
 from dicomref.errors import DicomReadError, NotDicomError
 from dicomref.extraction._items import MAX_SPAN, MIN_ITEMS, item_layout
 from dicomref.extraction._layout import Layouts
+from dicomref.extraction._sniff import starts_with_element
 from dicomref.extraction._tree import (
     DICOMDIR_CLASS,
     MAX_DEPTH,
@@ -362,17 +364,17 @@ class _Walker:
         if size >= 132 and buf[128:132] == b"DICM":
             pos, syntax, media = self.meta(132)
         else:
-            group = buf[0] | (buf[1] << 8) if size >= 2 else -1
-            if size < 8 or group not in (0x0002, 0x0008, 0x0200, 0x0800):
+            order = starts_with_element(buf, size)
+            if order is None:
                 raise NotDicomError(
                     self.path,
                     "no 'DICM' marker at byte 128 and the file does not start with a DICOM "
                     "element: it is not a DICOM file",
                 )
-            if group in (0x0200, 0x0800):  # read as little endian: a big-endian header
+            if order == "big":  # a big-endian header: pydicom reads it
                 return None, None, None
             pos = 0
-            if group == 0x0002:
+            if buf[0] == 0x02:  # group 0002: File Meta without a preamble
                 pos, syntax, media = self.meta(0)
         if media == DICOMDIR_CLASS or syntax in PYDICOM_SYNTAXES:
             return syntax, media, None
