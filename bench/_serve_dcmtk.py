@@ -20,6 +20,8 @@ from pathlib import Path
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ImplicitVRLittleEndian
 
+from servers import require_dcmtk
+
 LOG_CONFIG = """\
 log4cplus.rootLogger = INFO, console
 log4cplus.appender.console = log4cplus::ConsoleAppender
@@ -76,7 +78,8 @@ def _stamp(text: str) -> float:
 def start_find(ae: str, port: int, queries: Sequence[Path], log: Path) -> subprocess.Popen[bytes]:
     config = log.with_suffix(".cfg")
     config.write_text(LOG_CONFIG)
-    argv = ["findscu", "-lc", str(config), "-S", "-aec", ae, "127.0.0.1", str(port)]
+    findscu = require_dcmtk("findscu")  # not pynetdicom's script of that name
+    argv = [findscu, "-lc", str(config), "-S", "-aec", ae, "127.0.0.1", str(port)]
     with log.open("wb") as out:
         return subprocess.Popen(
             [*argv, *map(str, queries)], stdout=out, stderr=subprocess.STDOUT, env=environment()
@@ -116,7 +119,8 @@ class StoreRun:
 
 
 def start_store(ae: str, port: int, files: Sequence[Path], log: Path) -> subprocess.Popen[bytes]:
-    argv = ["storescu", "-v", "-aec", ae, "127.0.0.1", str(port), *map(str, files)]
+    storescu = require_dcmtk("storescu")  # not pynetdicom's script of that name
+    argv = [storescu, "-v", "-aec", ae, "127.0.0.1", str(port), *map(str, files)]
     with log.open("wb") as out:
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environment())
 

@@ -30,6 +30,7 @@ from pydicom.uid import (
 import dicomref.sample
 from dicomref.errors import UsageError
 from dicomref.sample import Sample, SampleObject, generate_sample
+from servers import dcmtk_program
 
 SEED = 3
 SLICES = 12
@@ -471,7 +472,8 @@ def test_one_slice_sample_is_complete(tmp_path: Path) -> None:
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
+    # DCMTK's dcmdump is checked to be DCMTK's; dciodvfy (dicom3tools) has no namesake.
+    path = dcmtk_program(name) if name.startswith("dcm") else shutil.which(name)
     if path is None:
         message = f"{name} is not installed (Debian: apt-get install dicom3tools dcmtk)"
         if os.environ.get("CI") == "true":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -51,6 +50,7 @@ from servers import (
     ServerUnavailableError,
     clone_ct,
     port_open,
+    require_dcmtk,
     require_private_netns,
     running,
     unavailable,
@@ -127,8 +127,7 @@ def served(
 @pytest.fixture(scope="module")
 def storescp(tmp_path_factory: pytest.TempPathFactory, ports: Ports) -> Iterator[Path]:
     """DCMTK's storescp (AE STORESCP) writing what it receives into the yielded folder."""
-    if shutil.which("storescp") is None:
-        unavailable("storescp not found: install the Debian package 'dcmtk'")
+    program = _dcmtk_path("storescp")
     try:
         require_private_netns("storescp")
     except ServerUnavailableError as exc:
@@ -136,7 +135,7 @@ def storescp(tmp_path_factory: pytest.TempPathFactory, ports: Ports) -> Iterator
     folder = tmp_path_factory.mktemp("storescp")
     process = ManagedProcess(
         [
-            "storescp",
+            program,
             "--aetitle",
             "STORESCP",
             "--output-directory",
@@ -156,10 +155,19 @@ def _dcmtk_env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}  # see servers.DcmtkNetworkMixin
 
 
+def _dcmtk_path(program: str) -> str:
+    """DCMTK's ``program`` (checked by its --version: not pynetdicom's script of that name)."""
+    try:
+        return require_dcmtk(program)
+    except ServerUnavailableError as exc:
+        unavailable(str(exc))
+
+
 def run(argv: Sequence[str], cwd: Path | None = None, *, dcmtk: bool = True) -> str:
-    """Run a client program; its combined output.  Fails the test on a non-zero exit."""
-    if dcmtk and shutil.which(argv[0]) is None:
-        unavailable(f"{argv[0]} not found: install the Debian package 'dcmtk'")
+    """Run a client program (``dcmtk``: DCMTK's program of the name ``argv[0]``); its
+    combined output.  Fails the test on a non-zero exit."""
+    if dcmtk:
+        argv = [_dcmtk_path(argv[0]), *argv[1:]]
     done = subprocess.run(
         list(argv),
         cwd=cwd,

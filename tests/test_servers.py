@@ -3,7 +3,9 @@ port, answers C-ECHO, stores a file and finds it back, and leaves no process beh
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pydicom.uid import UID, CTImageStorage
 from pynetdicom import AE
 from pynetdicom.association import Association
 
+import servers._dcmtk
 from servers import (
     LOOPBACK,
     DcmqrscpServer,
@@ -25,6 +28,7 @@ from servers import (
     ServerStartError,
     clone_ct,
     ct_small,
+    dcmtk_program,
     free_port,
     running,
     unavailable,
@@ -186,3 +190,36 @@ def test_a_missing_program_skips_or_fails_in_ci(
     with pytest.raises(outcome, match=r"install the Debian package 'dcmtk'"):  # noqa: SIM117
         with running(DcmqrscpServer(tmp_path)):
             pass
+
+
+def _dcmtk_installed() -> None:
+    if not Path("/usr/bin/dcmdump").is_file():
+        unavailable("DCMTK not installed: apt-get install dcmtk")
+
+
+def test_dcmtk_programs_are_found_by_what_they_are_not_by_their_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pynetdicom's console scripts (findscu, storescp …) first on PATH are passed over."""
+    _dcmtk_installed()
+    scripts = Path(sys.executable).parent  # the venv's bin: pynetdicom's findscu, storescp …
+    assert (scripts / "findscu").is_file(), "pynetdicom installs a findscu script"
+    impostor = tmp_path / "bin"
+    impostor.mkdir()
+    (impostor / "dcmdump").write_text("#!/bin/sh\necho 'dcmdump 1.0 (not DCMTK)'\n")
+    (impostor / "dcmdump").chmod(0o755)
+    monkeypatch.setattr(servers._dcmtk, "DCMTK_FOLDERS", ())  # PATH alone decides
+    monkeypatch.setenv("PATH", f"{impostor}:{scripts}:/usr/bin")
+    dcmtk_program.cache_clear()
+    try:
+        assert shutil.which("findscu") == str(scripts / "findscu")
+        assert dcmtk_program("findscu") == "/usr/bin/findscu"
+        assert dcmtk_program("storescp") == "/usr/bin/storescp"
+        assert shutil.which("dcmdump") == str(impostor / "dcmdump")
+        assert dcmtk_program("dcmdump") == "/usr/bin/dcmdump"
+        monkeypatch.setenv("PATH", f"{impostor}:{scripts}")
+        dcmtk_program.cache_clear()
+        assert dcmtk_program("findscu") is None  # only pynetdicom's: not DCMTK
+        assert dcmtk_program("dcmdump") is None
+    finally:
+        dcmtk_program.cache_clear()

@@ -10,6 +10,8 @@
   they listen on every interface, so they start only in a private network namespace
   (``scripts/in-netns.sh``); elsewhere ``start()`` raises ServerUnavailableError.
 - :class:`QrscpServer`: pynetdicom's qrscp, bound to 127.0.0.1.
+- :func:`dcmtk_program`: DCMTK's program of a name, checked by its ``--version`` (never
+  pynetdicom's script of the same name); :func:`require_dcmtk` raises when it is missing.
 - :class:`ScriptedPeer`, :class:`GarbagePeer`: in-process peers that hang, abort or speak
   no DICOM, for the failures real servers do not show on demand.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from ._base import DcmtkNetworkMixin, DicomServer
 from ._data import clone_ct, ct_small, sop_instance_uid
-from ._dcmtk import DcmqrscpServer
+from ._dcmtk import DcmqrscpServer, dcmtk_program, require_dcmtk
 from ._errors import ServerLoadError, ServerStartError, ServerUnavailableError
 from ._netns import NotInPrivateNetnsError, in_private_netns, require_private_netns
 from ._orthanc import OrthancServer
@@ -47,11 +49,13 @@ __all__ = [
     "ServerUnavailableError",
     "clone_ct",
     "ct_small",
+    "dcmtk_program",
     "free_port",
     "free_ports",
     "in_ci",
     "in_private_netns",
     "port_open",
+    "require_dcmtk",
     "require_private_netns",
     "running",
     "sop_instance_uid",

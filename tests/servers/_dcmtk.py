@@ -9,10 +9,18 @@ by default (``--no-check-find``/``--no-check-move``) it accepts identifiers that
 hierarchical rules, and answers a C-MOVE/C-GET that lacks the Study/Series keys with
 "success, 0 sub-operations".  ``strict=True`` adds ``-XF -XM`` (``--check-find``,
 ``--check-move``): such identifiers are refused with 0xA900.
+
+DCMTK's programs are found by what they are, not by name (:func:`dcmtk_program`):
+pynetdicom installs console scripts named ``findscu``, ``storescp``, ``echoscu``,
+``getscu``, ``movescu``, ``storescu`` … into every environment that has it, and where one of
+those comes first on PATH the first match is not DCMTK's.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -20,11 +28,66 @@ from pathlib import Path
 from typing import ClassVar
 
 from ._base import DcmtkNetworkMixin, DicomServer
-from ._errors import ServerLoadError
+from ._errors import ServerLoadError, ServerUnavailableError
 from ._ports import Peer
 
 LOAD_TIMEOUT = 120.0
 STRICT_OPTIONS = ("--check-find", "--check-move")
+#: Where Debian's ``dcmtk`` package installs the programs: looked at before PATH.
+DCMTK_FOLDERS = ("/usr/bin",)
+#: Seconds a program gets to print its version.
+VERSION_TIMEOUT = 10.0
+#: What DCMTK's ``--version`` prints first (``$dcmtk: findscu v3.6.7 2022-04-22 $``), or
+#: its makers' name (OFFIS) in builds that print otherwise.
+_DCMTK_VERSION = re.compile(r"\$dcmtk: \S+ v\d|\bOFFIS\b")
+
+
+def _is_dcmtk(path: str) -> bool:
+    """Whether the program at ``path`` says, asked for its version, that it is DCMTK's."""
+    try:
+        done = subprocess.run(
+            [path, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=VERSION_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return _DCMTK_VERSION.search(done.stdout + done.stderr) is not None
+
+
+@functools.cache
+def dcmtk_program(name: str) -> str | None:
+    """The path of DCMTK's program ``name`` (``findscu``, ``dcmqrscp``, ``dcmdump`` …), or None.
+
+    Looks in :data:`DCMTK_FOLDERS`, then along PATH, and takes the first program of that
+    name whose ``--version`` names DCMTK; pynetdicom's scripts of the same names are passed
+    over.
+    """
+    seen: set[str] = set()
+    for folder in (*DCMTK_FOLDERS, *os.get_exec_path()):
+        path = os.path.join(folder or ".", name)  # noqa: PTH118 (plain strings, as PATH is)
+        real = os.path.realpath(path)
+        if real in seen or not os.path.isfile(real) or not os.access(real, os.X_OK):  # noqa: PTH113
+            continue
+        seen.add(real)
+        if _is_dcmtk(path):
+            return path
+    return None
+
+
+def require_dcmtk(name: str) -> str:
+    """:func:`dcmtk_program`, or ServerUnavailableError naming the Debian package."""
+    path = dcmtk_program(name)
+    if path is None:
+        raise ServerUnavailableError(
+            f"DCMTK's {name} not found (a program of that name that is not DCMTK's, such as "
+            "pynetdicom's scripts, does not count): apt-get install dcmtk"
+        )
+    return path
 
 
 class DcmqrscpServer(DcmtkNetworkMixin, DicomServer):
@@ -60,6 +123,10 @@ class DcmqrscpServer(DcmtkNetworkMixin, DicomServer):
         self.storage = workdir / "storage"
         self._loaded = 0
 
+    @classmethod
+    def program_path(cls) -> str | None:
+        return dcmtk_program(cls.PROGRAM)
+
     def configuration(self) -> str:
         hosts = "\n".join(
             f"peer{i} = ({p.ae}, {p.host}, {p.port})" for i, p in enumerate(self.peers)
@@ -83,7 +150,7 @@ class DcmqrscpServer(DcmtkNetworkMixin, DicomServer):
         self.config_path.write_text(self.configuration())
 
     def _argv(self) -> list[str]:
-        argv = [self.PROGRAM, "--config", str(self.config_path)]
+        argv = [require_dcmtk(self.PROGRAM), "--config", str(self.config_path)]
         if self.strict:
             argv += STRICT_OPTIONS
         argv += self.options
@@ -108,7 +175,7 @@ class DcmqrscpServer(DcmtkNetworkMixin, DicomServer):
         if not copies:
             return
         done = subprocess.run(
-            ["dcmqridx", str(self.storage), *copies],
+            [require_dcmtk("dcmqridx"), str(self.storage), *copies],
             capture_output=True,
             text=True,
             timeout=LOAD_TIMEOUT,
