@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -58,7 +57,12 @@ from catalog_lookup import uid  # noqa: E402
 from dicomref.catalog import Catalog  # noqa: E402
 from dicomref.remote._dimse import DimseClient  # noqa: E402
 from dicomref.remote._node import Node, Timeouts  # noqa: E402
-from servers import DcmqrscpServer, OrthancServer, require_private_netns  # noqa: E402
+from servers import (  # noqa: E402
+    DcmqrscpServer,
+    OrthancServer,
+    dcmtk_program,
+    require_private_netns,
+)
 
 TIMEOUTS = Timeouts(connect=10, acse=30, dimse=120, network=120)
 MEDIAN_TARGET_MS = 5.0
@@ -409,8 +413,8 @@ def main() -> None:
     sizes = QUICK if args.quick else Sizes()
     require_private_netns("bench/serve.py (Orthanc and dcmqrscp)")
     for program in ("findscu", "storescu", "dcmqridx", "dcmqrscp"):
-        if shutil.which(program) is None:
-            raise SystemExit(f"{program} not found: apt-get install dcmtk")
+        if dcmtk_program(program) is None:  # DCMTK's, not pynetdicom's scripts of those names
+            raise SystemExit(f"DCMTK's {program} not found: apt-get install dcmtk")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dicomref-bench-serve-") as scratch:
         work = args.keep or Path(scratch)
