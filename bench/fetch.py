@@ -48,9 +48,9 @@ import pydicom  # noqa: E402
 from _fetch_data import Patient, make_patient  # noqa: E402
 from _fetch_link import qdisc, qdisc_drops, shaped, tcp_counters, throughput  # noqa: E402
 from _fetch_naive import NAIVE_AE, NaiveReceiver, naive_move  # noqa: E402
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node  # noqa: E402
 from dicomref.catalog import Catalog  # noqa: E402
 from dicomref.remote import Capabilities, FetchReport, fetch, probe  # noqa: E402
-from dicomref.remote._node import DEFAULT_OUR_AE, Node  # noqa: E402
 from dicomref.store import ManagedStore  # noqa: E402
 from servers import (  # noqa: E402
     LOOPBACK,

@@ -23,10 +23,11 @@ from pynetdicom.association import Association
 from pynetdicom.events import EventHandlerType
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 
+from dicomref._dimse._contexts import QUERY_MODELS, STORAGE_CLASSES, VERIFICATION
+from dicomref._dimse._levels import Root
+from dicomref._dimse._node import Node, Timeouts
+from dicomref._dimse._tuning import tune_requestor
 from dicomref.catalog import Catalog
-from dicomref.remote._dimse import QUERY_MODELS, STORAGE_CLASSES, VERIFICATION, tune_requestor
-from dicomref.remote._enums import Root
-from dicomref.remote._node import Node, Timeouts
 from dicomref.server import Server, ServerConfig
 from servers import LOOPBACK
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.cli._remote_options import RetrieveChoice, node_from_cli
 from dicomref.errors import ConfigError, UsageError
 from dicomref.remote._config import (
@@ -16,7 +17,6 @@ from dicomref.remote._config import (
     parse_config,
     resolve_node,
 )
-from dicomref.remote._node import DEFAULT_OUR_AE, Node, Timeouts
 
 NODES = """
 [defaults]

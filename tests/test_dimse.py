@@ -13,6 +13,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from dicomref._dimse._contexts import MAX_PRESENTATION_CONTEXTS, requested_contexts
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.errors import (
     AssociationError,
     RemoteTimeoutError,
@@ -20,14 +22,7 @@ from dicomref.errors import (
     StatusError,
     UsageError,
 )
-from dicomref.remote._dimse import (
-    MAX_PRESENTATION_CONTEXTS,
-    DimseClient,
-    RetrieveResult,
-    requested_contexts,
-    status_meaning,
-)
-from dicomref.remote._node import DEFAULT_OUR_AE, Node, Timeouts
+from dicomref.remote._dimse import DimseClient, RetrieveResult, status_meaning
 from dicomref.remote._receiver import FolderWriter, listen_address, uid_filename
 from servers import (
     LOOPBACK,

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.catalog import Catalog
 from dicomref.cli import app
 from dicomref.errors import AssociationError, StatusError
 from dicomref.extraction import read_object
 from dicomref.remote import Capabilities, FetchReport, Wanted, fetch, locate
-from dicomref.remote._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.sample import Sample, SampleObject, generate_sample
 from dicomref.store import ManagedStore
 from servers import (

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.catalog import Catalog
 from dicomref.errors import AssociationError
 from dicomref.extraction import read_object
 from dicomref.remote import Capabilities, FetchProgress, fetch
-from dicomref.remote._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.sample import Sample, generate_sample
 from dicomref.store import ManagedStore
 from qr_peer import ScriptedPacs

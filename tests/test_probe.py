@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.catalog import Catalog
 from dicomref.cli import app
 from dicomref.errors import AssociationError
 from dicomref.remote._capabilities import Capabilities
-from dicomref.remote._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.remote._probe import probe
 from dicomref.remote._probe_report import Outcome, ProbeReport
 from dicomref.sample import generate_sample

@@ -22,10 +22,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
 
+from dicomref._dimse._node import Node
 from dicomref.catalog import Catalog
 from dicomref.errors import AssociationError, StatusError, UsageError
 from dicomref.remote._dimse import DimseClient
-from dicomref.remote._node import Node
 from dicomref.remote._receiver import FolderWriter
 from dicomref.sample import Sample, generate_sample
 from dicomref.server import Destination, ServerConfig

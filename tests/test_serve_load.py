@@ -16,11 +16,12 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage
 
+from dicomref._dimse._node import Node
+from dicomref._dimse._tuning import REQUESTOR_POLL, quiet_pynetdicom, tune_requestor
 from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
 from dicomref.model import ObjectSummary
-from dicomref.remote._dimse import REQUESTOR_POLL, DimseClient, quiet_pynetdicom, tune_requestor
-from dicomref.remote._node import Node
+from dicomref.remote._dimse import DimseClient
 from serve_support import STUDY_FIND, TIMEOUTS, ServeCommand, query, raw_association
 from servers import LOOPBACK, clone_ct
 

@@ -16,8 +16,8 @@ import pytest
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
 
+from dicomref._dimse._contexts import VERIFICATION
 from dicomref.catalog import Catalog
-from dicomref.remote._dimse import VERIFICATION
 from dicomref.server import ServerConfig
 from dicomref.server._reactor import LONGEST_WAIT
 from serve_support import Served, catalog_of, raw_association, start

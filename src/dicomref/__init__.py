@@ -18,46 +18,107 @@ The public face of the library; everything else lives in subpackages or ``_``-mo
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from dicomref.catalog import Catalog, DuplicateGroup, ScanFailure, ScanProgress, ScanReport
-from dicomref.check import CheckOptions, Finding, Severity, run_checks
-from dicomref.errors import (
-    AssociationError,
-    CatalogError,
-    CatalogVersionError,
-    ConfigError,
-    DicomReadError,
-    DicomrefError,
-    NotAnInstanceError,
-    NotDicomError,
-    NotInCatalogError,
-    RemoteError,
-    RemoteTimeoutError,
-    RetrieveMismatchError,
-    StatusError,
-    UsageError,
-)
-from dicomref.extraction import dicomdir_files, read_object, references
-from dicomref.graph import Direction, Graph, build_graph, to_dot
-from dicomref.graph import Edge as GraphEdge
-from dicomref.graph import Node as GraphNode
-from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
-from dicomref.remote import (
-    Capabilities,
-    FetchReport,
-    LocateReport,
-    Node,
-    ProbeReport,
-    Timeouts,
-    fetch,
-    locate,
-    probe,
-    resolve_node,
-)
-from dicomref.sample import Sample, SampleObject, generate_sample
-from dicomref.server import Destination, Server, ServerConfig, ServerError
-from dicomref.show import ObjectView, ResolvedReference, view_object
-from dicomref.store import ManagedStore
+from dicomref._lazy import face
+
+if TYPE_CHECKING:
+    from dicomref.catalog import Catalog, DuplicateGroup, ScanFailure, ScanProgress, ScanReport
+    from dicomref.check import CheckOptions, Finding, Severity, run_checks
+    from dicomref.errors import (
+        AssociationError,
+        CatalogError,
+        CatalogVersionError,
+        ConfigError,
+        DicomReadError,
+        DicomrefError,
+        NotAnInstanceError,
+        NotDicomError,
+        NotInCatalogError,
+        RemoteError,
+        RemoteTimeoutError,
+        RetrieveMismatchError,
+        StatusError,
+        UsageError,
+    )
+    from dicomref.extraction import dicomdir_files, read_object, references
+    from dicomref.graph import Direction, Graph, build_graph, to_dot
+    from dicomref.graph import Edge as GraphEdge
+    from dicomref.graph import Node as GraphNode
+    from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
+    from dicomref.remote import (
+        Capabilities,
+        FetchReport,
+        LocateReport,
+        Node,
+        ProbeReport,
+        Timeouts,
+        fetch,
+        locate,
+        probe,
+        resolve_node,
+    )
+    from dicomref.sample import Sample, SampleObject, generate_sample
+    from dicomref.server import Destination, Server, ServerConfig, ServerError
+    from dicomref.show import ObjectView, ResolvedReference, view_object
+    from dicomref.store import ManagedStore
+
+# Each name is imported from its subpackage on first use: ``import dicomref`` stays cheap,
+# and a command that never talks DIMSE never imports pynetdicom (see docs/architecture.md).
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        ["Catalog", "DuplicateGroup", "ScanFailure", "ScanProgress", "ScanReport"],
+        "dicomref.catalog",
+    ),
+    **dict.fromkeys(["CheckOptions", "Finding", "Severity", "run_checks"], "dicomref.check"),
+    **dict.fromkeys(
+        [
+            "AssociationError",
+            "CatalogError",
+            "CatalogVersionError",
+            "ConfigError",
+            "DicomReadError",
+            "DicomrefError",
+            "NotAnInstanceError",
+            "NotDicomError",
+            "NotInCatalogError",
+            "RemoteError",
+            "RemoteTimeoutError",
+            "RetrieveMismatchError",
+            "StatusError",
+            "UsageError",
+        ],
+        "dicomref.errors",
+    ),
+    **dict.fromkeys(["dicomdir_files", "read_object", "references"], "dicomref.extraction"),
+    **dict.fromkeys(["Direction", "Graph", "build_graph", "to_dot"], "dicomref.graph"),
+    "GraphEdge": "dicomref.graph:Edge",
+    "GraphNode": "dicomref.graph:Node",
+    **dict.fromkeys(["InstanceKey", "Kind", "ObjectSummary", "Reference"], "dicomref.model"),
+    **dict.fromkeys(
+        [
+            "Capabilities",
+            "FetchReport",
+            "LocateReport",
+            "Node",
+            "ProbeReport",
+            "Timeouts",
+            "fetch",
+            "locate",
+            "probe",
+            "resolve_node",
+        ],
+        "dicomref.remote",
+    ),
+    **dict.fromkeys(["Sample", "SampleObject", "generate_sample"], "dicomref.sample"),
+    **dict.fromkeys(["Destination", "Server", "ServerConfig", "ServerError"], "dicomref.server"),
+    **dict.fromkeys(["ObjectView", "ResolvedReference", "view_object"], "dicomref.show"),
+    "ManagedStore": "dicomref.store",
+}
+_SUBMODULES = ["catalog", "check", "cli", "errors", "extraction", "graph", "model", "remote"]
+_SUBMODULES += ["sample", "server", "show", "store"]
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = face(__name__, _LAZY, _SUBMODULES)
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -8,15 +8,32 @@ reference", "what references it", "what is missing" and "what is duplicated".
 
 from __future__ import annotations
 
-from dicomref.catalog._catalog import Catalog
-from dicomref.catalog._engine import default_url
-from dicomref.catalog._reports import (
-    DuplicateGroup,
-    ScanFailure,
-    ScanProgress,
-    ScanReport,
-    SeriesSummary,
-)
+from typing import TYPE_CHECKING
+
+from dicomref._lazy import face
+
+if TYPE_CHECKING:
+    from dicomref.catalog._catalog import Catalog
+    from dicomref.catalog._engine import default_url
+    from dicomref.catalog._reports import (
+        DuplicateGroup,
+        ScanFailure,
+        ScanProgress,
+        ScanReport,
+        SeriesSummary,
+    )
+
+# Imported on first use (docs/architecture.md): SQLAlchemy only when a catalog is opened.
+_LAZY: dict[str, str] = {
+    "Catalog": "._catalog",
+    "default_url": "._engine",
+    **dict.fromkeys(
+        ["DuplicateGroup", "ScanFailure", "ScanProgress", "ScanReport", "SeriesSummary"],
+        "._reports",
+    ),
+}
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = face(__name__, _LAZY)
 
 __all__ = [
     "Catalog",

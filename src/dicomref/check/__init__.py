@@ -7,7 +7,20 @@ severity, then code.
 
 from __future__ import annotations
 
-from dicomref.check._findings import CheckOptions, Finding, Severity
-from dicomref.check._run import CHECKS, run_checks
+from typing import TYPE_CHECKING
+
+from dicomref._lazy import face
+
+if TYPE_CHECKING:
+    from dicomref.check._findings import CheckOptions, Finding, Severity
+    from dicomref.check._run import CHECKS, run_checks
+
+# Imported on first use (docs/architecture.md): the checks need the catalog (SQLAlchemy).
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["CheckOptions", "Finding", "Severity"], "._findings"),
+    **dict.fromkeys(["CHECKS", "run_checks"], "._run"),
+}
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = face(__name__, _LAZY)
 
 __all__ = ["CHECKS", "CheckOptions", "Finding", "Severity", "run_checks"]

@@ -21,6 +21,7 @@ import pydicom
 import typer
 from pydicom.uid import generate_uid
 
+from dicomref._dimse._node import DEFAULT_OUR_AE, Node
 from dicomref.catalog import Catalog
 from dicomref.check import Severity, run_checks
 from dicomref.cli._catalog_cmds import _print_findings, _tree
@@ -29,7 +30,6 @@ from dicomref.cli._fetch_cmds import _print_fetch
 from dicomref.cli._probe_cmd import _print as _print_probe
 from dicomref.errors import UsageError
 from dicomref.remote import fetch
-from dicomref.remote._node import DEFAULT_OUR_AE, Node
 from dicomref.remote._probe import probe
 from dicomref.sample import Sample, generate_sample
 from dicomref.server import Destination, Server, ServerConfig

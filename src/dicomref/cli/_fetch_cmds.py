@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from dicomref._dimse._node import Node
 from dicomref.catalog import Catalog
 from dicomref.cli._common import (
     EXIT_PROBLEMS,
@@ -44,7 +45,6 @@ from dicomref.remote import (
 )
 from dicomref.remote import fetch as fetch_objects
 from dicomref.remote import locate as locate_objects
-from dicomref.remote._node import Node
 from dicomref.remote._probe import probe as run_probe
 from dicomref.store import ManagedStore
 

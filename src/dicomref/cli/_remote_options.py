@@ -19,9 +19,9 @@ from typing import Annotated
 
 import typer
 
+from dicomref._dimse._node import Node, RetrieveMethod
 from dicomref.errors import UsageError
 from dicomref.remote._config import CONFIG_ENV, CONFIG_FILENAME, resolve_node
-from dicomref.remote._node import Node, RetrieveMethod
 
 
 class RetrieveChoice(enum.StrEnum):

@@ -15,32 +15,73 @@ and why, requests, associations, and what a whole-study download would have move
 
 from __future__ import annotations
 
-from dicomref.remote._actions import Missing
-from dicomref.remote._attempts import Attempt, Mode
-from dicomref.remote._capabilities import Capabilities
-from dicomref.remote._config import NodeConfig, load_config, resolve_node
-from dicomref.remote._enums import Level, Method, ParentKeys, Root
-from dicomref.remote._match import Match
-from dicomref.remote._modality import REFERENCE_SEQUENCES, modality_for
-from dicomref.remote._node import Node, Timeouts
-from dicomref.remote._options import PlanOptions, Preference
-from dicomref.remote._planner import Plan, plan
-from dicomref.remote._probe import probe
-from dicomref.remote._probe_report import ProbeReport, ProbeResult
-from dicomref.remote._report import (
-    FetchedObject,
-    FetchProgress,
-    FetchReport,
-    Located,
-    LocateReport,
-    MissingObject,
-    Requests,
-    WholeStudy,
-)
-from dicomref.remote._resolve import Start, fetch, locate
-from dicomref.remote._state import State
-from dicomref.remote._steps import Find, Retrieve, Scope, ScopeKind, Step, split_uids
-from dicomref.remote._wanted import Wanted
+from typing import TYPE_CHECKING
+
+from dicomref._lazy import face
+
+if TYPE_CHECKING:
+    from dicomref._dimse._node import Node, Timeouts
+    from dicomref.remote._actions import Missing
+    from dicomref.remote._attempts import Attempt, Mode
+    from dicomref.remote._capabilities import Capabilities
+    from dicomref.remote._config import NodeConfig, load_config, resolve_node
+    from dicomref.remote._enums import Level, Method, ParentKeys, Root
+    from dicomref.remote._match import Match
+    from dicomref.remote._modality import REFERENCE_SEQUENCES, modality_for
+    from dicomref.remote._options import PlanOptions, Preference
+    from dicomref.remote._planner import Plan, plan
+    from dicomref.remote._probe import probe
+    from dicomref.remote._probe_report import ProbeReport, ProbeResult
+    from dicomref.remote._report import (
+        FetchedObject,
+        FetchProgress,
+        FetchReport,
+        Located,
+        LocateReport,
+        MissingObject,
+        Requests,
+        WholeStudy,
+    )
+    from dicomref.remote._resolve import Start, fetch, locate
+    from dicomref.remote._state import State
+    from dicomref.remote._steps import Find, Retrieve, Scope, ScopeKind, Step, split_uids
+    from dicomref.remote._wanted import Wanted
+
+# Imported on first use (docs/architecture.md): importing one submodule, or the catalog
+# asking for Capabilities, must not import the DIMSE client and pynetdicom.
+_LAZY: dict[str, str] = {
+    "Missing": "._actions",
+    **dict.fromkeys(["Attempt", "Mode"], "._attempts"),
+    "Capabilities": "._capabilities",
+    **dict.fromkeys(["NodeConfig", "load_config", "resolve_node"], "._config"),
+    **dict.fromkeys(["Level", "Method", "ParentKeys", "Root"], "._enums"),
+    "Match": "._match",
+    **dict.fromkeys(["REFERENCE_SEQUENCES", "modality_for"], "._modality"),
+    **dict.fromkeys(["Node", "Timeouts"], "dicomref._dimse._node"),
+    **dict.fromkeys(["PlanOptions", "Preference"], "._options"),
+    **dict.fromkeys(["Plan", "plan"], "._planner"),
+    "probe": "._probe",
+    **dict.fromkeys(["ProbeReport", "ProbeResult"], "._probe_report"),
+    **dict.fromkeys(
+        [
+            "FetchedObject",
+            "FetchProgress",
+            "FetchReport",
+            "Located",
+            "LocateReport",
+            "MissingObject",
+            "Requests",
+            "WholeStudy",
+        ],
+        "._report",
+    ),
+    **dict.fromkeys(["Start", "fetch", "locate"], "._resolve"),
+    "State": "._state",
+    **dict.fromkeys(["Find", "Retrieve", "Scope", "ScopeKind", "Step", "split_uids"], "._steps"),
+    "Wanted": "._wanted",
+}
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = face(__name__, _LAZY)
 
 __all__ = [
     "REFERENCE_SEQUENCES",

@@ -14,7 +14,7 @@
 
 The file lives in the user configuration directory (``platformdirs``), unless the
 environment variable ``DICOMREF_CONFIG`` or an explicit path names another one.  Only the
-command line reads it: library functions take :class:`~dicomref.remote._node.Node` objects.
+command line reads it: library functions take :class:`~dicomref._dimse._node.Node` objects.
 
 Precedence, highest first: the value given by the caller (a command-line option), the
 node's own table, ``[defaults]``, the built-in defaults of :class:`Node`.
@@ -31,8 +31,7 @@ from typing import Any, Final, cast
 
 import platformdirs
 
-from dicomref.errors import ConfigError, UsageError
-from dicomref.remote._node import (
+from dicomref._dimse._node import (
     DEFAULT_OUR_AE,
     RETRIEVE_METHODS,
     Node,
@@ -40,6 +39,7 @@ from dicomref.remote._node import (
     Timeouts,
     check_ae_title,
 )
+from dicomref.errors import ConfigError, UsageError
 
 CONFIG_ENV: Final = "DICOMREF_CONFIG"
 """Environment variable naming the nodes file (overrides the user configuration folder)."""

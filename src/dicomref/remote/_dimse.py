@@ -36,12 +36,20 @@ from typing import Final, Self, TypeVar
 from pydicom import uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
-from pynetdicom import _config as pynetdicom_config
 from pynetdicom import status as pynetdicom_status
 from pynetdicom.association import Association
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.pdu import A_ABORT_RQ
 
+from dicomref._dimse._contexts import (
+    QUERY_MODELS,
+    STORAGE_CLASSES,
+    VERIFICATION,
+    requested_contexts,
+)
+from dicomref._dimse._levels import Level, Root
+from dicomref._dimse._node import Node, check_ae_title
+from dicomref._dimse._tuning import quiet_pynetdicom, tune_requestor
 from dicomref.errors import (
     AssociationError,
     RemoteError,
@@ -51,115 +59,13 @@ from dicomref.errors import (
     UsageError,
 )
 
-from ._enums import Level, Root
-from ._node import Node, check_ae_title
 from ._receiver import StoreCallback, StoreReceiver, StoreSink, handle_store_event, listen_address
 
 LOGGER = logging.getLogger(__name__)
-_PYNETDICOM_LOGGER = logging.getLogger("pynetdicom")
-_QUIET_LEVEL = logging.CRITICAL
 
 T = TypeVar("T")
 _Response = tuple[Dataset, Dataset | None]
 
-
-# -- presentation contexts -------------------------------------------------------------------------
-
-VERIFICATION = uid.UID("1.2.840.10008.1.1")
-QUERY_MODELS: Final[dict[tuple[Root, str], uid.UID]] = {
-    (Root.PATIENT, "C-FIND"): uid.UID("1.2.840.10008.5.1.4.1.2.1.1"),
-    (Root.PATIENT, "C-MOVE"): uid.UID("1.2.840.10008.5.1.4.1.2.1.2"),
-    (Root.PATIENT, "C-GET"): uid.UID("1.2.840.10008.5.1.4.1.2.1.3"),
-    (Root.STUDY, "C-FIND"): uid.UID("1.2.840.10008.5.1.4.1.2.2.1"),
-    (Root.STUDY, "C-MOVE"): uid.UID("1.2.840.10008.5.1.4.1.2.2.2"),
-    (Root.STUDY, "C-GET"): uid.UID("1.2.840.10008.5.1.4.1.2.2.3"),
-}
-COMMAND_SYNTAXES = (uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian)
-UNCOMPRESSED = (
-    uid.ExplicitVRLittleEndian,
-    uid.ImplicitVRLittleEndian,
-    uid.DeflatedExplicitVRLittleEndian,
-)
-JPEG_LOSSLESS = (uid.JPEGLosslessSV1, uid.JPEGLossless)
-JPEG_2000 = (uid.JPEG2000Lossless, uid.JPEG2000)
-
-IMAGE_STORAGE: Final = (
-    uid.CTImageStorage,
-    uid.EnhancedCTImageStorage,
-    uid.MRImageStorage,
-    uid.EnhancedMRImageStorage,
-    uid.PositronEmissionTomographyImageStorage,
-    uid.EnhancedPETImageStorage,
-    uid.NuclearMedicineImageStorage,
-    uid.UltrasoundImageStorage,
-    uid.UltrasoundMultiFrameImageStorage,
-    uid.ComputedRadiographyImageStorage,
-    uid.DigitalXRayImageStorageForPresentation,
-    uid.DigitalMammographyXRayImageStorageForPresentation,
-    uid.SecondaryCaptureImageStorage,
-    uid.XRayAngiographicImageStorage,
-    uid.XRayRadiofluoroscopicImageStorage,
-    uid.RTImageStorage,
-    uid.VLPhotographicImageStorage,
-)
-"""Image classes: proposed for C-GET three times (uncompressed, JPEG lossless, JPEG 2000),
-since a server without transcoding can only send an object in its stored syntax."""
-
-OTHER_STORAGE: Final = (
-    uid.RTDoseStorage,
-    uid.RTStructureSetStorage,
-    uid.RTPlanStorage,
-    uid.RTIonPlanStorage,
-    uid.RTBeamsTreatmentRecordStorage,
-    uid.RTIonBeamsTreatmentRecordStorage,
-    uid.RTBrachyTreatmentRecordStorage,
-    uid.RTTreatmentSummaryRecordStorage,
-    uid.SegmentationStorage,
-    uid.SurfaceSegmentationStorage,
-    uid.SpatialRegistrationStorage,
-    uid.DeformableSpatialRegistrationStorage,
-    uid.SpatialFiducialsStorage,
-    uid.RealWorldValueMappingStorage,
-    uid.ParametricMapStorage,
-    uid.KeyObjectSelectionDocumentStorage,
-    uid.BasicTextSRStorage,
-    uid.EnhancedSRStorage,
-    uid.ComprehensiveSRStorage,
-    uid.Comprehensive3DSRStorage,
-    uid.ExtensibleSRStorage,
-    uid.XRayRadiationDoseSRStorage,
-    uid.RadiopharmaceuticalRadiationDoseSRStorage,
-    uid.GrayscaleSoftcopyPresentationStateStorage,
-    uid.ColorSoftcopyPresentationStateStorage,
-    uid.PseudoColorSoftcopyPresentationStateStorage,
-    uid.BlendingSoftcopyPresentationStateStorage,
-    uid.LegacyConvertedEnhancedCTImageStorage,
-    uid.LegacyConvertedEnhancedMRImageStorage,
-    uid.LegacyConvertedEnhancedPETImageStorage,
-    uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
-    uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
-    uid.MultiFrameTrueColorSecondaryCaptureImageStorage,
-    uid.DigitalXRayImageStorageForProcessing,
-    uid.EncapsulatedPDFStorage,
-    uid.RawDataStorage,
-)
-"""Non-image (or rarely compressed) classes: proposed for C-GET once, uncompressed."""
-
-MAX_PRESENTATION_CONTEXTS = 128
-
-
-def requested_contexts() -> list[tuple[uid.UID, tuple[uid.UID, ...]]]:
-    """Every (abstract syntax, transfer syntaxes) dicomref proposes, in order."""
-    contexts: list[tuple[uid.UID, tuple[uid.UID, ...]]] = [(VERIFICATION, COMMAND_SYNTAXES)]
-    contexts += [(model, COMMAND_SYNTAXES) for model in QUERY_MODELS.values()]
-    for storage in IMAGE_STORAGE:
-        contexts += [(storage, UNCOMPRESSED), (storage, JPEG_LOSSLESS), (storage, JPEG_2000)]
-    contexts += [(storage, UNCOMPRESSED) for storage in OTHER_STORAGE]
-    assert len(contexts) <= MAX_PRESENTATION_CONTEXTS
-    return contexts
-
-
-STORAGE_CLASSES: Final = IMAGE_STORAGE + OTHER_STORAGE
 
 # -- statuses --------------------------------------------------------------------------------------
 
@@ -370,90 +276,6 @@ _REJECT_REASONS: Final[dict[tuple[int, int], str]] = {
     (3, 1): "temporary congestion",
     (3, 2): "local limit exceeded",
 }
-
-
-def quiet_pynetdicom() -> None:
-    """Keep pynetdicom's own log quiet (its errors become our exceptions) unless dicomref's
-    remote logger is at DEBUG; a level someone else gave pynetdicom's logger is kept.
-
-    While it is quiet, pynetdicom is also told not to compose the lines it would log
-    (``_config.LOG_HANDLER_LEVEL`` and ``LOG_*_IDENTIFIERS``): it builds them whatever
-    the logger's level, decoding every C-FIND identifier a second time to print it, and
-    that is ~1 ms of CPU per C-FIND round trip at each end.
-    """
-    ours = logging.getLogger("dicomref.remote")
-    level = _PYNETDICOM_LOGGER.level
-    if ours.isEnabledFor(logging.DEBUG):
-        if level == _QUIET_LEVEL:
-            _PYNETDICOM_LOGGER.setLevel(logging.NOTSET)
-            _compose_log_lines(True)
-    elif level == logging.NOTSET:
-        _PYNETDICOM_LOGGER.setLevel(_QUIET_LEVEL)
-        _compose_log_lines(False)
-
-
-def _compose_log_lines(compose: bool) -> None:
-    pynetdicom_config.LOG_HANDLER_LEVEL = "standard" if compose else "none"
-    pynetdicom_config.LOG_REQUEST_IDENTIFIERS = compose
-    pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = compose
-
-
-# -- tuning pynetdicom's connections --------------------------------------------------------------
-
-REQUESTOR_POLL: Final = 0.0005
-"""Seconds pynetdicom's DUL thread sleeps, on an association we request, whenever a turn
-of its loop found nothing to do (pynetdicom's default: 1 ms).  Each request and each
-response waits for such a turn.  Measured here against ``dicomref serve``: an IMAGE-level
-C-FIND round trip ~0.5 ms shorter (1 ms → 0.5 ms; 0.2 ms gained nothing more), for an
-idle association costing ~10% of a CPU instead of ~8% (pynetdicom polls)."""
-
-
-def no_delay(event: Event) -> None:
-    """EVT_CONN_OPEN handler: send each PDU at once (TCP_NODELAY), at either end.
-
-    pynetdicom writes a DIMSE message as several small sends; with Nagle's algorithm on,
-    each exchange with a peer that delays its ACKs waits ~40 ms (measured: an IMAGE-level
-    C-FIND by SOP Instance UID takes ~50 ms without, ~9 ms with it on both ends).
-    """
-    raw = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
-    if isinstance(raw, socket.socket):
-        with contextlib.suppress(OSError):  # not TCP, or already closed: nothing to tune
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def tune_requestor(event: Event) -> None:
-    """EVT_CONN_OPEN handler for every association we request (a client's, or a C-MOVE's
-    towards its destination): TCP_NODELAY, a shorter DUL idle sleep (:data:`REQUESTOR_POLL`),
-    and a guard against a race in pynetdicom (3.0; its issue #875).
-
-    The race: a ``send_*`` call pauses the association's reactor thread and waits until it
-    *looks* paused, but the flag it reads still says "paused" from the previous operation
-    while that thread, woken when the previous operation ended, has not run yet.  It then
-    runs, takes the first response off the queue as if it were a request, and drops it:
-    a C-FIND loses a match and still ends in success (3 in 15,000 back-to-back C-FINDs
-    against ``dicomref serve`` here), a C-STORE or C-ECHO waits out the DIMSE timeout.
-    On our side of an association nothing but the operation in progress may take DIMSE
-    messages, so the reactor's non-blocking reads are made to find nothing; A-RELEASE and
-    A-ABORT from the peer still reach it (they are not DIMSE messages).
-    """
-    no_delay(event)
-    assoc = event.assoc
-    dul = getattr(assoc, "dul", None)
-    if dul is not None and hasattr(dul, "_run_loop_delay"):
-        dul._run_loop_delay = REQUESTOR_POLL
-    dimse = getattr(assoc, "dimse", None)
-    take = getattr(dimse, "get_msg", None)
-    if dimse is None or take is None or getattr(take, "_dicomref_guard", False):
-        return
-
-    def get_msg(block: bool = False) -> tuple[int | None, object]:
-        if not block and threading.current_thread() is assoc:
-            return None, None  # the reactor thread: leave responses to the operation
-        result: tuple[int | None, object] = take(block)
-        return result
-
-    get_msg._dicomref_guard = True  # type: ignore[attr-defined]
-    dimse.get_msg = get_msg
 
 
 # -- the client ------------------------------------------------------------------------------------

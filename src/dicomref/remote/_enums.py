@@ -1,24 +1,16 @@
-"""The small vocabulary of DIMSE query/retrieve the planner speaks."""
+"""The small vocabulary of DIMSE query/retrieve the planner speaks.
+
+:class:`Level` and :class:`Root` belong to the wire layer (:mod:`dicomref._dimse._levels`,
+shared with the server); they are named here too, as the planner's words.
+"""
 
 from __future__ import annotations
 
 import enum
 
+from dicomref._dimse._levels import Level, Root
 
-class Level(enum.StrEnum):
-    """Query/Retrieve Level (0008,0052): the value sent as ``QueryRetrieveLevel``."""
-
-    PATIENT = "PATIENT"
-    STUDY = "STUDY"
-    SERIES = "SERIES"
-    IMAGE = "IMAGE"
-
-
-class Root(enum.StrEnum):
-    """Query/Retrieve information model the step is sent under."""
-
-    STUDY = "study"
-    PATIENT = "patient"
+__all__ = ["Level", "Method", "ParentKeys", "Root"]
 
 
 class Method(enum.StrEnum):

@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from dicomref._dimse._node import Node
 from dicomref.errors import AssociationError, RemoteError, RemoteTimeoutError
 from dicomref.remote import _probe_queries as queries
 from dicomref.remote import _probe_retrieves as retrieves
 from dicomref.remote._dimse import DimseClient
-from dicomref.remote._node import Node
 from dicomref.remote._probe_report import ProbeReport, ProbeResult, capabilities_from
 from dicomref.remote._probe_session import Session
 from dicomref.remote._probe_support import Measured, from_error, made_up_uid, reason

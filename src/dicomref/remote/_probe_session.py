@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dicomref._dimse._node import Node
 from dicomref.remote._dimse import DimseClient
-from dicomref.remote._node import Node
 from dicomref.remote._probe_discover import Series, Study
 from dicomref.remote._probe_report import Outcome, ProbeInstance
 from dicomref.remote._probe_support import Keeper

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from pydicom.uid import UID
 
+from dicomref._dimse._node import Node
 from dicomref.errors import UsageError
 from dicomref.extraction import read_object
 from dicomref.model import ObjectSummary
@@ -33,7 +34,6 @@ from dicomref.remote._discovery import discover, search_only, unhinted
 from dicomref.remote._executor import Executor
 from dicomref.remote._holdings import Holdings, catalog_hints
 from dicomref.remote._match import Match
-from dicomref.remote._node import Node
 from dicomref.remote._options import PlanOptions, Preference
 from dicomref.remote._planner import Plan, plan
 from dicomref.remote._report import (

@@ -10,7 +10,20 @@ which object references which.
 
 from __future__ import annotations
 
-from dicomref.sample._generate import generate_sample
-from dicomref.sample._model import Sample, SampleObject
+from typing import TYPE_CHECKING
+
+from dicomref._lazy import face
+
+if TYPE_CHECKING:
+    from dicomref.sample._generate import generate_sample
+    from dicomref.sample._model import Sample, SampleObject
+
+# Imported on first use (docs/architecture.md).
+_LAZY: dict[str, str] = {
+    "generate_sample": "._generate",
+    **dict.fromkeys(["Sample", "SampleObject"], "._model"),
+}
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = face(__name__, _LAZY)
 
 __all__ = ["Sample", "SampleObject", "generate_sample"]

@@ -29,17 +29,42 @@ C-GET), ``_store`` and ``_ingest`` (C-STORE), ``_access`` (who may do what),
 
 from __future__ import annotations
 
-from dicomref.errors import ServerError
-from dicomref.server._access import AccessPolicy
-from dicomref.server._config import (
-    DEFAULT_AE,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    DEFAULT_SHUTDOWN_GRACE,
-    Destination,
-    ServerConfig,
-)
-from dicomref.server._scp import Server
+from typing import TYPE_CHECKING
+
+from dicomref._lazy import face
+
+if TYPE_CHECKING:
+    from dicomref.errors import ServerError
+    from dicomref.server._access import AccessPolicy
+    from dicomref.server._config import (
+        DEFAULT_AE,
+        DEFAULT_HOST,
+        DEFAULT_PORT,
+        DEFAULT_SHUTDOWN_GRACE,
+        Destination,
+        ServerConfig,
+    )
+    from dicomref.server._scp import Server
+
+# Imported on first use (docs/architecture.md): pynetdicom only when a server is built.
+_LAZY: dict[str, str] = {
+    "ServerError": "dicomref.errors",
+    "AccessPolicy": "._access",
+    **dict.fromkeys(
+        [
+            "DEFAULT_AE",
+            "DEFAULT_HOST",
+            "DEFAULT_PORT",
+            "DEFAULT_SHUTDOWN_GRACE",
+            "Destination",
+            "ServerConfig",
+        ],
+        "._config",
+    ),
+    "Server": "._scp",
+}
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = face(__name__, _LAZY)
 
 __all__ = [
     "DEFAULT_AE",

@@ -21,9 +21,9 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.valuerep import DSfloat
 from sqlalchemy import Connection, func, select
 
+from dicomref._dimse._levels import Level
 from dicomref.catalog import Catalog
 from dicomref.catalog.schema import files
-from dicomref.remote import Level
 from dicomref.server import _refseq, _select
 from dicomref.server._identifier import Request
 from dicomref.server._keys import DEPTH, LEVELS, UNIQUE

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from dicomref._dimse._node import Node, check_ae_title
 from dicomref.errors import UsageError
-from dicomref.remote._node import Node, check_ae_title
 
 DEFAULT_AE: Final = "DICOMREF_QR"
 """The server's AE title unless told otherwise (the client calls as ``DICOMREF``)."""

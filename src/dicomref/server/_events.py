@@ -9,8 +9,8 @@ from typing import Any, Final
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from dicomref.remote import Root
-from dicomref.remote._dimse import QUERY_MODELS
+from dicomref._dimse._contexts import QUERY_MODELS
+from dicomref._dimse._levels import Root
 from dicomref.server._hierarchy import check
 from dicomref.server._identifier import Refusal, Request, parse
 from dicomref.server._statuses import IDENTIFIER_DOES_NOT_MATCH

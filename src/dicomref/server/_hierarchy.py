@@ -27,7 +27,7 @@ index.
 
 from __future__ import annotations
 
-from dicomref.remote import Level, Root
+from dicomref._dimse._levels import Level, Root
 from dicomref.server._identifier import Refusal, Request, Term
 from dicomref.server._keys import DEPTH, LEVELS, UNIQUE
 from dicomref.server._statuses import IDENTIFIER_DOES_NOT_MATCH

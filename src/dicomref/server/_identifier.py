@@ -15,7 +15,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from dicomref.remote import Level, Root
+from dicomref._dimse._levels import Level, Root
 from dicomref.server._keys import DEPTH, KEYS, LEVELS, Key, Match
 from dicomref.server._statuses import IDENTIFIER_DOES_NOT_MATCH
 

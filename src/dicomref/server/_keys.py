@@ -15,7 +15,7 @@ from typing import Final
 
 from pydicom.datadict import tag_for_keyword
 
-from dicomref.remote import Level, Root
+from dicomref._dimse._levels import Level, Root
 
 
 class Match(enum.Enum):

@@ -35,11 +35,12 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import build_context, evt
 from pynetdicom.presentation import PresentationContext
 
+from dicomref._dimse._contexts import VERIFICATION
+from dicomref._dimse._levels import Level
+from dicomref._dimse._tuning import tune_requestor
 from dicomref.catalog import Catalog
 from dicomref.errors import CatalogError
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS
-from dicomref.remote import Level
-from dicomref.remote._dimse import VERIFICATION, tune_requestor
 from dicomref.server import _select
 from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
@@ -138,7 +139,7 @@ def load(item: Instance) -> tuple[Dataset, str | None]:
 
 def _association_options(contexts: list[PresentationContext]) -> dict[str, Any]:
     """How pynetdicom associates with a C-MOVE destination: these contexts, tuned as every
-    association we request (:func:`~dicomref.remote._dimse.tune_requestor`)."""
+    association we request (:func:`~dicomref._dimse._tuning.tune_requestor`)."""
     return {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, tune_requestor)]}
 
 

@@ -23,9 +23,10 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dicomref._dimse._contexts import COMMAND_SYNTAXES, QUERY_MODELS, VERIFICATION
+from dicomref._dimse._tuning import quiet_pynetdicom
 from dicomref.catalog import Catalog
 from dicomref.errors import ServerError
-from dicomref.remote._dimse import COMMAND_SYNTAXES, QUERY_MODELS, VERIFICATION, quiet_pynetdicom
 from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
 from dicomref.server._events import calling_ae, peer

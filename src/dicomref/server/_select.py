@@ -29,8 +29,8 @@ from sqlalchemy import (
     select,
 )
 
+from dicomref._dimse._levels import Level
 from dicomref.catalog.schema import files, patients, series, studies
-from dicomref.remote import Level
 from dicomref.server._identifier import Request, Term
 from dicomref.server._keys import Match
 from dicomref.server._matching import condition

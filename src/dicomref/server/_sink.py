@@ -15,8 +15,8 @@ from typing import Final
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dicomref._dimse._contexts import VERIFICATION
 from dicomref.errors import ServerError
-from dicomref.remote._dimse import VERIFICATION
 
 SINK_AE: Final = "DICOMREF_SINK"
 _LOOPBACK: Final = "127.0.0.1"

@@ -26,7 +26,7 @@ from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicomref.remote._dimse import no_delay
+from dicomref._dimse._tuning import no_delay
 from dicomref.server._reactor import serve_without_sleeping, wait_between_turns
 
 ACCEPTOR_POLL: Final = 0.0005
@@ -57,7 +57,7 @@ _PDV_OVERHEAD: Final = 6
 
 def tune_acceptor(event: Any) -> None:
     """EVT_CONN_OPEN handler for associations clients open with the server: TCP_NODELAY
-    (:func:`~dicomref.remote._dimse.no_delay`), a shorter DUL idle sleep, requests taken
+    (:func:`~dicomref._dimse._tuning.no_delay`), a shorter DUL idle sleep, requests taken
     as they arrive (:data:`REQUEST_WAIT`), and plain C-STORE responses encoded here."""
     no_delay(event)
     assoc = event.assoc
