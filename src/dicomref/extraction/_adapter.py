@@ -19,7 +19,7 @@ from typing import Final
 import pydicom
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
@@ -39,6 +39,7 @@ from dicomref.extraction._walker import UNDEFINED, parse_sequence_value
 #: root for its reading errors).  Translated into DicomReadError at this boundary.
 PYDICOM_READ_ERRORS: Final = (
     InvalidDicomError,
+    BytesLengthException,
     EOFError,
     struct.error,
     zlib.error,
@@ -60,6 +61,11 @@ def read_with_pydicom(path: str) -> tuple[str | None, str | None, Item]:
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
         tree = tree_from_dataset(dataset, path)
+        meta = getattr(dataset, "file_meta", None)
+        syntax = media = None
+        if isinstance(meta, Dataset):  # read lazily: a damaged meta element raises here
+            syntax = _text(meta.get(0x00020010))
+            media = _text(meta.get(0x00020002))
     except OSError as exc:
         raise DicomReadError(path, f"cannot read it: {exc.strerror or exc}") from exc
     except RecursionError as exc:
@@ -74,11 +80,6 @@ def read_with_pydicom(path: str) -> tuple[str | None, str | None, Item]:
             f"pydicom cannot read it ({type(exc).__name__}: {exc}): the file is damaged — "
             "export it again from its source",
         ) from exc
-    meta = getattr(dataset, "file_meta", None)
-    syntax = media = None
-    if isinstance(meta, Dataset):
-        syntax = _text(meta.get(0x00020010))
-        media = _text(meta.get(0x00020002))
     return syntax, media, tree
 
 
