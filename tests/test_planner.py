@@ -772,19 +772,22 @@ def test_each_measured_server_gets_exactly_what_was_asked(
     assert run.state.objects_moved < study_size(STUDY_A) / 20
 
 
-def test_unknown_capabilities_are_planned_like_a_strict_pacs() -> None:
+def test_unknown_capabilities_are_hierarchical_but_bet_on_lists() -> None:
     wanted = [*contour_images(3), want(SS1, study=STUDY_A, series=RS_A1)]
     first = plan(State.start(wanted, Capabilities.unknown()))
     conservative = plan(State.start(wanted, Capabilities.conservative()))
     assert all(f.scope.kind is ScopeKind.SERIES for f in first.finds)
-    assert key_of(first.finds[0], "SOPInstanceUID") == ""  # no lists: list the series
-    assert [f.identifier for f in first.finds] == [f.identifier for f in conservative.finds]
+    assert len(first.finds[0].sop_uids) == 3  # a list of the 3 first
+    assert "uid_list_find not measured" in first.finds[0].why
+    assert key_of(conservative.finds[0], "SOPInstanceUID") == ""  # lists measured absent
     run = simulate(ServerModel(archive(), DCMQRSCP_STRICT), wanted, believed=Capabilities())
     assert len(run.phases[1]) == 1  # unmeasured C-MOVE: one retrieve first, then the rest
     (first_retrieve,) = run.phases[1]
     assert isinstance(first_retrieve, Retrieve) and first_retrieve.method is Method.MOVE
-    assert all(not r.listed for r in run.retrieves)
+    assert sorted(r.listed for r in run.retrieves) == [False, True]  # the 3 listed, SS1 alone
     assert run.state.retrieved == {w.sop_uid for w in wanted}
+    learnt = run.state.capabilities
+    assert (learnt.uid_list_find, learnt.uid_list_move, learnt.c_move) == (True, True, True)
 
 
 def test_unmeasured_method_that_sends_nothing_is_dropped_for_the_other() -> None:
@@ -801,7 +804,7 @@ def test_one_unretrievable_object_does_not_condemn_an_unmeasured_method() -> Non
     server = ServerModel(archive(), DCMQRSCP_STRICT, unretrievable=frozenset({wanted[0].sop_uid}))
     believed = dataclasses.replace(Capabilities.conservative(), c_move=None, c_get=None)
     run = simulate(server, wanted, believed=believed)
-    assert run.state.capabilities.c_move is None
+    assert run.state.capabilities.c_move is True  # it brought the three others
     assert run.state.retrieved == {w.sop_uid for w in wanted[1:]}
     assert "did not send it" in run.missing()[wanted[0].sop_uid]
 

@@ -168,7 +168,8 @@ def _series_finds(
     )
     return_keys = _image_return_keys(state, group, options)
     where = f"series {scope.series}"
-    if len(uids) > 1 and not state.capabilities.lists():
+    caps = state.capabilities
+    if len(uids) > 1 and not caps.may_list():
         yield Find(
             level=Level.IMAGE,
             keys=(*keys, ("SOPInstanceUID", "")),
@@ -177,8 +178,16 @@ def _series_finds(
             resolves=frozenset(uids),
             scope=scope,
             root=root,
+            why=f"C-FIND of {where} whole for {_objects(len(uids))}: uid_list_find is false "
+            "here, so the series is listed in one request",
         )
         return
+    why = ""
+    if len(uids) > 1 and caps.uid_list_find is None:
+        why = (
+            f"C-FIND list of {len(uids)} in {where}: uid_list_find not measured, trying a "
+            "list (a refusal costs one request)"
+        )
     for chunk in _chunks(state, uids, options, listed=True):
         yield Find(
             level=Level.IMAGE,
@@ -188,7 +197,9 @@ def _series_finds(
             resolves=frozenset(chunk),
             scope=scope,
             root=root,
+            why=why,
         )
+        why = ""
 
 
 def _retrieves_for(
@@ -200,7 +211,8 @@ def _retrieves_for(
     uids = [w.sop_uid for w in group]
     mode = fetch.mode
     where = f"series {fetch.series}" if fetch.series else "the server"
-    if mode.level is Level.SERIES or _whole_series(state, fetch, uids, options):
+    whole = _whole_series(state, fetch, uids, options)
+    if mode.level is Level.SERIES or whole is not None:
         size = fetch.count
         if size is None:
             size = state.series_sizes.get(fetch.series or "")
@@ -215,9 +227,12 @@ def _retrieves_for(
             purpose=f"retrieve {where} whole ({_objects(size) if size else 'size unknown'}) {why}",
             root=root,
             patient_id=patient_id,
+            why=whole or _fallback_why(state, fetch, uids),
         )
         return
-    for chunk in _chunks(state, uids, options, listed=mode.listed):
+    chunks = list(_chunks(state, uids, options, listed=mode.listed))
+    reason = _image_why(state, fetch, uids, len(chunks))
+    for chunk in chunks:
         yield Retrieve(
             method=mode.method,
             level=Level.IMAGE,
@@ -228,21 +243,102 @@ def _retrieves_for(
             purpose=f"retrieve {_objects(len(chunk))} from {where}",
             root=root,
             patient_id=patient_id,
+            why=reason,
         )
+        reason = ""
 
 
-def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOptions) -> bool:
-    """Every instance of the series is wanted and IMAGE level would take several requests."""
-    if not (options.whole_series_when_complete and fetch.series and not fetch.mode.without_parents):
-        return False
+def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOptions) -> str | None:
+    """Why ``fetch``'s series is retrieved whole instead of ``uids`` at IMAGE level, or None.
+
+    Whole when every instance is wanted and IMAGE level would take several requests (the
+    same bytes in one), or, with single objects only (no lists), when the costs seen on
+    the server make the series faster than the singles (:func:`_costs_of`).
+    """
+    mode = fetch.mode
+    if not fetch.series or mode.level is not Level.IMAGE or mode.without_parents:
+        return None
     size = state.series_sizes.get(fetch.series)
-    if size is None or size != len(set(uids)) or size < 2:
-        return False
-    requests = len(list(_chunks(state, uids, options, listed=fetch.mode.listed)))
-    if requests < 2:
-        return False
-    series_mode = Mode(fetch.mode.method, Level.SERIES)
-    return not any(tried(state.attempts.get(uid, ()), series_mode, fetch.series) for uid in uids)
+    wanted = len(set(uids))
+    if size is None or size < 2 or wanted < 1:
+        return None
+    series_mode = Mode(mode.method, Level.SERIES)
+    if any(tried(state.attempts.get(uid, ()), series_mode, fetch.series) for uid in uids):
+        return None
+    where = f"series {fetch.series}"
+    if size == wanted:
+        if not options.whole_series_when_complete:
+            return None
+        requests = len(list(_chunks(state, uids, options, listed=mode.listed)))
+        if requests < 2:
+            return None
+        return (
+            f"{where} whole: all {size} of its objects are wanted, one request instead "
+            f"of {requests}"
+        )
+    if mode.listed or wanted < 2 or size < wanted or not options.series_when_cheaper:
+        return None
+    limit = options.series_fallback_limit
+    if limit is not None and size > limit:
+        return None
+    singles, whole = _costs_of(state, wanted, size)
+    if whole >= singles:
+        return None
+    return (
+        f"{where} whole: {wanted} singles ~ {singles:.1f} s against {size} objects "
+        f"~ {whole:.1f} s ({state.costs.describe()}); the {size - wanted} others are "
+        "discarded"
+    )
+
+
+def _costs_of(state: State, wanted: int, size: int) -> tuple[float, float]:
+    """Estimated seconds for ``wanted`` single retrieves, and for their series of ``size``."""
+    costs = state.costs
+    return costs.retrieve_seconds_for(wanted, wanted), costs.retrieve_seconds_for(1, size)
+
+
+def _image_why(state: State, fetch: Fetch, uids: list[str], requests: int) -> str:
+    """Why ``uids`` are asked this way at IMAGE level (empty for a lone object)."""
+    caps = state.capabilities
+    method = fetch.mode.method
+    command = "C-MOVE" if method is Method.MOVE else "C-GET"
+    where = f"series {fetch.series}" if fetch.series else "the server (no Study/Series keys)"
+    flag = caps.list_flag(method)
+    count = len(uids)
+    if fetch.mode.listed and count > 1:
+        if getattr(caps, flag) is None:
+            return (
+                f"{command} list of {count} in {where}: {flag} not measured, trying a list "
+                "(a refusal costs one request)"
+            )
+        split = f", in {requests} requests" if requests > 1 else ""
+        return f"{command} list of {count} in {where}: {flag} measured{split}"
+    if count < 2:
+        return ""
+    head = f"{command} of {count} single objects from {where}: "
+    head += f"{flag} is false" if getattr(caps, flag) is False else "a list was not answered"
+    size = state.series_sizes.get(fetch.series or "") if fetch.series else None
+    if size is None or size <= count:
+        return head
+    singles, whole = _costs_of(state, count, size)
+    return (
+        f"{head}; singles ~ {singles:.1f} s against the whole series ({size} objects) "
+        f"~ {whole:.1f} s ({state.costs.describe()})"
+    )
+
+
+def _fallback_why(state: State, fetch: Fetch, uids: list[str]) -> str:
+    """Why a series is retrieved whole as a fallback (IMAGE level refused, or tried)."""
+    command = "C-MOVE" if fetch.mode.method is Method.MOVE else "C-GET"
+    where = f"series {fetch.series}"
+    if fetch.locating:
+        return (
+            f"{command} of {where} whole to look inside it for {_objects(len(uids))}: the "
+            "server does not answer IMAGE-level queries"
+        )
+    if not state.capabilities.image_level_usable:
+        return f"{command} of {where} whole: the server refuses IMAGE-level retrieves"
+    return f"{command} of {where} whole: {_objects(len(uids))} did not come at IMAGE level"
 
 
 def _chunks(

@@ -52,7 +52,14 @@ class Capabilities:
     instance (qrscp); rows are always de-duplicated, and when this is ``True`` the row
     count stands in for a missing NumberOfSeriesRelatedInstances.
     ``max_uid_list``: the most UIDs one list may hold (``None`` = no limit measured).
+    ``request_seconds``: what one request costs on this node beyond its bytes (seconds,
+    the fixed part of a retrieve: association round trips, the server's own work), and
+    ``bytes_per_second``: how fast objects arrive once they flow; both seen by the probe
+    and by every fetch (:mod:`dicomref.remote._costs`), ``None`` when never measured.
     ``measured_at``: when the probe ran (ISO 8601), ``None`` if never.
+
+    The flags a fetch learns on the way are kept like a probe's (:meth:`merged`), so the
+    next fetch starts where the last one left off.
     """
 
     echo: bool | None = None
@@ -72,6 +79,8 @@ class Capabilities:
     get_without_parents: bool | None = None
     duplicate_series_rows: bool | None = None
     max_uid_list: int | None = None
+    request_seconds: float | None = None
+    bytes_per_second: float | None = None
     measured_at: str | None = None
 
     @classmethod
@@ -104,6 +113,16 @@ class Capabilities:
     def learned(self, **flags: bool | None) -> Capabilities:
         """A copy with these flags changed (what a refused request taught us)."""
         changes: dict[str, Any] = dict(flags)
+        return dataclasses.replace(self, **changes)
+
+    def merged(self, newer: Capabilities) -> Capabilities:
+        """These capabilities updated with what ``newer`` measured: every value ``newer``
+        knows wins, and a value it does not know (``None``) never erases a measured one."""
+        changes: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(newer, field.name)
+            if value is not None:
+                changes[field.name] = value
         return dataclasses.replace(self, **changes)
 
     # -- planning views: how each flag (tri-state) is used -----------------------------
@@ -144,6 +163,21 @@ class Capabilities:
         if method is Method.MOVE:
             return self.uid_list_move is True
         return self.uid_list_get is True
+
+    def may_list(self, method: Method | None = None) -> bool:
+        """Whether a UID list is worth trying: measured to work, or not measured yet (a
+        list that is refused costs one request, and teaches the flag)."""
+        if method is None:
+            flag = self.uid_list_find
+        else:
+            flag = self.uid_list_move if method is Method.MOVE else self.uid_list_get
+        return flag is not False
+
+    def list_flag(self, method: Method | None = None) -> str:
+        """The name of the flag that says whether lists work for ``method`` (None: C-FIND)."""
+        if method is None:
+            return "uid_list_find"
+        return "uid_list_move" if method is Method.MOVE else "uid_list_get"
 
     def retrieves(self, method: Method) -> bool:
         """Whether ``method`` may be tried: only a measured ``False`` rules it out."""
@@ -206,9 +240,14 @@ class Capabilities:
         return cls.from_dict(data)
 
 
+_MEASURES = frozenset({"request_seconds", "bytes_per_second"})
+
+
 def _expected(name: str) -> str:
     if name == "max_uid_list":
         return "a positive integer or null"
+    if name in _MEASURES:
+        return "a positive number or null"
     if name == "measured_at":
         return "a string or null"
     return "true, false or null"
@@ -221,4 +260,6 @@ def _valid(name: str, value: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and value > 0
     if name == "measured_at":
         return isinstance(value, str)
+    if name in _MEASURES:
+        return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     return isinstance(value, bool)

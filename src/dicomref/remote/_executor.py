@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 
@@ -93,6 +94,7 @@ class Executor:
         self._received = 0
         self._received_bytes = 0
         self._current = ""
+        self._began = 0.0
 
     # -- the tally -------------------------------------------------------------------------
 
@@ -138,7 +140,9 @@ class Executor:
         return rows
 
     def run_find(self, step: Find) -> list[Dataset]:
-        """The C-FIND a planned step describes."""
+        """The C-FIND a planned step describes (its ``why`` noted first)."""
+        if step.why:
+            self.note(step.why)
         return self.find(step.level, step.identifier, step.root, step.purpose)
 
     def retrieve(
@@ -151,6 +155,8 @@ class Executor:
         ``target`` took, for the step's line.
         """
         command = "C-MOVE" if step.method is Method.MOVE else "C-GET"
+        if step.why:
+            self.note(step.why)
         expected: Set[str] | None = set(step.sop_uids) if step.level is Level.IMAGE else None
         identifier = dataset_of(step.identifier)
         self._begin(command, step.level, step.purpose)
@@ -188,11 +194,12 @@ class Executor:
     def _begin(self, command: str, level: Level, purpose: str) -> None:
         self._counts[command] += 1
         self._current = f"{command} {level.value}: {purpose}"
+        self._began = time.perf_counter()
         LOGGER.debug("sending %s", self._current)
         self._report()
 
     def _end(self, outcome: str) -> None:
-        line = f"{self._current} -> {outcome}"
+        line = f"{self._current} -> {outcome} ({time.perf_counter() - self._began:.2f} s)"
         self._steps.append(line)
         LOGGER.info("%s", line)
 

@@ -1,11 +1,13 @@
-"""What a refused or fruitless request teaches about a server.
+"""What a refused, fruitless or successful request teaches about a server.
 
 Measured facts beat a single failure, with two exceptions: a UID list that fails is
 taken as "lists do not work here" (the same objects are then asked one by one, costing
 round trips, never bytes), and a flat query that is refused is never counted as a
 search of the whole server.  Unmeasured flags (``None``) are learnt from the first
-failure.  Each function returns the corrected capabilities, or ``None`` when the failure
-teaches nothing (the caller then records it as a fruitless search or attempt).
+failure, and from the first success (:func:`learn_from_rows`, :func:`learn_from_arrival`):
+a list is tried while its flag is unmeasured, because a refusal costs one request.
+Each function returns the corrected capabilities, or ``None`` when the request teaches
+nothing (the caller then records a failure as a fruitless search or attempt).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def learn_from_find(capabilities: Capabilities, find: Find) -> Capabilities | No
             return capabilities.learned(image_query_with_empty_parents=False)
         return capabilities.learned(image_query_without_parents=False)
     if kind is ScopeKind.SERIES:
-        if len(find.sop_uids) > 1 and capabilities.uid_list_find is True:
+        if len(find.sop_uids) > 1 and capabilities.uid_list_find is not False:
             return capabilities.learned(uid_list_find=False)
         if capabilities.image_level is None:
             return capabilities.learned(image_level=False)
@@ -51,9 +53,53 @@ def learn_from_retrieve(
         if move:
             return capabilities.learned(move_without_parents=False)
         return capabilities.learned(get_without_parents=False)
-    if retrieve.listed and capabilities.lists(retrieve.method):
-        return capabilities.learned(**{"uid_list_move" if move else "uid_list_get": False})
+    if retrieve.listed and capabilities.may_list(retrieve.method):
+        return capabilities.learned(**{capabilities.list_flag(retrieve.method): False})
     flag = capabilities.c_move if move else capabilities.c_get
     if flag is None and strikes >= 2:
         return capabilities.learned(**{"c_move" if move else "c_get": False})
     return None
+
+
+def learn_from_rows(capabilities: Capabilities, find: Find, rows: int) -> Capabilities | None:
+    """Capabilities learnt from the ``rows`` matches of ``find``, or ``None``.
+
+    A UID-list C-FIND in a series, with lists unmeasured: matches mean lists work; no
+    match at all is taken as "lists do not work" (a server that ignores or mishandles the
+    list looks the same as one without the objects: the series is then listed instead,
+    which tells the truth for one more request).  An IMAGE-level answer with matches
+    shows the level works.
+    """
+    changes: dict[str, bool] = {}
+    listed = find.scope.kind is ScopeKind.SERIES and len(find.sop_uids) > 1
+    if listed and capabilities.uid_list_find is None:
+        changes["uid_list_find"] = rows > 0
+    if find.level is Level.IMAGE and rows and capabilities.image_level is None:
+        changes["image_level"] = True
+    return capabilities.learned(**changes) if changes else None
+
+
+def learn_from_arrival(
+    capabilities: Capabilities, retrieve: Retrieve, arrived: set[str]
+) -> Capabilities | None:
+    """Capabilities learnt from a retrieve that brought ``arrived`` (not empty), or ``None``.
+
+    The method works; an IMAGE-level retrieve without parents works; a UID list works
+    when two or more of its objects came, and is taken as not working when exactly one
+    of several came (a server that reads the first value only).
+    """
+    move = retrieve.method is Method.MOVE
+    changes: dict[str, bool] = {}
+    method_flag = "c_move" if move else "c_get"
+    if getattr(capabilities, method_flag) is None:
+        changes[method_flag] = True
+    if retrieve.level is Level.IMAGE and retrieve.study is None:
+        parents_flag = "move_without_parents" if move else "get_without_parents"
+        if getattr(capabilities, parents_flag) is None:
+            changes[parents_flag] = True
+    if retrieve.listed:
+        flag = capabilities.list_flag(retrieve.method)
+        came = len(arrived & set(retrieve.sop_uids))
+        if getattr(capabilities, flag) is None and came:
+            changes[flag] = came >= 2
+    return capabilities.learned(**changes) if changes else None

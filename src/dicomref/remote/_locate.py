@@ -8,8 +8,10 @@ modality, then IMAGE C-FIND per candidate series; (5) list the patient's studies
 Patient ID, then as (4); (6) where IMAGE level is refused, fetch candidate series whole.
 The order in which studies and series are tried is :mod:`dicomref.remote._candidates`.
 
-A located object is retrieved in the first mode not yet tried: UID list, one by one,
-then (series fallback) its whole series; per method, preferred method first.  The
+A located object is retrieved in the first mode not yet tried: UID list (measured to
+work, or not measured: a refused list costs one request), one by one, then (series
+fallback) its whole series; per method, preferred method first.  Where single objects
+would cost more than their whole series, :mod:`._build` retrieves the series instead.  The
 series fallback is skipped once IMAGE-level retrieves have worked on this server, or a
 series retrieve came without the object: then the object, not the level, is the trouble.
 """
@@ -67,7 +69,7 @@ def image_modes(state: State, options: PlanOptions) -> list[Mode]:
     modes: list[Mode] = []
     if caps.image_level_usable:
         for method in methods:
-            if caps.lists(method):
+            if caps.may_list(method):
                 modes.append(Mode(method, Level.IMAGE, listed=True))
             modes.append(Mode(method, Level.IMAGE))
     if options.series_fallback:

@@ -26,6 +26,9 @@ class PlanOptions:
     series with more instances than this (``None`` = no limit).
     ``whole_series_when_complete``: when every instance of a series is wanted and the
     IMAGE-level plan needs more than one request, retrieve the series in one (same bytes).
+    ``series_when_cheaper``: where lists do not work, retrieve a series whole instead of
+    its wanted objects one by one when that is estimated faster with the costs seen on
+    the server (:mod:`dicomref.remote._costs`); the extras are discarded and reported.
     ``sequence_return_keys``: ask reference sequences back on IMAGE C-FINDs where the
     server returns them.
     ``retrieve_early``: retrieve located objects while others are still being located
@@ -39,6 +42,7 @@ class PlanOptions:
     series_fallback: bool = True
     series_fallback_limit: int | None = None
     whole_series_when_complete: bool = True
+    series_when_cheaper: bool = True
     sequence_return_keys: bool = True
     retrieve_early: bool = False
 

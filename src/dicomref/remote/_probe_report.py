@@ -13,7 +13,7 @@ from dicomref.remote._capabilities import Capabilities
 _FLAGS = frozenset(
     f.name
     for f in dataclasses.fields(Capabilities)
-    if f.name not in ("max_uid_list", "measured_at")
+    if f.name not in ("max_uid_list", "request_seconds", "bytes_per_second", "measured_at")
 )
 
 

@@ -14,12 +14,13 @@ what references it); with none, it is searched for (:mod:`._discovery`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydicom.uid import UID
 
@@ -28,6 +29,7 @@ from dicomref.errors import UsageError
 from dicomref.extraction import read_object
 from dicomref.model import ObjectSummary
 from dicomref.remote._capabilities import Capabilities
+from dicomref.remote._costs import Costs
 from dicomref.remote._dependents import DependentSearch
 from dicomref.remote._dimse import DimseClient
 from dicomref.remote._discovery import discover, search_only, unhinted
@@ -72,7 +74,7 @@ def locate(
     """Where each of ``uids`` is on ``node``, using C-FIND only.
 
     ``capabilities``: what the probe measured (default: :meth:`Capabilities.unknown`:
-    planned like a strict PACS, and learnt on the way).  ``hints``: known locations
+    hierarchical queries, UID lists tried, learnt on the way).  ``hints``: known locations
     (study, series, Patient ID) by UID; ``catalog``: more hints (where an object was
     indexed, what references it).
     Raises :class:`~dicomref.errors.RemoteError` when the server cannot be talked to.
@@ -153,10 +155,14 @@ def fetch(
     not fetched again either (an interrupted fetch resumes).  ``follow``: fetch what the
     fetched objects reference, transitively; without it, only the starts' own references.
     ``with_dependents``: also fetch what depends on the starts, downstream of the RT chain
-    (:mod:`._dependents`).  ``capabilities``: what the probe measured (default:
-    :meth:`Capabilities.unknown`: planned like a strict PACS, and every flag learnt from
-    the first request that shows it; :meth:`Capabilities.conservative` would assert them,
-    and a flag asserted is never unlearnt).  ``retrieve``: the preferred retrieve
+    (:mod:`._dependents`).  ``capabilities``: what the probe or earlier fetches measured
+    (default: the node's entry in ``catalog``, else :meth:`Capabilities.unknown`:
+    hierarchical queries, UID lists tried first where a refusal costs one request, every
+    flag learnt from the first request that shows it; :meth:`Capabilities.conservative`
+    would assert them, and a flag asserted is never unlearnt).  What the fetch learnt,
+    and the costs it saw (seconds per request, bytes per second), are merged into the
+    catalog's entry for the node (a measured value is never replaced by ``None``) and
+    returned as the report's ``capabilities``.  ``retrieve``: the preferred retrieve
     service (default: the node's own ``retrieve``).  ``hints``: known locations of start
     UIDs.  ``progress`` is called after each request and each arrival (maybe from another
     thread).
@@ -172,14 +178,16 @@ def fetch(
     if retrieve is None:
         retrieve = node.retrieve
     options = PlanOptions(retrieve=retrieve)
-    caps = _allowing(capabilities or Capabilities.unknown(), retrieve)
+    if capabilities is None and catalog is not None:
+        capabilities = catalog.load_capabilities(str(node))
+    known = capabilities or Capabilities.unknown()
+    caps = _allowing(known, retrieve)
     holdings = Holdings(out, catalog)
     given = {h.sop_uid: h for h in hints}
     with DimseClient(node) as client:
         executor = Executor(client, progress)
-        run = FetchRun(
-            executor, out, catalog, holdings, State(capabilities=caps), options, follow=follow
-        )
+        state = State(capabilities=caps, costs=Costs.of(caps))
+        run = FetchRun(executor, out, catalog, holdings, state, options, follow=follow)
         try:
             for summary in summaries:
                 holdings.add(summary)
@@ -209,6 +217,9 @@ def fetch(
                     comparison = whole_study(executor, studies, root, average)
         finally:
             run.close()
+            learnt = _learnt(known, run.state)
+            if catalog is not None and learnt != known:
+                catalog.save_capabilities(str(node), learnt)
         return FetchReport(
             node=str(node),
             objects=len(fetched),
@@ -224,8 +235,27 @@ def fetch(
             seconds=time.monotonic() - began,
             fetched=fetched,
             whole_study=comparison,
-            capabilities=run.state.capabilities,
+            capabilities=learnt,
         )
+
+
+def _learnt(known: Capabilities, state: State) -> Capabilities:
+    """What the node's capability cache should hold after a fetch: ``known`` with every
+    flag the fetch measured on the way and the costs it saw (never a measured value
+    replaced by an unmeasured one)."""
+    learnt = known.merged(_measured_flags(known, state.capabilities))
+    return learnt.merged(state.costs.measured())
+
+
+def _measured_flags(known: Capabilities, now: Capabilities) -> Capabilities:
+    """The flags of ``now`` that differ from ``known``: what this fetch learnt (a flag
+    ``_allowing`` reopened and nothing measured since stays as it was known)."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(now):
+        value = getattr(now, field.name)
+        if value is not None and value != getattr(known, field.name):
+            changes[field.name] = value
+    return Capabilities(**changes)
 
 
 def _with_dependents(

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from pydicom.dataset import Dataset
 
 from dicomref.errors import DicomReadError, RemoteError, StatusError
 from dicomref.extraction import read_object, references
-from dicomref.model import InstanceKey, ObjectSummary, Reference
+from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
 from dicomref.remote._executor import Executor, reason_of
 from dicomref.remote._holdings import Holdings
 from dicomref.remote._intake import Arrival, Batch
@@ -158,7 +159,7 @@ class FetchRun:
         if depth >= 1 and not self.follow:
             return []
         items = []
-        for ref in refs:
+        for ref in needed(refs):
             if not ref.instance or ref.target == source:
                 continue
             wanted = Wanted.from_reference(ref, source_study=study, patient_id=patient_id)
@@ -183,11 +184,14 @@ class FetchRun:
 
     def find(self, step: Find) -> list[Dataset]:
         """Send ``step`` and record its answer; the rows ([] when refused)."""
+        began = time.perf_counter()
         try:
             rows = self.executor.run_find(step)
         except StatusError as exc:
+            self.state = self.state.with_cost(time.perf_counter() - began, retrieve=False)
             self.state = self.state.with_find_failed(step, reason_of(exc))
             return []
+        self.state = self.state.with_cost(time.perf_counter() - began, retrieve=False)
         self.state = self.state.with_found(step, [Match.from_dataset(r) for r in rows])
         if _SEQUENCE_KEYS & set(step.return_keys):
             self._follow_rows(step, rows)
@@ -236,12 +240,20 @@ class FetchRun:
         if accept is not None:
             keep = frozenset()
         batch = Batch(self.store, self.holding, keep, self.executor.arrived)
+        began = time.perf_counter()
         try:
             answer = self.executor.retrieve(step, batch, batch.count)
         except RemoteError:
             self.settle(batch.arrivals, accept, hold)
             raise
-        keys = self.settle(batch.arrivals, accept, hold)
+        arrivals = batch.arrivals
+        self.state = self.state.with_cost(
+            time.perf_counter() - began,
+            retrieve=True,
+            objects=len(arrivals),
+            size=sum(a.size for a in arrivals),
+        )
+        keys = self.settle(arrivals, accept, hold)
         self.refused += answer.refused
         reason = answer.reason
         if answer.failures:
@@ -358,6 +370,31 @@ class FetchRun:
         )
         self.want(self.named_by(summary, self.depth.get(uid, 0), label_of(summary)))
         return summary
+
+
+#: Where a structure set lists every slice of the series it was drawn on.
+_SLICE_LISTING = "ReferencedFrameOfReferenceSequence"
+
+
+def needed(refs: Iterable[Reference]) -> list[Reference]:
+    """The references a fetch follows: all of them, except the slices a structure set
+    lists under ``RTReferencedSeriesSequence`` when its contours name their own images.
+
+    Treatment planning systems list every slice of the CT series there while the contours
+    lie on some of them (DESIGN §8); the contours' ContourImageSequence names the slices
+    the structure set needs.  A structure set whose contours name no image keeps the
+    listing: it is then the only way to its slices.
+    """
+    refs = list(refs)
+    listing = [r for r in refs if _lists_a_slice(r)]
+    if not listing:
+        return refs
+    contoured = any(r.kind is Kind.CONTOUR_IMAGE and not _lists_a_slice(r) for r in refs)
+    return [r for r in refs if not _lists_a_slice(r)] if contoured else refs
+
+
+def _lists_a_slice(ref: Reference) -> bool:
+    return ref.kind is Kind.CONTOUR_IMAGE and ref.path.startswith(_SLICE_LISTING)
 
 
 def label_of(summary: ObjectSummary) -> str:

@@ -16,8 +16,14 @@ from dataclasses import dataclass, field
 from dicomref.model import InstanceKey
 from dicomref.remote._attempts import Attempt, Mode
 from dicomref.remote._capabilities import Capabilities
+from dicomref.remote._costs import Costs
 from dicomref.remote._enums import Level
-from dicomref.remote._learning import learn_from_find, learn_from_retrieve
+from dicomref.remote._learning import (
+    learn_from_arrival,
+    learn_from_find,
+    learn_from_retrieve,
+    learn_from_rows,
+)
 from dicomref.remote._match import Match
 from dicomref.remote._steps import Find, Retrieve, Scope, ScopeKind
 from dicomref.remote._wanted import Wanted
@@ -42,7 +48,9 @@ class State:
     were searched for it.  ``attempts``: per wanted UID, retrieves that did not bring
     it.  ``proven``: retrieve modes that delivered at least one object.  ``notes``: per
     wanted UID, refusals worth reporting.  ``round_trips`` / ``objects_moved``: the
-    cost so far.  States compare by value; they are not hashable.
+    cost so far.  ``costs``: what requests cost on this server, as seen (the planner
+    weighs a list, single objects and the whole series with it).  States compare by
+    value; they are not hashable.
     """
 
     capabilities: Capabilities
@@ -63,6 +71,7 @@ class State:
     notes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     round_trips: int = 0
     objects_moved: int = 0
+    costs: Costs = field(default_factory=Costs)
 
     @classmethod
     def start(
@@ -73,7 +82,8 @@ class State:
         held: Iterable[str] = (),
     ) -> State:
         """A fresh state: nothing asked of the server yet."""
-        return cls(capabilities=capabilities).with_wanted(wanted).with_held(held)
+        state = cls(capabilities=capabilities, costs=Costs.of(capabilities))
+        return state.with_wanted(wanted).with_held(held)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -115,11 +125,29 @@ class State:
         """These UIDs are in the local catalog or cache: nothing to fetch for them."""
         return dataclasses.replace(self, held=self.held | frozenset(uids))
 
+    def with_cost(
+        self, seconds: float, *, retrieve: bool, objects: int = 0, size: int = 0
+    ) -> State:
+        """One request took ``seconds`` and moved ``objects`` (``size`` bytes)."""
+        costs = self.costs.observed(seconds, retrieve=retrieve, objects=objects, size=size)
+        return dataclasses.replace(self, costs=costs)
+
     def with_found(self, find: Find, matches: Iterable[Match]) -> State:
-        """Record the answers to ``find`` (all of them: an empty answer is news too)."""
+        """Record the answers to ``find`` (all of them: an empty answer is news too).
+
+        A UID-list C-FIND sent while lists were unmeasured that matched nothing teaches
+        that lists do not work here, and searches nothing: the same objects are looked
+        for again without a list.
+        """
         rows = tuple(matches)
         kind = find.scope.kind
         state = dataclasses.replace(self, round_trips=self.round_trips + 1)
+        learnt = learn_from_rows(self.capabilities, find, len([r for r in rows if r.sop]))
+        if learnt is not None:
+            state = dataclasses.replace(state, capabilities=learnt)
+            if learnt.uid_list_find is False and self.capabilities.uid_list_find is None:
+                what = f"a UID-list C-FIND in {find.scope.describe()} matched nothing"
+                return state._with_notes(find.resolves, what)
         if kind in (ScopeKind.SERVER, ScopeKind.SERIES):
             return state._with_instances(find, rows)
         if kind is ScopeKind.STUDY:
@@ -202,12 +230,16 @@ class State:
             attempt = Attempt(mode, retrieve.series, note, len(got))
             attempts[uid] = (*attempts.get(uid, ()), attempt)
         state = dataclasses.replace(state, attempts=attempts)
+        if got:
+            learnt = learn_from_arrival(state.capabilities, retrieve, got)
+            if learnt is not None:
+                state = dataclasses.replace(state, capabilities=learnt)
         if mode in state.proven:
             return state
         strikes = 0  # objects this unproven method brought nothing for, in this mode
         if all(p.method is not mode.method for p in state.proven):
             strikes = sum(1 for tries in attempts.values() if any(a.mode == mode for a in tries))
-        learnt = learn_from_retrieve(self.capabilities, retrieve, got, strikes)
+        learnt = learn_from_retrieve(state.capabilities, retrieve, got, strikes)
         if learnt is not None:
             state = dataclasses.replace(state, capabilities=learnt)
         return state

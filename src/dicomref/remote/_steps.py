@@ -75,6 +75,8 @@ class Find:
     ``purpose``: one line for logs.  ``resolves``: the wanted SOP Instance UIDs this
     step is meant to locate (or whose search it advances).  ``scope``: where it looks.
     ``parents``: how StudyInstanceUID/SeriesInstanceUID appear at IMAGE level.
+    ``why``: the planner's reason for this way of asking, when it made a choice (logged
+    once, before the request).
     """
 
     level: Level
@@ -85,6 +87,7 @@ class Find:
     scope: Scope
     root: Root = Root.STUDY
     parents: ParentKeys = ParentKeys.VALUES
+    why: str = ""
 
     @property
     def sop_uids(self) -> tuple[str, ...]:
@@ -107,7 +110,8 @@ class Retrieve:
     is sent; ``sop_uids`` are the wanted objects to keep (the rest is discarded and
     reported) and ``expected`` is the series size, ``None`` when the server did not say.
     ``study`` / ``series`` ``None`` means the key is left out (retrieve without parents).
-    ``patient_id`` is sent only under the Patient Root model.
+    ``patient_id`` is sent only under the Patient Root model.  ``why``: the planner's
+    reason for a list, single objects or the whole series (on the first step of a group).
     """
 
     method: Method
@@ -119,6 +123,7 @@ class Retrieve:
     purpose: str
     root: Root = Root.STUDY
     patient_id: str | None = None
+    why: str = ""
 
     @property
     def keep(self) -> frozenset[str]:
