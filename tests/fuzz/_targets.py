@@ -18,6 +18,7 @@ from pathlib import Path
 from dicomref.errors import DicomrefError
 from dicomref.extraction import _walker, read_object
 from dicomref.extraction._layout import Layouts
+from dicomref.extraction._tree import DICOMDIR_CLASS
 
 #: The generated series whose first slice teaches the layout harness its layout; the seeds in
 #: ``corpus/layout`` are edit scripts on its slices (see :func:`edited`).
@@ -105,7 +106,7 @@ def check_layout(script: bytes) -> None:
     matched = layouts.read(data[: _walker.FIRST_READ], len(data))
     if (
         matched is None
-        or matched.media == _walker.DICOMDIR_CLASS
+        or matched.media == DICOMDIR_CLASS
         or matched.syntax in _walker.PYDICOM_SYNTAXES
     ):
         return  # read_header hands these to the walker or to pydicom, as it does here
