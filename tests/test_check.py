@@ -126,3 +126,40 @@ def test_kinds_in_dangling_findings_are_named(
     assert len(plan_findings) == 1
     assert plan_findings[0].path.startswith("ReferencedStructureSetSequence[0]")  # type: ignore[union-attr]
     assert Kind.STRUCTURE_SET.value.replace("_", " ") in plan_findings[0].message
+
+
+def test_varian_study_reference_is_a_warning_not_a_dangling_structure_set(
+    sample: Sample, scanned: Callable[[], Catalog]
+) -> None:
+    """ARIA and Brainlab: the study item claims RT Structure Set Storage, holds the study."""
+    ss = sample.structure_sets[0]
+    ds = pydicom.dcmread(ss.path)
+    study_item = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+    study_item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    series_item = study_item.RTReferencedSeriesSequence[0]
+    series_item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # a second slip, same file
+    series_item.ReferencedSOPInstanceUID = series_item.SeriesInstanceUID
+    ds.save_as(ss.path)
+    study = study_item.ReferencedSOPInstanceUID
+    with scanned() as catalog:
+        findings = run_checks(catalog)
+        [ref] = [r for r in catalog.references_from(ss.sop_instance) if r.target == study]
+        referrers = catalog.referrers(study)
+    assert (ref.kind, ref.instance) == (Kind.STUDY, False)
+    assert ss.sop_instance in {r.source for r in referrers}
+    assert not [f for f in findings if f.code == "DANGLING_REFERENCE" and f.target == study]
+    assert [f for f in findings if f.severity is Severity.ERROR] == []
+    [warning] = [f for f in findings if f.code == "NONCONFORMING_REFERENCE"]
+    assert (warning.severity, warning.source, warning.target) == (
+        Severity.WARNING,
+        ss.sop_instance,
+        study,
+    )
+    assert "RT Structure Set Storage" in warning.message
+    assert "Varian/Brainlab" in warning.message and "1 more" in warning.message
+    assert f"read as the study {study}" in warning.message
+
+
+def test_conforming_sample_has_no_nonconforming_reference(scanned: Callable[[], Catalog]) -> None:
+    with scanned() as catalog:
+        assert run_checks(catalog, only=["NONCONFORMING_REFERENCE"]) == []

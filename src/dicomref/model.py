@@ -30,13 +30,14 @@ class Kind(enum.StrEnum):
     PRESENTATION_STATE = "presentation_state"
     REGISTRATION = "registration"
     STUDY = "study"
+    SERIES = "series"
     PATIENT = "patient"
     PROCEDURE_STEP = "procedure_step"
     OTHER = "other"
 
 
 #: Kinds whose target is not a stored object (never to be fetched).
-NON_INSTANCE_KINDS = frozenset({Kind.STUDY, Kind.PATIENT, Kind.PROCEDURE_STEP})
+NON_INSTANCE_KINDS = frozenset({Kind.STUDY, Kind.SERIES, Kind.PATIENT, Kind.PROCEDURE_STEP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class Reference:
     ``ROIContourSequence[3].ContourSequence[0].ContourImageSequence[0]``.
     ``study`` and ``series`` are location hints read from enclosing items
     (None where the file gives none).  ``instance`` is False when the target
-    is not a stored object (a study, a patient, a procedure step).
+    is not a stored object (a study, a series, a patient, a procedure step).
     """
 
     source: str

@@ -20,7 +20,7 @@ from dicomref.catalog._rows import to_rows
 from dicomref.catalog._scan import DicomdirLister, Scan
 from dicomref.catalog._writer import Statements, Writer
 from dicomref.errors import NotInCatalogError, UsageError
-from dicomref.model import ObjectSummary, Reference
+from dicomref.model import Kind, ObjectSummary, Reference
 from dicomref.remote._capabilities import Capabilities
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,11 @@ class Catalog:
         """References to stored objects (``instance`` True) that no indexed file holds."""
         with translating(self._url, "read the catalog"), self._read() as conn:
             return _queries.dangling(conn)
+
+    def references_of_kind(self, *kinds: Kind) -> list[Reference]:
+        """Every indexed reference of one of ``kinds`` (each once), in the order indexed."""
+        with translating(self._url, "read the catalog"), self._read() as conn:
+            return _queries.references_of_kind(conn, kinds)
 
     def duplicates(self, *, compare: bool = True) -> list[DuplicateGroup]:
         """SOP Instance UIDs held by more than one file, in UID order.

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, exists, func, select
 from dicomref.catalog._reports import DuplicateGroup, SeriesSummary
 from dicomref.catalog._rows import to_references, to_summary
 from dicomref.catalog._schema import files, patients, refs, series, studies
-from dicomref.model import ObjectSummary, Reference
+from dicomref.model import Kind, ObjectSummary, Reference
 
 #: Rows per page when streaming instances.
 PAGE = 1000
@@ -109,6 +109,11 @@ def referrers(conn: Connection, target_uid: str) -> list[Reference]:
 def dangling(conn: Connection) -> list[Reference]:
     held = exists().where(files.c.sop_instance == refs.c.target_uid)
     query = select(refs).where(refs.c.is_instance.is_(True), ~held).order_by(refs.c.id)
+    return _references(conn, query)
+
+
+def references_of_kind(conn: Connection, kinds: Iterable[Kind]) -> list[Reference]:
+    query = select(refs).where(refs.c.kind.in_([k.value for k in kinds])).order_by(refs.c.id)
     return _references(conn, query)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from dicomref.catalog import Catalog
+from dicomref.check._conformance import check_conformance
 from dicomref.check._contours import check_contours
 from dicomref.check._duplicates import check_duplicates
 from dicomref.check._findings import SEVERITY_ORDER, CheckOptions, Finding
@@ -20,6 +21,7 @@ CHECKS: dict[str, Check] = {
     "DUPLICATE_SOP_INSTANCE_UID": check_duplicates,
     "CONTOUR_OFF_SLICE": check_contours,
     "FRAME_OF_REFERENCE_MISMATCH": check_frames,
+    "NONCONFORMING_REFERENCE": check_conformance,
 }
 
 

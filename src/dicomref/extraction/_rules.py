@@ -3,15 +3,25 @@
 The generic walk (:mod:`._walk`) finds every item holding a ReferencedSOPInstanceUID;
 :func:`classify` names it.  The decision, first match wins:
 
-1. **Not a stored object** (``instance=False``), by the referenced SOP class:
-   Detached Study Management / Study Component Management → STUDY, Detached Patient
-   Management → PATIENT, (Modality / General Purpose) Performed Procedure Step → PROCEDURE_STEP,
-   any other SOP class pydicom knows that is not a storage class → OTHER.  Where the class is
-   absent or unknown, the sequence decides: ReferencedStudySequence, RTReferencedStudySequence
-   → STUDY; ReferencedPatientSequence → PATIENT; ReferencedPerformedProcedureStepSequence,
+1. **A study or a series, by position** (:data:`LEVEL_SEQUENCES`, ``instance=False``): an item
+   of a study-level sequence (ReferencedStudySequence, RTReferencedStudySequence,
+   StudiesContainingOtherReferencedInstancesSequence, CurrentRequestedProcedureEvidenceSequence,
+   PertinentOtherEvidenceSequence, IdenticalDocumentsSequence, PredecessorDocumentsSequence)
+   names a STUDY, and an item of a series-level sequence (RTReferencedSeriesSequence,
+   ReferencedSeriesSequence) a SERIES, at its own level, whatever its ReferencedSOPClassUID
+   says.  The standard (PS3.3 C.8.8.5, 10.6, C.12.2, C.17.2) puts a study SOP class there, or
+   nothing at all; Varian ARIA and Brainlab write RT Structure Set Storage with the Study
+   Instance UID as the instance (:func:`nonconformity` names the deviation for ``check``).
+2. **Not a stored object, by class or by position** (``instance=False``): Detached Study
+   Management / Study Component Management → STUDY, Detached Patient Management → PATIENT,
+   (Modality / General Purpose) Performed Procedure Step → PROCEDURE_STEP, any other SOP class
+   pydicom knows that is not a storage class → OTHER, except in a sequence of the table in
+   (5), which names a stored object whatever the class.  Before the class, the sequences of
+   :data:`NON_INSTANCE_SEQUENCES` decide whatever the class says:
+   ReferencedPatientSequence → PATIENT; ReferencedPerformedProcedureStepSequence,
    ReferencedProcedureStepSequence, InstanceLevelReferencedPerformedProcedureStepSequence →
    PROCEDURE_STEP; ReferencedVisitSequence → OTHER.
-2. **The source's family** (:data:`FAMILY_RULES`, keyed by the source's SOP class): one small
+3. **The source's family** (:data:`FAMILY_RULES`, keyed by the source's SOP class): one small
    function per family, reading the chain of enclosing sequence keywords:
 
    ============  ==========================================================  ===============
@@ -20,7 +30,7 @@ The generic walk (:mod:`._walk`) finds every item holding a ReferencedSOPInstanc
    SR, KOS       under CurrentRequestedProcedureEvidenceSequence or          EVIDENCE
                  PertinentOtherEvidenceSequence
    SR, KOS       in a ContentSequence item of value type IMAGE               by target class
-                                                                             (3), else
+                                                                             (4), else
                                                                              REFERENCED_IMAGE
    SEG           SourceImageSequence (per-frame DerivationImageSequence),    SOURCE_IMAGE
                  ReferencedSeriesSequence / ReferencedInstanceSequence,
@@ -29,25 +39,26 @@ The generic walk (:mod:`._walk`) finds every item holding a ReferencedSOPInstanc
                  GraphicAnnotationSequence, SoftcopyVOILUTSequence, …)
    REG           under RegistrationSequence, DeformableRegistrationSequence, SOURCE_IMAGE
                  ReferencedSeriesSequence, StudiesContaining…Sequence
-   RT            the sequence table (4) comes before the target class        see (4)
+   RT            the sequence table (5) comes before the target class        see (5)
    ============  ==========================================================  ===============
 
    Spatial registrations: the images a registration object registers are its SOURCE_IMAGEs;
    REGISTRATION is the role of a registration object when another object points at it
    (by its class, or ReferencedSpatialRegistrationSequence).
-3. **The target's class** (:data:`CLASS_KINDS`): RT Structure Set → STRUCTURE_SET; RT Plan,
+4. **The target's class** (:data:`CLASS_KINDS`): RT Structure Set → STRUCTURE_SET; RT Plan,
    RT Ion Plan → PLAN; RT Dose → DOSE; RT Image, Enhanced (Continuous) RT Image → RT_IMAGE;
    the RT treatment and radiation records → TREATMENT_RECORD; Segmentation classes →
    SEGMENTATION; presentation state classes → PRESENTATION_STATE; spatial registration
    classes → REGISTRATION.
-4. **The innermost sequence** (:data:`SEQUENCE_KINDS`): ReferencedStructureSetSequence →
+5. **The innermost sequence** (:data:`SEQUENCE_KINDS`): ReferencedStructureSetSequence →
    STRUCTURE_SET; ReferencedRTPlanSequence → PLAN; ReferencedDoseSequence → DOSE;
    ContourImageSequence → CONTOUR_IMAGE; ReferencedReferenceImageSequence → RT_IMAGE;
    ReferencedTreatmentRecordSequence → TREATMENT_RECORD; SourceImageSequence,
    SourceInstanceSequence → SOURCE_IMAGE; ReferencedImageSequence, ReferencedInstanceSequence,
    ReferencedImageEvidenceSequence → REFERENCED_IMAGE; ReferencedSpatialRegistrationSequence
    → REGISTRATION.  Under an evidence sequence (any source) → EVIDENCE.
-5. Otherwise OTHER.
+6. Otherwise OTHER: a reference whose ReferencedSOPClassUID is missing or unknown is still a
+   reference to a stored object, named by its position (5) where its class tells nothing.
 """
 
 from __future__ import annotations
@@ -118,9 +129,26 @@ NON_INSTANCE_CLASSES: Final[Mapping[str, Kind]] = {
     "1.2.840.10008.5.1.4.32.3": Kind.PROCEDURE_STEP,  # General Purpose Performed PS
 }
 
-NON_INSTANCE_SEQUENCES: Final[Mapping[str, Kind]] = {
+#: SOP classes a study reference should carry (PS3.3 10.6.1, C.8.8.5).
+STUDY_CLASSES: Final = frozenset(
+    uid for uid, kind in NON_INSTANCE_CLASSES.items() if kind is Kind.STUDY
+)
+
+#: Sequences whose items name a study or a series at their own level (decision 1).
+LEVEL_SEQUENCES: Final[Mapping[str, Kind]] = {
     "ReferencedStudySequence": Kind.STUDY,
     "RTReferencedStudySequence": Kind.STUDY,
+    "StudiesContainingOtherReferencedInstancesSequence": Kind.STUDY,
+    "CurrentRequestedProcedureEvidenceSequence": Kind.STUDY,
+    "PertinentOtherEvidenceSequence": Kind.STUDY,
+    "IdenticalDocumentsSequence": Kind.STUDY,
+    "PredecessorDocumentsSequence": Kind.STUDY,
+    "RTReferencedSeriesSequence": Kind.SERIES,
+    "ReferencedSeriesSequence": Kind.SERIES,
+}
+
+#: Other sequences whose items never name a stored object (decision 2).
+NON_INSTANCE_SEQUENCES: Final[Mapping[str, Kind]] = {
     "ReferencedPatientSequence": Kind.PATIENT,
     "ReferencedPerformedProcedureStepSequence": Kind.PROCEDURE_STEP,
     "ReferencedProcedureStepSequence": Kind.PROCEDURE_STEP,
@@ -242,13 +270,19 @@ def classify(context: Context) -> tuple[Kind, bool]:
     """The kind of one reference and whether its target is a stored object (see module doc)."""
     target_class = context.target_class
     innermost = context.chain[-1] if context.chain else ""
+    level = LEVEL_SEQUENCES.get(innermost)
+    if level is not None:
+        return level, False
+    if innermost in NON_INSTANCE_SEQUENCES:
+        return NON_INSTANCE_SEQUENCES[innermost], False
     if target_class is not None and target_class in NON_INSTANCE_CLASSES:
         return NON_INSTANCE_CLASSES[target_class], False
-    known = target_class in _SOP_CLASS_NAMES
-    if known and target_class not in STORAGE_CLASSES:
-        return NON_INSTANCE_SEQUENCES.get(innermost, Kind.OTHER), False
-    if not known and innermost in NON_INSTANCE_SEQUENCES:
-        return NON_INSTANCE_SEQUENCES[innermost], False
+    if target_class in _SOP_CLASS_NAMES and target_class not in STORAGE_CLASSES:
+        # A service class (Verification, Storage Commitment …) where an object belongs is a
+        # writer's slip: the place still names an object.  Anywhere else it names none.
+        if innermost in SEQUENCE_KINDS:
+            return SEQUENCE_KINDS[innermost], True
+        return Kind.OTHER, False
     rule = FAMILY_RULES.get(context.source_class or "")
     kind = rule(context) if rule is not None else None
     if kind is None:
@@ -258,3 +292,28 @@ def classify(context: Context) -> tuple[Kind, bool]:
     if kind is None:
         kind = SEQUENCE_KINDS.get(innermost, Kind.OTHER)
     return kind, True
+
+
+def nonconformity(kind: Kind, target_class: str | None) -> str | None:
+    """How a study or series reference departs from the standard, or None if it does not.
+
+    A study reference should name a study SOP class (:data:`STUDY_CLASSES`); no SOP class
+    stands for a series, so a series-level item with a ReferencedSOPInstanceUID of its own
+    departs from it whatever it names.  References of other kinds: None.
+    """
+    if kind is Kind.SERIES:
+        named = f" ({_class_label(target_class)})" if target_class else ""
+        return f"a series item holds a ReferencedSOPInstanceUID of its own{named}"
+    if kind is not Kind.STUDY or target_class in STUDY_CLASSES:
+        return None
+    if target_class is None:
+        return "a study reference has no ReferencedSOPClassUID"
+    habit = " (Varian/Brainlab habit)" if target_class == uids.RTStructureSetStorage else ""
+    return f"ReferencedSOPClassUID of a study reference names {_class_label(target_class)}{habit}"
+
+
+def _class_label(uid: str | None) -> str:
+    name = _SOP_CLASS_NAMES.get(uid or "")
+    if name:
+        return f"{name} {uid}" if uid not in STORAGE_CLASSES else name
+    return f"{uid}, a SOP class dicomref does not know"

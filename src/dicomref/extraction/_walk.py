@@ -8,7 +8,10 @@ it; its kind comes from :mod:`._rules`; its location hints come from the items a
   ReferencedSeriesSequence, StudiesContainingOtherReferencedInstances, the SR evidence
   sequences …);
 * an enclosing item whose reference is a study (RTReferencedStudySequence,
-  ReferencedStudySequence): its ReferencedSOPInstanceUID is the study of everything below;
+  ReferencedStudySequence) or a series (see :data:`~._rules.LEVEL_SEQUENCES`): its
+  ReferencedSOPInstanceUID is the study (series) of everything below, unless the item holds
+  a StudyInstanceUID (SeriesInstanceUID) of its own — so a contour image in another study is
+  looked for in the study its RTReferencedStudySequence item names, not the source's own;
 * then, for references still without a hint, the hints of another reference to the same
   target in the same object (an RTSTRUCT's ROIContourSequence contour images are located by
   the same UIDs listed under RTReferencedSeriesSequence).
@@ -190,7 +193,7 @@ def _visit(
                 if SERIES_INSTANCE_UID in child
                 else series
             )
-            below_study = child_study
+            below_study, below_series = child_study, child_series
             value = child.get(REFERENCED_SOP_INSTANCE_UID)
             target = uid(value) if type(value) is bytes else None
             if target:
@@ -217,8 +220,12 @@ def _visit(
                         instance,
                     )
                 )
-                if kind is Kind.STUDY and target not in PLACEHOLDER_UIDS:
-                    below_study = target
+                if not instance and target not in PLACEHOLDER_UIDS:
+                    # A study (series) item locates what it holds, unless it says otherwise.
+                    if kind is Kind.STUDY and hint(child, STUDY_INSTANCE_UID) is None:
+                        below_study = target
+                    elif kind is Kind.SERIES and hint(child, SERIES_INSTANCE_UID) is None:
+                        below_series = target
             for value in child.values():
                 if type(value) is list:
                     _visit(
@@ -226,7 +233,7 @@ def _visit(
                         path,
                         inner,
                         below_study,
-                        child_series,
+                        below_series,
                         text(child, VALUE_TYPE) if VALUE_TYPE in child else None,
                         walk,
                     )
