@@ -476,14 +476,28 @@ def test_placeholder_uids_do_not_crash(tmp_path: Path) -> None:
     assert (found.target, found.target_class, found.study, found.series) == ("0", "0", None, None)
 
 
-@pytest.mark.parametrize("name", ["with space.dcm", "ünïcødé ✓.dcm", "new\nline.dcm", "-dash"])
+ODD_NAMES = {
+    "with space.dcm": "with space.dcm",
+    "ünïcødé ✓.dcm": "ünïcødé ✓.dcm",
+    "new\nline.dcm": "new\\nline.dcm",
+    "-dash": "-dash",
+    "back\\slash": "back\\\\slash",
+    os.fsdecode(b"caf\xe9.dcm"): "caf\\xe9.dcm",  # Latin-1: not UTF-8
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_NAMES))
 def test_odd_file_names(name: str, tmp_path: Path) -> None:
+    """The summary keeps the exact name; messages show it on one line, escaped losslessly."""
     good = Path(shutil.copy(pydicom_file("CT_small.dcm"), tmp_path / name))
     assert read_object(good).path == str(good)
     bad = corpus.write(tmp_path / f"bad {name}", b"not dicom at all" * 10)
     with pytest.raises(NotDicomError, match="not a DICOM file") as caught:
         read_object(bad)
-    assert str(bad) in str(caught.value)
+    assert caught.value.path == str(bad)
+    assert f"{tmp_path}/bad {ODD_NAMES[name]}: " in str(caught.value)
+    assert "\n" not in str(caught.value)
+    str(caught.value).encode()  # printable as UTF-8
 
 
 def test_missing_file(tmp_path: Path) -> None:

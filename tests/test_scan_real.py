@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -158,3 +159,42 @@ def test_files_that_are_not_dicom_are_counted_not_failed(db_url: str, tmp_path: 
         assert (report.files, report.indexed) == (12, 2)
         assert report.skipped == len(not_dicom)
         assert {s.path for s in cat.instances()} == {str(cd / "IM0001"), str(cd / "IM0002")}
+
+
+def test_file_and_folder_names_that_are_not_utf8(db_url: str, tmp_path: Path) -> None:
+    """Latin-1 names (not valid UTF-8) are indexed, kept exactly, and found again."""
+    root = os.fsencode(tmp_path / "media")
+    latin_folder = os.path.join(root, b"s\xe9rie")  # noqa: PTH118 (bytes: no pathlib)
+    os.makedirs(latin_folder)  # noqa: PTH103
+    ct = _testdata("CT_small.dcm").read_bytes()
+    for name, data in {
+        os.path.join(root, b"caf\xe9.dcm"): ct,  # noqa: PTH118
+        os.path.join(latin_folder, b"IM1"): _testdata("MR_small.dcm").read_bytes(),  # noqa: PTH118
+        os.path.join(latin_folder, b"notes \xff.txt"): b"not DICOM",  # noqa: PTH118
+        os.path.join(latin_folder, b"cut \xe9.dcm"): ct[:1000],  # noqa: PTH118
+        os.path.join(root, b"\xef\xb7\x90 U+FDD0.dcm"): _testdata("rtplan.dcm").read_bytes(),  # noqa: PTH118
+    }.items():
+        with open(name, "wb") as out:  # noqa: PTH123
+            out.write(data)
+    folder = os.fsdecode(root)
+    names = {
+        os.fsdecode(n): n for n in (b"caf\xe9.dcm", b"s\xe9rie/IM1", b"\xef\xb7\x90 U+FDD0.dcm")
+    }
+    with Catalog(db_url) as cat:
+        report = cat.scan([folder])
+        assert (report.files, report.indexed) == (5, 3), report
+        assert report.not_dicom == (f"{folder}/s\udce9rie/notes \udcff.txt",)
+        [failure] = report.failed
+        assert failure.path == f"{folder}/s\udce9rie/cut \udce9.dcm"
+        assert failure.error.startswith(f"{folder}/s\\xe9rie/cut \\xe9.dcm: ")
+        held = {s.path for s in cat.instances()}
+        assert held == {f"{folder}/{name}" for name in names}
+        for path in held:  # the exact names: open() finds each file
+            assert Path(path).read_bytes()[128:132] == b"DICM"
+        again = cat.scan([folder])
+        assert (again.unchanged, again.indexed, again.removed) == (3, 0, 0)
+        # A scan of the Latin-1 folder alone finds its rows by their prefix.
+        os.rename(os.path.join(latin_folder, b"IM1"), os.path.join(latin_folder, b"IM\xe92"))  # noqa: PTH104, PTH118
+        inside = cat.scan([os.fsdecode(latin_folder)])
+        assert (inside.indexed, inside.removed) == (1, 1)
+        assert f"{folder}/s\udce9rie/IM\udce92" in {s.path for s in cat.instances()}

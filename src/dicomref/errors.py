@@ -24,6 +24,8 @@ boundary into the most specific class here, chained with ``raise … from exc``.
 
 from __future__ import annotations
 
+from dicomref._filenames import printable_path
+
 
 class DicomrefError(Exception):
     """Root of every error dicomref raises."""
@@ -37,7 +39,9 @@ class DicomReadError(DicomrefError):
     """A file could not be read as DICOM.
 
     ``path`` is the file, ``offset`` the byte position where reading failed (if
-    known) and ``tag`` the element being read (if known), as ``(gggg,eeee)``.
+    known) and ``tag`` the element being read (if known), as ``(gggg,eeee)``.  The message
+    names the path in a printable form (undecodable bytes and control characters
+    backslash-escaped); ``path`` itself is exact.
     """
 
     def __init__(
@@ -58,7 +62,7 @@ class DicomReadError(DicomrefError):
         if offset is not None:
             where.append(f"at byte {offset}")
         suffix = f" ({', '.join(where)})" if where else ""
-        super().__init__(f"{path}: {reason}{suffix}")
+        super().__init__(f"{printable_path(path)}: {reason}{suffix}")
 
 
 class NotDicomError(DicomReadError):

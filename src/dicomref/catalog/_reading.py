@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Engine
 
+from dicomref._filenames import printable_path
 from dicomref.catalog._engine import open_engine
 from dicomref.catalog._pool import SharedLock, imap_unordered
 from dicomref.catalog._rows import ObjectRows, to_rows
@@ -92,7 +93,7 @@ def read_one(reader: Reader, path: str) -> Outcome:
     except DicomReadError as error:
         return Failed(path, str(error))
     except OSError as error:
-        return Failed(path, f"{path}: cannot read: {error.strerror or error}")
+        return Failed(path, f"{printable_path(path)}: cannot read: {error.strerror or error}")
     summary, raw = read if isinstance(read, tuple) else (read, None)
     if summary.path != path:  # rows are keyed by the path the scan found
         if isinstance(summary, ObjectSummary):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, func, select
 
+from dicomref._filenames import printable_path
 from dicomref.catalog._engine import WRITE
 from dicomref.catalog._reading import ChunkReport, Failed, NotDicom, NotInstance, Reader, read_all
 from dicomref.catalog._reports import ScanFailure, ScanProgress, ScanReport
@@ -61,7 +62,7 @@ def _targets(paths: Sequence[str | os.PathLike[str]]) -> _Targets:
         else:
             missing.append(os.fspath(given))
     if missing:
-        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+        raise UsageError(f"no such file or folder: {', '.join(map(printable_path, missing))}")
     return targets
 
 
@@ -168,7 +169,7 @@ class Scan:
 
     def _unreadable(self, path: str, error: OSError) -> None:
         self._unlisted.append(path)
-        self._fail(path, f"{path}: cannot list or read: {error.strerror or error}")
+        self._fail(path, f"{printable_path(path)}: cannot list or read: {error.strerror or error}")
 
     # -- finding files ---------------------------------------------------------------------
 

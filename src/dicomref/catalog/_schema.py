@@ -16,9 +16,14 @@ about a third as many rows, which is most of the cost of indexing one.  Each pla
 one :class:`~dicomref.model.Reference` when read back.  ``source_uid`` is the source file's
 SOP Instance UID: look references up by source through ``files.sop_instance`` and
 ``refs.file_id``.
+
+``files.path`` is a :class:`StoredPath`: a file name of any bytes (PEP 383 surrogates for
+those that are not UTF-8) goes in and comes back exactly (see :mod:`dicomref._filenames`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,7 +35,28 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    TypeDecorator,
 )
+
+from dicomref._filenames import os_path, stored_path
+
+
+class StoredPath(TypeDecorator[str]):
+    """A file's path: TEXT in the database, any bytes on disk (see :mod:`dicomref._filenames`).
+
+    Statements built with SQLAlchemy convert on their own; the writer's driver-level
+    statements call :func:`~dicomref._filenames.stored_path` themselves.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else stored_path(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else os_path(value)
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -86,7 +112,7 @@ files = Table(
     "files",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("path", Text, nullable=False, unique=True),
+    Column("path", StoredPath, nullable=False, unique=True),
     Column("size", BigInteger, nullable=False),
     Column("mtime_ns", BigInteger, nullable=False),
     Column("sop_class", Text, nullable=False),

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from dicomref._filenames import os_path, stored_path
 from dicomref.catalog._engine import WRITE, wal_checkpoint
 from dicomref.catalog._rows import ObjectRows, PatientRow, SeriesRow, StudyRow
 from dicomref.catalog._schema import (
@@ -97,11 +98,17 @@ class _InPaths:
     compiled once, for lists of :data:`IN_CHUNK` paths (shorter lists repeat their last
     path), where the driver takes positional parameters (sqlite3): SQLAlchemy would render
     the list anew at each run, and a forked worker would compile it again.  Through
-    SQLAlchemy otherwise."""
+    SQLAlchemy otherwise.  Paths go in and (``paths_first``: as the first column of each
+    row) come out as the file system has them, as through SQLAlchemy."""
 
     def __init__(
-        self, engine: Engine, make: Callable[[BindParameter[Any]], Delete | Select[Any]]
+        self,
+        engine: Engine,
+        make: Callable[[BindParameter[Any]], Delete | Select[Any]],
+        *,
+        paths_first: bool = False,
     ) -> None:
+        self._paths_first = paths_first
         self._statement = make(bindparam("paths", expanding=True))
         self._sql: str | None = None
         if engine.dialect.positional:
@@ -115,8 +122,12 @@ class _InPaths:
         """Run on up to IN_CHUNK paths."""
         if self._sql is None:
             return conn.execute(self._statement, {"paths": list(paths)})
-        padded = [*paths, *[paths[-1]] * (IN_CHUNK - len(paths))]
-        return conn.exec_driver_sql(self._sql, tuple(padded))
+        stored = [stored_path(p) for p in paths]
+        padded = [*stored, *[stored[-1]] * (IN_CHUNK - len(stored))]
+        result = conn.exec_driver_sql(self._sql, tuple(padded))
+        if not self._paths_first:
+            return result
+        return [(os_path(row[0]), *row[1:]) for row in result]
 
 
 def _insert_ignoring(engine: Engine, table: Table) -> Insert:
@@ -146,6 +157,13 @@ def _insert_filling(engine: Engine, table: Table, fill: Sequence[str]) -> Insert
             set_={name: func.coalesce(table.c[name], lite.excluded[name]) for name in fill},
         )
     return table.insert()
+
+
+def _stored_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A file row (path first) with its path as the catalog stores it."""
+    path = row[0]
+    stored = stored_path(path)
+    return row if stored is path else (stored, *row[1:])
 
 
 def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str]]:
@@ -187,7 +205,9 @@ class Statements:
         )
         self.delete_paths = _InPaths(engine, lambda p: delete(files).where(files.c.path.in_(p)))
         self.ids_of = _InPaths(
-            engine, lambda p: select(files.c.path, files.c.id).where(files.c.path.in_(p))
+            engine,
+            lambda p: select(files.c.path, files.c.id).where(files.c.path.in_(p)),
+            paths_first=True,
         )
 
 
@@ -283,7 +303,7 @@ class Writer:
                 self._ensure(conn, new_patients.values(), new_studies.values(), new_series.values())
                 for chunk in _chunks(paths + self._forget):
                     self._delete_paths.run(conn, chunk)
-                self._insert_file.run(conn, [r[0] for r in objects])
+                self._insert_file.run(conn, [_stored_row(r[0]) for r in objects])
                 ref_count = self._write_refs(conn, [r for r in objects if r[4]])
         self._known_patients.update(new_patients)
         self._known_studies.update(new_studies)
