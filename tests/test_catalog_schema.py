@@ -219,7 +219,7 @@ def test_version_4_fills_the_new_study_and_patient_keys_at_the_next_scan(
         )
     engine.dispose()
     with Catalog(db_url) as cat:
-        assert _version(db_url) == LATEST == 4
+        assert _version(db_url) == LATEST >= 4
         report = cat.scan([tmp_path / "patient"])
         assert (report.indexed, report.unchanged) == (len(sample.objects), 0)  # read again
         again = cat.scan([tmp_path / "patient"])
@@ -232,3 +232,36 @@ def test_version_4_fills_the_new_study_and_patient_keys_at_the_next_scan(
         head.StudyID,
     )
     assert (found.patient_sex, found.patient_birth_date) == (head.PatientSex, head.PatientBirthDate)
+
+
+def test_version_5_reads_study_items_as_studies(db_url: str, tmp_path: Path) -> None:
+    """A catalog scanned before version 5 holds the Varian/Brainlab study item of a structure
+    set as a structure set to fetch; the migration makes it the study, and the next scan
+    reads that file again."""
+    sample = generate_sample(tmp_path / "patient", slices=3)
+    structure_set = sample.structure_sets[0]
+    ds = pydicom.dcmread(structure_set.path)
+    study_item = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+    study_item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ds.save_as(structure_set.path)
+    study = str(study_item.ReferencedSOPInstanceUID)
+    with Catalog(db_url) as cat:
+        cat.scan([tmp_path / "patient"])
+        naming_it = {r.source for r in cat.referrers(study)}  # both structure sets of study 1
+    engine = _engine(db_url)
+    with engine.begin() as conn:  # what version 4 wrote for that item
+        conn.execute(
+            text(
+                "UPDATE refs SET kind = 'structure_set', is_instance = :yes WHERE target_uid = :t"
+            ),
+            {"yes": True, "t": study},
+        )
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = 5"))
+    engine.dispose()
+    with Catalog(db_url) as cat:
+        assert [r.target for r in cat.dangling()] == []
+        [ref] = [r for r in cat.references_from(structure_set.sop_instance) if r.target == study]
+        assert (ref.kind.value, ref.instance) == ("study", False)
+        report = cat.scan([tmp_path / "patient"])
+    assert _version(db_url) == LATEST
+    assert report.indexed == len(naming_it) == 2  # read again; the rest unchanged

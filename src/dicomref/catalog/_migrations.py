@@ -153,6 +153,65 @@ def _v4(conn: Connection) -> None:
     conn.execute(text("UPDATE files SET mtime_ns = -1"))
 
 
+#: v5: the sequences whose items name a study or a series whatever their class (as frozen
+#: then; dicomref.extraction._rules.LEVEL_SEQUENCES holds today's list).
+_V5_LEVELS = {
+    "ReferencedStudySequence": "study",
+    "RTReferencedStudySequence": "study",
+    "StudiesContainingOtherReferencedInstancesSequence": "study",
+    "CurrentRequestedProcedureEvidenceSequence": "study",
+    "PertinentOtherEvidenceSequence": "study",
+    "IdenticalDocumentsSequence": "study",
+    "PredecessorDocumentsSequence": "study",
+    "RTReferencedSeriesSequence": "series",
+    "ReferencedSeriesSequence": "series",
+    "ReferencedPatientSequence": "patient",
+    "ReferencedPerformedProcedureStepSequence": "procedure_step",
+    "ReferencedProcedureStepSequence": "procedure_step",
+    "InstanceLevelReferencedPerformedProcedureStepSequence": "procedure_step",
+    "ReferencedVisitSequence": "other",
+}
+
+
+def _v5_level(paths: str) -> str | None:
+    """The kind every path of a refs row names by its innermost sequence, if one of v5's."""
+    kinds = set()
+    for path in paths.split("\n"):
+        innermost = path.rsplit(".", 1)[-1].split("[", 1)[0]
+        kinds.add(_V5_LEVELS.get(innermost))
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _v5(conn: Connection) -> None:
+    # Stored objects read from study or series items (Varian and Brainlab write RT Structure
+    # Set Storage in RTReferencedStudySequence): the kind their place names, no instance.
+    # Their files are read again by the next scan (a size and time no file has), which also
+    # gives the references below those items the study or series hint they now carry.
+    found = conn.execute(
+        text("SELECT id, file_id, paths FROM refs WHERE is_instance = :yes"), {"yes": True}
+    )
+    fixed: dict[int, str] = {}
+    files_to_read: set[int] = set()
+    for ref_id, file_id, paths in found:
+        kind = _v5_level(paths)
+        if kind is not None:
+            fixed[ref_id] = kind
+            files_to_read.add(file_id)
+    for ref_id, kind in fixed.items():
+        conn.execute(
+            text("UPDATE refs SET kind = :kind, is_instance = :no WHERE id = :id"),
+            {"kind": kind, "no": False, "id": ref_id},
+        )
+    for file_id in files_to_read:
+        conn.execute(text("UPDATE files SET mtime_ns = -1 WHERE id = :id"), {"id": file_id})
+    if fixed:
+        log.info(
+            "catalog v5: %d references read again as studies or series (%d files to rescan)",
+            len(fixed),
+            len(files_to_read),
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "patients, studies, series, files and references", _v1),
     Migration(2, "files.content_sha256: content hashes cached for duplicate groups", _v2),
@@ -162,6 +221,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "patients.birth_date and sex, studies.study_time, accession_number and study_id: "
         "the keys PACS users query by (the next scan reads every file again to fill them)",
         _v4,
+    ),
+    Migration(
+        5,
+        "references in study and series items read by their place, whatever SOP class they "
+        "claim (Varian/Brainlab structure sets): no longer objects to fetch or dangling",
+        _v5,
     ),
 )
 
