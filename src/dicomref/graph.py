@@ -6,9 +6,12 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dicomref.catalog import Catalog
 from dicomref.model import Kind, ObjectSummary, Reference
+
+if TYPE_CHECKING:
+    from dicomref.catalog import Catalog
 
 
 class Direction(enum.StrEnum):

@@ -4,10 +4,13 @@ references it, each reference marked resolved (some indexed file holds its targe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dicomref.catalog import Catalog
 from dicomref.errors import NotInCatalogError
 from dicomref.model import ObjectSummary, Reference
+
+if TYPE_CHECKING:
+    from dicomref.catalog import Catalog
 
 
 @dataclass(frozen=True, slots=True)

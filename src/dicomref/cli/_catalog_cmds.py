@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.tree import Tree
 
-from dicomref.catalog import Catalog, ScanProgress, ScanReport
-from dicomref.check import CheckOptions, Finding, Severity, run_checks
+from dicomref.check import CheckOptions, Finding, Severity
 from dicomref.cli._common import (
     EXIT_PROBLEMS,
     DbOption,
     JsonOption,
     VerboseOption,
+    console,
     err,
     maps_errors,
     out,
@@ -24,8 +22,14 @@ from dicomref.cli._common import (
     setup_logging,
 )
 from dicomref.cli._files_cmds import class_name
-from dicomref.graph import Direction, build_graph, to_dot
-from dicomref.show import ObjectView, ResolvedReference, view_object
+from dicomref.graph import Direction
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.tree import Tree
+
+    from dicomref.catalog import ScanProgress, ScanReport
+    from dicomref.show import ObjectView, ResolvedReference
 
 
 @maps_errors
@@ -43,6 +47,8 @@ def scan(
     Files that are not DICOM at all (texts, archives, programs) are counted, not failed
     (listed with -v); files that claim to be DICOM but cannot be read fail (exit 1).
     """
+    from dicomref.catalog import Catalog
+
     setup_logging(verbose)
     with Catalog(db) as catalog, _progress() as progress:
         task = progress.add_task("scanning", total=None)
@@ -60,12 +66,20 @@ def scan(
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=console(err),
         transient=True,
     )
 
@@ -93,6 +107,9 @@ def show(
     verbose: VerboseOption = 0,
 ) -> None:
     """Where an object is, what it references (resolved or not), what references it."""
+    from dicomref.catalog import Catalog
+    from dicomref.show import view_object
+
     setup_logging(verbose)
     with Catalog(db) as catalog:
         view = view_object(catalog, uid)
@@ -132,6 +149,8 @@ def _add_references(branch: Tree, items: tuple[ResolvedReference, ...], forward:
 
 
 def _tree(view: ObjectView) -> Tree:
+    from rich.tree import Tree
+
     head = view.files[0] if view.files else None
     title = (
         f"[bold]{head.modality or '?'}[/] {view.uid} ({class_name(head.sop_class)})"
@@ -169,6 +188,9 @@ def check(
     verbose: VerboseOption = 0,
 ) -> None:
     """Dangling references, duplicate UIDs, contours off their slices, frame mismatches."""
+    from dicomref.catalog import Catalog
+    from dicomref.check import run_checks
+
     setup_logging(verbose)
     with Catalog(db) as catalog:
         findings = run_checks(catalog, CheckOptions(contour_tolerance_mm=tolerance), only=only)
@@ -206,6 +228,9 @@ def graph(
     verbose: VerboseOption = 0,
 ) -> None:
     """The reference graph around UID, as JSON or Graphviz dot."""
+    from dicomref.catalog import Catalog
+    from dicomref.graph import build_graph, to_dot
+
     setup_logging(verbose)
     with Catalog(db) as catalog:
         result = build_graph(catalog, uid, depth=depth, direction=direction)

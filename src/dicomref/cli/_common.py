@@ -21,10 +21,9 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
 
 from dicomref.errors import (
     CatalogError,
@@ -36,6 +35,9 @@ from dicomref.errors import (
 )
 from dicomref.model import to_json
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -43,10 +45,41 @@ EXIT_INPUT = 3
 EXIT_CATALOG = 4
 EXIT_REMOTE = 5
 
-out = Console(highlight=False, soft_wrap=True)
-if not out.is_terminal:  # piped or captured: never crop UIDs to an 80-column guess
-    out.width = max(out.width, 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Deferred:
+    """A rich Console made on first use: rich costs ~25 ms to import, and ``--help``, a
+    command's registration and a JSON answer need none of it."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    @property
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+            if not self._stderr and not console.is_terminal:
+                console.width = max(console.width, 200)  # piped: never crop UIDs to 80
+            self._console = console
+        return self._console
+
+
+out = cast("Console", _Deferred(stderr=False))
+"""Data on stdout (a rich Console, made on first use)."""
+err = cast("Console", _Deferred(stderr=True))
+"""Logs, progress and errors on stderr (a rich Console, made on first use)."""
+
+
+def console(deferred: Console) -> Console:
+    """The Console behind :data:`out` or :data:`err`, for rich objects that hold one
+    (``Progress(console=...)``)."""
+    return deferred.real if isinstance(deferred, _Deferred) else deferred
+
 
 DbOption = Annotated[
     str | None,

@@ -11,30 +11,20 @@ server is stopped at the end, and the user's own catalog is never touched.
 
 from __future__ import annotations
 
-import socket
-import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pydicom
 import typer
-from pydicom.uid import generate_uid
 
-from dicomref._dimse._node import DEFAULT_OUR_AE, Node
-from dicomref.catalog import Catalog
-from dicomref.check import Severity, run_checks
 from dicomref.cli._catalog_cmds import _print_findings, _tree
 from dicomref.cli._common import VerboseOption, maps_errors, out, setup_logging
 from dicomref.cli._fetch_cmds import _print_fetch
 from dicomref.cli._probe_cmd import _print as _print_probe
 from dicomref.errors import UsageError
-from dicomref.remote import fetch
-from dicomref.remote._probe import probe
-from dicomref.sample import Sample, generate_sample
-from dicomref.server import Destination, Server, ServerConfig
-from dicomref.show import view_object
-from dicomref.store import ManagedStore
+
+if TYPE_CHECKING:
+    from dicomref.sample import Sample
 
 PACS_AE = "DEMO_PACS"
 
@@ -57,6 +47,8 @@ def demo(
         _run(keep, slices, verbose)
         out.print(f"\nFiles and catalogs kept in {keep}")
         return
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="dicomref-demo-") as tmp:
         _run(Path(tmp), slices, verbose)
 
@@ -65,6 +57,9 @@ def _add_unreferenced_series(sample: Sample, folder: Path) -> int:
     """A second reconstruction of the planning CT in the same study (as real planning
     studies hold: other kernels, 4D phases, CBCTs) that nothing references: what a
     whole-study download moves for nothing."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
     folder.mkdir(parents=True)
     series = generate_uid(entropy_srcs=[sample.patient_id, "demo-reconstruction"])
     for n, ct in enumerate(sample.ct, start=1):
@@ -80,6 +75,8 @@ def _add_unreferenced_series(sample: Sample, folder: Path) -> int:
 
 
 def _free_port() -> int:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -87,6 +84,15 @@ def _free_port() -> int:
 
 
 def _run(root: Path, slices: int, verbose: int) -> None:
+    from dicomref._dimse._node import DEFAULT_OUR_AE, Node
+    from dicomref.catalog import Catalog
+    from dicomref.check import Severity, run_checks
+    from dicomref.remote import fetch, probe
+    from dicomref.sample import generate_sample
+    from dicomref.server import Destination, Server, ServerConfig
+    from dicomref.show import view_object
+    from dicomref.store import ManagedStore
+
     started = time.perf_counter()
     out.rule("1. A patient on a strict PACS")
     sample = generate_sample(root / "pacs-data", seed=0, slices=slices)

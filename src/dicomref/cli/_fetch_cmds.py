@@ -9,19 +9,16 @@ destination).  The report goes to stdout, progress to stderr.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from dicomref._dimse._node import Node
-from dicomref.catalog import Catalog
 from dicomref.cli._common import (
     EXIT_PROBLEMS,
     DbOption,
     JsonOption,
     VerboseOption,
+    console,
     err,
     maps_errors,
     out,
@@ -36,17 +33,13 @@ from dicomref.cli._remote_options import (
     StorePortOption,
     node_from_cli,
 )
-from dicomref.remote import (
-    Capabilities,
-    FetchProgress,
-    FetchReport,
-    LocateReport,
-    Wanted,
-)
-from dicomref.remote import fetch as fetch_objects
-from dicomref.remote import locate as locate_objects
-from dicomref.remote._probe import probe as run_probe
-from dicomref.store import ManagedStore
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from dicomref._dimse._node import Node
+    from dicomref.catalog import Catalog
+    from dicomref.remote import Capabilities, FetchProgress, FetchReport, LocateReport
 
 StudyOption = Annotated[
     str | None,
@@ -87,6 +80,10 @@ def locate(
 
     Exit code 1 when some are not found (each is listed with what was searched).
     """
+    from dicomref.catalog import Catalog
+    from dicomref.remote import Wanted
+    from dicomref.remote import locate as locate_objects
+
     setup_logging(verbose)
     target = node_from_cli(node, ae=ae, config=config)
     with Catalog(db) as catalog:
@@ -128,6 +125,8 @@ def _locate_json(report: LocateReport) -> dict[str, Any]:
 
 
 def _print_locate(report: LocateReport, verbose: int) -> None:
+    from rich.markup import escape
+
     for item in report.objects:
         if item.key is not None:
             out.print(f"{item.uid}: study {item.key.study}, series {item.key.series}", markup=False)
@@ -190,6 +189,11 @@ def fetch(
     fetch resumes.  Every object fetched is indexed in the catalog.  Exit code 1 when
     some objects are missing (each is listed with its reason).
     """
+    from dicomref.catalog import Catalog
+    from dicomref.remote import Wanted
+    from dicomref.remote import fetch as fetch_objects
+    from dicomref.store import ManagedStore
+
     setup_logging(verbose)
     target = node_from_cli(node, ae=ae, store_port=store_port, retrieve=retrieve, config=config)
     store = ManagedStore(out_dir)
@@ -322,6 +326,8 @@ def _capabilities(catalog: Catalog, node: Node, probe: bool) -> Capabilities | N
     """The last probe's result for ``node`` (probing now with ``probe``), or None: the
     library then assumes a strict server and learns on the way."""
     if probe:
+        from dicomref.remote import probe as run_probe
+
         report = run_probe(node)
         catalog.save_capabilities(report.node, report.capabilities)
         return report.capabilities
@@ -335,11 +341,13 @@ def _print_steps(steps: tuple[str, ...]) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=err,
+        console=console(err),
         transient=True,
     )
 

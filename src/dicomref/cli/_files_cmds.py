@@ -1,14 +1,18 @@
-"""Commands that work on files alone, without the catalog: ``sample`` and ``refs``."""
+"""Commands that work on files alone, without the catalog: ``sample`` and ``refs``.
+
+Like every command module, this one imports at its top only what registering its commands
+needs (typer and light option types); a command's body imports what it uses
+(docs/architecture.md: ``dicomref --help`` imports no pydicom, rich, SQLAlchemy or
+pynetdicom).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydicom.uid import UID
-from rich.table import Table
 
 from dicomref.cli._common import (
     EXIT_INPUT,
@@ -21,15 +25,18 @@ from dicomref.cli._common import (
     setup_logging,
 )
 from dicomref.errors import DicomReadError
-from dicomref.extraction import read_object
 from dicomref.model import Reference, to_json
-from dicomref.sample import generate_sample
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def class_name(uid: str | None) -> str:
     """The SOP class's name where pydicom knows it, else the UID itself."""
     if not uid:
         return "-"
+    from pydicom.uid import UID
+
     name = UID(uid).name
     return name if name and name != uid else uid
 
@@ -47,6 +54,8 @@ def sample(
     verbose: VerboseOption = 0,
 ) -> None:
     """Write a generated, realistic sample patient (CT, RT, SEG, KOS) into OUT_DIR."""
+    from dicomref.sample import generate_sample
+
     setup_logging(verbose)
     result = generate_sample(
         out_dir,
@@ -76,6 +85,24 @@ def _reference_rows(refs: list[Reference]) -> list[tuple[Reference, int]]:
     return [(group[0], len(group)) for group in grouped.values()]
 
 
+def _reference_table(title: str, refs: list[Reference]) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in ("kind", "target", "target class", "series hint", "places", "first place"):
+        table.add_column(column, overflow="fold")
+    for ref, places in _reference_rows(refs):
+        table.add_row(
+            ref.kind.value,
+            ref.target,
+            class_name(ref.target_class),
+            ref.series or "-",
+            str(places),
+            ref.path,
+        )
+    return table
+
+
 @maps_errors
 def refs(
     files: Annotated[list[Path], typer.Argument(help="DICOM files to read.")],
@@ -83,6 +110,8 @@ def refs(
     verbose: VerboseOption = 0,
 ) -> None:
     """What each FILE references: kind, target UID and class, where in the file, hints."""
+    from dicomref.extraction import read_object
+
     setup_logging(verbose)
     everything: list[dict[str, object]] = []
     failed = 0
@@ -103,22 +132,10 @@ def refs(
             f"{path}: {summary.modality or '?'} {class_name(summary.sop_class)} "
             f"{summary.sop_instance} — {len(summary.references)} references"
         )
-        if not summary.references:
+        if summary.references:
+            out.print(_reference_table(title, list(summary.references)))
+        else:
             out.print(title)
-            continue
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for column in ("kind", "target", "target class", "series hint", "places", "first place"):
-            table.add_column(column, overflow="fold")
-        for ref, places in _reference_rows(list(summary.references)):
-            table.add_row(
-                ref.kind.value,
-                ref.target,
-                class_name(ref.target_class),
-                ref.series or "-",
-                str(places),
-                ref.path,
-            )
-        out.print(table)
     if json_out:
         print_json(everything)
     if failed:

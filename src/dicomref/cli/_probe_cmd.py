@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import typer
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING
 
-from dicomref.catalog import Catalog
+import typer
+
 from dicomref.cli._common import (
     DbOption,
     JsonOption,
@@ -23,10 +22,9 @@ from dicomref.cli._remote_options import (
     StorePortOption,
     node_from_cli,
 )
-from dicomref.remote._probe import probe as run_probe
-from dicomref.remote._probe_report import Outcome, ProbeReport
 
-_STYLES = {Outcome.YES: "green", Outcome.NO: "red", Outcome.UNKNOWN: "yellow"}
+if TYPE_CHECKING:
+    from dicomref.remote import ProbeReport
 
 
 @maps_errors
@@ -46,6 +44,9 @@ def probe(
     only when the server knows our AE title at --store-port.  Exit code 0 whenever the
     probe ran, whatever the server supports.
     """
+    from dicomref.catalog import Catalog
+    from dicomref.remote import probe as run_probe
+
     setup_logging(verbose)
     target = node_from_cli(node, ae=ae, store_port=store_port, config=config)
     with Catalog(db) as catalog:  # opened first: a catalog that cannot be used fails fast
@@ -58,6 +59,12 @@ def probe(
 
 
 def _print(report: ProbeReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from dicomref.remote._probe_report import Outcome
+
+    styles = {Outcome.YES: "green", Outcome.NO: "red", Outcome.UNKNOWN: "yellow"}
     out.print(f"{escape(report.node)}: probed at {report.measured_at} in {report.seconds:.1f} s")
     if report.instance is None:
         out.print(
@@ -76,7 +83,7 @@ def _print(report: ProbeReport) -> None:
     table.add_column("request")
     table.add_column("result")
     for result in report.results:
-        style = _STYLES[result.outcome]
+        style = styles[result.outcome]
         table.add_row(
             f"[{style}]{result.outcome.mark}[/]",
             escape(result.name),

@@ -15,9 +15,6 @@ from dicomref.server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_SHUTDOWN_GRACE,
-    Destination,
-    Server,
-    ServerConfig,
 )
 
 
@@ -87,6 +84,8 @@ def serve(
     and returns each object's references as sequence return keys.  Logs to stderr (INFO;
     -vv for debug).  Stops cleanly on SIGTERM or Ctrl-C (exit 0).
     """
+    from dicomref.server import Destination, Server, ServerConfig
+
     setup_logging(max(verbose, 1))
     config = ServerConfig(
         ae_title=ae,

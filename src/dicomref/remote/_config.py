@@ -23,13 +23,10 @@ node's own table, ``[defaults]``, the built-in defaults of :class:`Node`.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
-
-import platformdirs
 
 from dicomref._dimse._node import (
     DEFAULT_OUR_AE,
@@ -56,6 +53,8 @@ def default_config_path() -> Path:
     named = os.environ.get(CONFIG_ENV)
     if named:
         return Path(named).expanduser()
+    import platformdirs  # here, not at the top: ``dicomref --help`` names CONFIG_FILENAME
+
     return Path(platformdirs.user_config_dir("dicomref")) / CONFIG_FILENAME
 
 
@@ -191,6 +190,8 @@ def load_config(path: Path | None = None) -> NodeConfig:
         return NodeConfig(path=path, exists=False)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the nodes file: {exc.strerror or exc}") from exc
+    import tomllib
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -1,0 +1,84 @@
+"""Import hygiene: start-up time is a feature (docs/architecture.md, bench/startup.py).
+
+Each check runs in a fresh interpreter and names the heavy modules a path must not
+import; timing is left to the benchmark.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dicomref.sample import generate_sample
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "dicomref"
+HEAVY = ("pynetdicom", "sqlalchemy", "numpy", "pydicom", "rich", "pydantic")
+
+
+def imported_after(code: str) -> set[str]:
+    """The top-level packages of everything imported once ``code`` has run."""
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.strip().splitlines()[-1].split())
+
+
+def run_cli(*argv: str) -> str:
+    """Code that runs ``dicomref ARGV`` in-process, its output swallowed, exit ignored."""
+    return (
+        "import contextlib, io, sys\n"
+        f"sys.argv = ['dicomref', *{list(argv)!r}]\n"
+        "from dicomref.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main()"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "banned"),
+    [
+        ("import dicomref", HEAVY),
+        ("import dicomref.cli", HEAVY),
+        (run_cli("--help"), HEAVY),
+        (run_cli("scan", "--help"), HEAVY),
+        ("import dicomref.remote._capabilities", ("pynetdicom", "sqlalchemy", "pydicom")),
+        ("import dicomref.catalog, dicomref.check, dicomref.server", HEAVY),
+        ("from dicomref.server import ServerConfig", ("pynetdicom", "sqlalchemy", "pydicom")),
+        ("from dicomref.remote import Node, Capabilities", ("pynetdicom", "sqlalchemy")),
+        ("import dicomref.catalog._catalog", ("pynetdicom",)),
+    ],
+)
+def test_a_path_imports_nothing_heavy_it_does_not_use(code: str, banned: tuple[str, ...]) -> None:
+    assert not set(banned) & imported_after(code)
+
+
+def test_refs_needs_no_catalog_server_or_pydantic(tmp_path: Path) -> None:
+    plan = generate_sample(tmp_path, slices=2).plans[0].path
+    for argv in (["refs", str(plan)], ["refs", "--json", str(plan)]):
+        loaded = imported_after(run_cli(*argv))
+        assert "dicomref" in loaded
+        assert not {"pynetdicom", "sqlalchemy", "numpy", "pydantic"} & loaded, argv
+
+
+def test_the_server_imports_nothing_from_the_client() -> None:
+    """``server/`` and the client share the wire layer ``dicomref._dimse``, not ``remote``."""
+    for path in sorted((SRC / "server").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                assert not name.startswith("dicomref.remote"), f"{path.name} imports {name}"
+
+
+def test_the_wire_layer_imports_neither_client_nor_server() -> None:
+    for path in sorted((SRC / "_dimse").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(("dicomref.remote", "dicomref.server")), path
