@@ -17,6 +17,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
 unit: $(VENV)/.installed
+	$(BIN)/python tests/real_data.py  # real files from PyPI, fetched outside the namespace
 	scripts/in-netns.sh $(BIN)/pytest -n 2
 
 test: lint typecheck unit
