@@ -172,6 +172,11 @@ class ServeCommand:
         self.kill()
         raise AssertionError(f"dicomref serve did not start:\n{self.log.read_text()[-4000:]}")
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     def problems(self) -> list[str]:
         """Lines its log holds at WARNING or above."""
         lines = self.log.read_text(errors="replace").splitlines()

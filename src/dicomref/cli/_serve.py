@@ -16,6 +16,13 @@ from dicomref.server import (
     DEFAULT_PORT,
     DEFAULT_SHUTDOWN_GRACE,
 )
+from dicomref.server._config import (
+    DEFAULT_ARTIM_TIMEOUT,
+    DEFAULT_MAX_ASSOCIATIONS,
+    DEFAULT_MAX_PDU,
+    DEFAULT_MAX_PEER_CONNECTIONS,
+    DEFAULT_STALL_TIMEOUT,
+)
 
 
 @maps_errors
@@ -64,8 +71,41 @@ def serve(
     ] = True,
     grace: Annotated[
         float,
-        typer.Option(help="Seconds open associations get to finish on SIGTERM before abort."),
+        typer.Option(
+            help="Seconds open associations get to finish on SIGTERM; then they are aborted "
+            "and the server exits within this time, whatever peers do."
+        ),
     ] = DEFAULT_SHUTDOWN_GRACE,
+    max_associations: Annotated[
+        int, typer.Option(help="Associations served at once; more are rejected.")
+    ] = DEFAULT_MAX_ASSOCIATIONS,
+    max_pdu: Annotated[
+        int,
+        typer.Option(
+            help="Longest P-DATA PDU accepted, in bytes (advertised, and enforced: a longer "
+            "one aborts the association; 0: no limit)."
+        ),
+    ] = DEFAULT_MAX_PDU,
+    max_peer_connections: Annotated[
+        int,
+        typer.Option(
+            help="Connections one peer address may hold at once, associated or still associating."
+        ),
+    ] = DEFAULT_MAX_PEER_CONNECTIONS,
+    artim_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a new connection has to send its association request; then it "
+            "is closed (it holds no association slot meanwhile)."
+        ),
+    ] = DEFAULT_ARTIM_TIMEOUT,
+    stall_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a peer may stay silent in the middle of a PDU, or leave what we "
+            "send unread, before its connection is closed."
+        ),
+    ] = DEFAULT_STALL_TIMEOUT,
     fsync: Annotated[
         bool,
         typer.Option(
@@ -99,6 +139,11 @@ def serve(
         check_called_ae=check_called_ae,
         shutdown_grace=grace,
         fsync=fsync,
+        max_associations=max_associations,
+        max_pdu=max_pdu,
+        max_peer_connections=max_peer_connections,
+        artim_timeout=artim_timeout,
+        stall_timeout=stall_timeout,
     )
     server = Server(config, db)
 

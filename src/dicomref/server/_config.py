@@ -25,6 +25,14 @@ DEFAULT_MAX_PDU: Final = 262_144
 DEFAULT_MAX_ASSOCIATIONS: Final = 16
 DEFAULT_SHUTDOWN_GRACE: Final = 10.0
 """Seconds in-flight associations get to finish when the server stops; then aborted."""
+DEFAULT_ARTIM_TIMEOUT: Final = 5.0
+"""Seconds a new connection has to send its whole A-ASSOCIATE-RQ (real clients: ~1 ms)."""
+DEFAULT_STALL_TIMEOUT: Final = 10.0
+"""Seconds a peer may stay silent in the middle of a PDU, or leave what we send unread."""
+DEFAULT_MAX_PEER_CONNECTIONS: Final = 32
+"""Connections one peer address may hold at once, associated or still associating."""
+DEFAULT_MAX_PENDING: Final = 128
+"""Connections that may wait for their A-ASSOCIATE-RQ at once (from every peer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +79,18 @@ class ServerConfig:
     - ``check_called_ae``: reject associations addressed to another AE title.
     - ``reindex_store``: index the store folder at start-up (objects written just before a
       crash, before they were indexed, are indexed then).
-    - ``max_associations``, ``max_pdu`` (bytes we receive; 0: unlimited), the ACSE, DIMSE
-      and network timeouts in seconds, and ``shutdown_grace``: the seconds open
-      associations get to finish when the server stops, before they are aborted.
+    - ``max_associations``, ``max_pdu`` (the longest P-DATA-TF PDU we receive, in bytes,
+      advertised in negotiation and enforced: a longer one aborts the association; 0:
+      unlimited), the ACSE, DIMSE and network timeouts in seconds, and
+      ``shutdown_grace``: the seconds open associations get to finish when the server
+      stops, before they are aborted (:meth:`Server.stop` returns within it).
+    - Connections that have not associated yet (:mod:`._gate`): ``artim_timeout``, the
+      seconds one has to send its whole A-ASSOCIATE-RQ before it is closed;
+      ``max_pending`` of them wait at once (beyond that the oldest is closed); and one
+      peer address holds at most ``max_peer_connections`` connections, associated or
+      not.  Such connections hold no association slot.
+    - ``stall_timeout``: seconds a peer may stay silent in the middle of a PDU (or leave
+      what we send it unread) before its connection is closed.
     - ``fsync``: flush each received file (its data, and the folder entries made for it)
       to disk before answering, as Orthanc does by default.  Acknowledged objects survive
       a crash of the server (SIGKILL) either way: a written file and a committed SQLite
@@ -100,6 +117,10 @@ class ServerConfig:
     network_timeout: float = 60.0
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     fsync: bool = True
+    artim_timeout: float = DEFAULT_ARTIM_TIMEOUT
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
+    max_peer_connections: int = DEFAULT_MAX_PEER_CONNECTIONS
+    max_pending: int = DEFAULT_MAX_PENDING
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", check_ae_title(self.ae_title, "server AE title"))
@@ -119,11 +140,19 @@ class ServerConfig:
                     f"{seen[destination.ae_title]} and {destination}"
                 )
             seen[destination.ae_title] = destination
-        if self.max_associations < 1:
-            raise UsageError("max_associations must be at least 1")
+        for count in ("max_associations", "max_peer_connections", "max_pending"):
+            if getattr(self, count) < 1:
+                raise UsageError(f"{count} must be at least 1")
         if self.max_pdu < 0:
             raise UsageError("max_pdu must be 0 (unlimited) or a number of bytes")
-        for name in ("acse_timeout", "dimse_timeout", "network_timeout", "shutdown_grace"):
+        for name in (
+            "acse_timeout",
+            "dimse_timeout",
+            "network_timeout",
+            "shutdown_grace",
+            "artim_timeout",
+            "stall_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be a positive number of seconds")
 

@@ -41,11 +41,13 @@ import time
 from typing import Any, Final
 
 from pynetdicom import evt
+from pynetdicom.fsm import InvalidEventError
 from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.utils import make_target
 
 LOGGER = logging.getLogger("pynetdicom.dul")
 ASSOC_LOGGER = logging.getLogger("pynetdicom.association")
+OWN_LOGGER = logging.getLogger(__name__)
 LONGEST_WAIT: Final = 0.05
 """Seconds a reactor with nothing to do waits at most before it looks again (a safety
 net: whatever gives it work wakes it at once)."""
@@ -172,10 +174,29 @@ def _run_reactor(dul: Any, wake_up: _WakeUp) -> None:
             except queue.Empty:
                 idle = True
                 continue
-            dul.state_machine.do_action(event)
+            try:
+                dul.state_machine.do_action(event)
+            except InvalidEventError as exc:
+                # pynetdicom lets this end the thread with a traceback on stderr; the
+                # state machine cannot go on: close the connection, end the association
+                OWN_LOGGER.warning("association ended: %s", exc)
+                _close(dul)
+                return
             idle = False
     finally:
         wake_up.close()
+
+
+def _close(dul: Any) -> None:
+    """Close ``dul``'s connection and stop its association (no state machine left to ask)."""
+    raw = getattr(dul.socket, "socket", None)
+    if isinstance(raw, socket.socket):
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_RDWR)
+    dul.assoc.is_aborted = True
+    dul.assoc.is_established = False
+    dul.assoc._kill = True
+    dul._kill_thread = True
 
 
 def _wait(dul: Any, wake_up: _WakeUp) -> None:

@@ -21,7 +21,6 @@ from typing import Any, Final, Self
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
 from pynetdicom.events import EventHandlerType
-from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref._dimse._contexts import COMMAND_SYNTAXES, QUERY_MODELS, VERIFICATION
 from dicomref._dimse._tuning import quiet_pynetdicom
@@ -31,7 +30,9 @@ from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
 from dicomref.server._events import calling_ae, peer
 from dicomref.server._find import FindService
+from dicomref.server._gate import GateLimits
 from dicomref.server._ingest import Indexer
+from dicomref.server._listener import GatedServer, end_all, start_gated
 from dicomref.server._retrieve import RetrieveService
 from dicomref.server._sink import RefusalSink
 from dicomref.server._store import StoreService
@@ -42,6 +43,8 @@ LOGGER = logging.getLogger(__name__)
 _QUERY_SYNTAXES: Final = [*COMMAND_SYNTAXES, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian]
 _MODELS: Final = frozenset(str(uid) for uid in QUERY_MODELS.values())
 _POLL: Final = 0.05
+#: Seconds of the shutdown grace kept for aborting what is left (at most a quarter of it).
+_CUT_TIME: Final = 1.0
 
 
 @dataclass(slots=True)
@@ -76,7 +79,7 @@ class Server:
         self._catalog: Catalog | None = None
         self._indexer: Indexer | None = None
         self._ae: AE | None = None
-        self._server: ThreadedAssociationServer | None = None
+        self._server: GatedServer | None = None
         self._stop_requested = False
         self._lock = threading.Lock()
         self._activity: dict[int, _Activity] = {}
@@ -117,7 +120,7 @@ class Server:
             handlers = self._handlers(store, indexer, catalog)
             address = (self.config.host, self.config.port)
             try:
-                server = ae.start_server(address, block=False, evt_handlers=handlers)
+                server = start_gated(ae, address, handlers, self._gate_limits())
             except OSError as exc:
                 raise ServerError(
                     f"cannot listen on {self.config.host}:{self.config.port}: "
@@ -177,21 +180,34 @@ class Server:
         finally:
             self.stop()
 
+    def _gate_limits(self) -> GateLimits:
+        config = self.config
+        return GateLimits(
+            artim=config.artim_timeout,
+            per_peer=config.max_peer_connections,
+            pending=config.max_pending,
+            stall=config.stall_timeout,
+        )
+
     def stop(self) -> None:
-        """Stop listening, let associations finish (then abort them), close the catalog."""
+        """Stop listening, let associations finish, then abort them and close their
+        connections, whatever their peers do: returns within ``config.shutdown_grace``
+        seconds (and the catalog closed)."""
         ae, server = self._ae, self._server
         self._ae = self._server = None
         if server is not None and ae is not None:
+            grace = self.config.shutdown_grace
+            deadline = time.monotonic() + grace
+            cut_at = deadline - min(_CUT_TIME, grace / 4)
             server.shutdown()
-            deadline = time.monotonic() + self.config.shutdown_grace
-            while server.active_associations and time.monotonic() < deadline:
+            while server.active_associations and time.monotonic() < cut_at:
                 time.sleep(_POLL)
-            left = list(ae.active_associations)
+            left = server.active_associations
             if left:
                 LOGGER.warning("stopping: aborting %d association(s) still open", len(left))
-            for assoc in left:
-                assoc.abort()
-            ae.shutdown()
+                stuck = end_all(server, deadline)
+                if stuck:
+                    LOGGER.warning("stopping: %d association thread(s) left behind", len(stuck))
         self._sink.stop()
         self._close_storage()
         catalog, self._catalog = self._catalog, None

@@ -28,6 +28,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref._dimse._tuning import no_delay
 from dicomref.server._reactor import serve_without_sleeping, wait_between_turns
+from dicomref.server._receive import bound_reads
 
 ACCEPTOR_POLL: Final = 0.0005
 """Seconds pynetdicom's DUL thread sleeps, on an association a client opened with us,
@@ -58,7 +59,10 @@ _PDV_OVERHEAD: Final = 6
 def tune_acceptor(event: Any) -> None:
     """EVT_CONN_OPEN handler for associations clients open with the server: TCP_NODELAY
     (:func:`~dicomref._dimse._tuning.no_delay`), a shorter DUL idle sleep, requests taken
-    as they arrive (:data:`REQUEST_WAIT`), and plain C-STORE responses encoded here."""
+    as they arrive (:data:`REQUEST_WAIT`), and plain C-STORE responses encoded here;
+    PDUs read within the negotiated bounds and acknowledged at once
+    (:func:`~._receive.bound_reads`), by a DUL thread that never keeps the process alive
+    (pynetdicom's is not a daemon: one blocked on a silent peer outlived the server)."""
     no_delay(event)
     assoc = event.assoc
     dul = getattr(assoc, "dul", None)
@@ -66,6 +70,9 @@ def tune_acceptor(event: Any) -> None:
         dul._run_loop_delay = ACCEPTOR_POLL
     if dul is not None:
         wait_between_turns(dul)
+        bound_reads(dul)
+        if not dul.is_alive():
+            dul.daemon = True
     dimse = getattr(assoc, "dimse", None)
     if dimse is not None and dul is not None:
         _take_requests_as_they_come(assoc, dimse)
