@@ -40,6 +40,8 @@ from dicomref.remote import (
     plan,
     split_uids,
 )
+from dicomref.remote._costs import Costs
+from dicomref.remote._run import needed
 
 # -- capability sets measured on real servers (DESIGN §2) --------------------------------
 
@@ -168,6 +170,8 @@ class ServerModel:
     counts: bool = True
     parents_when_absent: bool = True
     unretrievable: frozenset[str] = frozenset()
+    silent_lists: bool = False
+    """Lists the server cannot serve get "success, nothing" instead of a refusal."""
 
     def find(self, step: Find) -> list[Match] | Refusal:
         if not self._root_ok(step.root):
@@ -195,6 +199,8 @@ class ServerModel:
             if blind and (t.move_without_parents if move else t.get_without_parents) is not True:
                 return [], 0, None  # "success, 0 sub-operations": sends nothing
             if len(step.sop_uids) > 1 and (t.uid_list_move if move else t.uid_list_get) is not True:
+                if self.silent_lists:
+                    return [], 0, None
                 return [], 0, "0xA801 move destination unknown" if move else "0xC413 failed"
             hits = [
                 o
@@ -221,7 +227,7 @@ class ServerModel:
             return "0xA900 universal matching on a unique key"
         uids = [u for u in keys.get("SOPInstanceUID", "").split("\\") if u]
         if len(uids) > 1 and t.uid_list_find is not True:
-            return "0xC000 unable to process"
+            return [] if self.silent_lists else "0xC000 unable to process"
         hits = [
             o
             for o in pool
@@ -997,3 +1003,126 @@ def test_steps_are_frozen_values() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         step.purpose = "other"  # type: ignore[misc]
     assert hash(step) == hash(dataclasses.replace(step))
+
+
+# -- learning on the way: bets on lists, singles or the series by measured costs ---------
+
+#: A node where each request is dear and objects flow fast (pynetdicom's qrscp, big objects).
+DEAR_REQUESTS = Capabilities(request_seconds=0.1, object_seconds=0.005)
+#: A node where requests are cheap and each object in bulk is slow.
+CHEAP_REQUESTS = Capabilities(request_seconds=0.002, object_seconds=0.05)
+
+
+def test_an_unmeasured_list_retrieve_is_tried_once_then_the_series_when_it_is_cheaper() -> None:
+    wanted = contour_images(60)
+    run = simulate(ServerModel(archive(), QRSCP), wanted, believed=DEAR_REQUESTS)
+    listed = [r for r in run.retrieves if r.listed]
+    assert len(listed) == 1 and "uid_list_move not measured" in listed[0].why
+    assert len(run.retrieves) == 2  # the refused list, then the series
+    whole = run.retrieves[-1]
+    assert whole.level is Level.SERIES and whole.series == CT_A
+    assert "60 singles ~ 6.0 s against 100 objects ~ 0.6 s" in whole.why
+    assert run.state.retrieved == {w.sop_uid for w in wanted}
+    assert len(run.state.discarded) == 40
+    learnt = run.state.capabilities
+    assert (learnt.uid_list_find, learnt.uid_list_move, learnt.c_move) == (False, False, True)
+
+
+def test_singles_when_they_are_cheaper_than_the_series() -> None:
+    wanted = contour_images(10)
+    believed = dataclasses.replace(CHEAP_REQUESTS, c_move=True)  # no lone first retrieve
+    run = simulate(ServerModel(archive(), QRSCP), wanted, believed=believed)
+    singles = [r for r in run.retrieves if r.level is Level.IMAGE and not r.listed]
+    assert len(singles) == 10 and run.state.discarded == frozenset()
+    assert "singles ~ 0.0 s against the whole series (100 objects) ~ 5.0 s" in singles[0].why
+    assert all(not r.why for r in singles[1:])  # one line per decision
+    assert run.state.retrieved == {w.sop_uid for w in wanted}
+
+
+def test_measured_lists_are_never_weighed_against_the_series() -> None:
+    wanted = contour_images(60)
+    run = simulate(ServerModel(archive(), DCMQRSCP_STRICT), wanted, believed=DEAR_REQUESTS)
+    assert [r.listed for r in run.retrieves] == [True]
+    assert run.state.discarded == frozenset()
+
+
+def test_a_list_find_that_matches_nothing_while_unmeasured_lists_the_series_instead() -> None:
+    truth = dataclasses.replace(QRSCP, duplicate_series_rows=False)
+    server = ServerModel(archive(), truth, silent_lists=True)
+    wanted = contour_images(5)
+    run = simulate(server, wanted, believed=DEAR_REQUESTS)
+    first, second = run.finds[:2]
+    assert len(first.sop_uids) == 5 and "trying a list" in first.why
+    assert second.sop_uids == () and "uid_list_find is false" in second.why
+    assert run.state.capabilities.uid_list_find is False
+    assert run.state.retrieved == {w.sop_uid for w in wanted}
+
+
+def test_a_list_retrieve_that_brings_nothing_while_unmeasured_is_not_retried() -> None:
+    truth = dataclasses.replace(QRSCP, duplicate_series_rows=False)
+    server = ServerModel(archive(), truth, silent_lists=True)
+    run = simulate(server, contour_images(30), believed=CHEAP_REQUESTS)
+    assert sum(1 for r in run.retrieves if r.listed) == 1
+    assert run.state.capabilities.uid_list_move is False
+    assert run.state.retrieved == {w.sop_uid for w in contour_images(30)}
+
+
+def test_costs_from_requests_seen() -> None:
+    costs = Costs.of(Capabilities(request_seconds=0.2, bytes_per_second=1e6))
+    assert (costs.latency.value, costs.latency.source) == (0.2, "stored")
+    assert costs.per_object.source == "derived"  # no bulk seen: bytes over the stored rate
+    assert costs.per_object.value == pytest.approx(0.5)  # 500 kB assumed at 1 MB/s
+    costs = costs.observed(0.01, retrieve=False)
+    assert costs.latency.source == "stored"  # a C-FIND does not outvote a stored retrieve
+    costs = costs.observed(0.1, retrieve=True, objects=1, size=100_000)
+    costs = costs.observed(0.3, retrieve=True, objects=1, size=100_000)
+    assert costs.latency.value == pytest.approx(0.2) and costs.latency.source == "measured"
+    costs = costs.observed(2.2, retrieve=True, objects=100, size=10_000_000)
+    assert costs.per_object.value == pytest.approx(0.02)
+    assert costs.throughput.value == pytest.approx(5e6)
+    assert costs.bulk_seconds(50) == pytest.approx(1.2)
+    assert costs.singles_seconds(50) == pytest.approx(10.0)
+    measured = costs.measured()
+    assert (measured.request_seconds, measured.object_seconds) == (0.2, 0.02)
+    assert measured.bytes_per_second == 5e6
+    assert Costs().measured() == Capabilities()  # nothing seen: nothing to store
+
+
+def test_a_cold_start_uses_find_times_then_assumptions() -> None:
+    assert Costs().latency.source == "assumed"
+    costs = Costs().observed(0.03, retrieve=False)
+    assert (costs.latency.value, costs.latency.source) == (0.03, "measured")
+    assert costs.measured().request_seconds == 0.03
+
+
+def test_learnt_capabilities_never_erase_measured_ones() -> None:
+    probed = dataclasses.replace(ORTHANC, request_seconds=0.01, measured_at="2026-12-01")
+    learnt = Capabilities(uid_list_get=False, c_move=True, bytes_per_second=7e7)
+    merged = probed.merged(learnt)
+    assert merged.uid_list_get is False and merged.bytes_per_second == 7e7
+    assert merged.request_seconds == 0.01 and merged.measured_at == "2026-12-01"
+    assert merged.sequence_return_keys is True  # None in what was learnt: kept
+    assert Capabilities().merged(probed) == probed
+
+
+def _ref(path: str, target: str) -> Reference:
+    return Reference(
+        source=SS1,
+        target=target,
+        target_class=CT,
+        kind=Kind.CONTOUR_IMAGE,
+        path=path,
+        study=STUDY_A,
+        series=CT_A,
+    )
+
+
+def test_a_fetch_follows_the_slices_contours_lie_on_not_the_series_listing() -> None:
+    listing = "ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]."
+    listing += "RTReferencedSeriesSequence[0].ContourImageSequence[{}]"
+    listed = [_ref(listing.format(i), ct_uid(CT_A, i)) for i in range(4)]
+    contour = _ref(
+        "ROIContourSequence[0].ContourSequence[0].ContourImageSequence[0]", listed[1].target
+    )
+    assert needed([*listed, contour]) == [contour]
+    assert needed(listed) == listed  # contours that name no image: the listing is the way

@@ -293,8 +293,7 @@ def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOpti
 
 def _costs_of(state: State, wanted: int, size: int) -> tuple[float, float]:
     """Estimated seconds for ``wanted`` single retrieves, and for their series of ``size``."""
-    costs = state.costs
-    return costs.retrieve_seconds_for(wanted, wanted), costs.retrieve_seconds_for(1, size)
+    return state.costs.singles_seconds(wanted), state.costs.bulk_seconds(size)
 
 
 def _image_why(state: State, fetch: Fetch, uids: list[str], requests: int) -> str:

@@ -52,10 +52,11 @@ class Capabilities:
     instance (qrscp); rows are always de-duplicated, and when this is ``True`` the row
     count stands in for a missing NumberOfSeriesRelatedInstances.
     ``max_uid_list``: the most UIDs one list may hold (``None`` = no limit measured).
-    ``request_seconds``: what one request costs on this node beyond its bytes (seconds,
-    the fixed part of a retrieve: association round trips, the server's own work), and
-    ``bytes_per_second``: how fast objects arrive once they flow; both seen by the probe
-    and by every fetch (:mod:`dicomref.remote._costs`), ``None`` when never measured.
+    ``request_seconds``: what a retrieve of one object costs on this node (seconds:
+    round trips, the server's own work, the object); ``object_seconds``: what each
+    further object costs once a retrieve of many flows; ``bytes_per_second``: how fast
+    bytes arrive then.  Seen by the probe (``request_seconds``) and by every fetch
+    (:mod:`dicomref.remote._costs`), ``None`` when never measured.
     ``measured_at``: when the probe ran (ISO 8601), ``None`` if never.
 
     The flags a fetch learns on the way are kept like a probe's (:meth:`merged`), so the
@@ -80,6 +81,7 @@ class Capabilities:
     duplicate_series_rows: bool | None = None
     max_uid_list: int | None = None
     request_seconds: float | None = None
+    object_seconds: float | None = None
     bytes_per_second: float | None = None
     measured_at: str | None = None
 
@@ -240,7 +242,7 @@ class Capabilities:
         return cls.from_dict(data)
 
 
-_MEASURES = frozenset({"request_seconds", "bytes_per_second"})
+_MEASURES = frozenset({"request_seconds", "object_seconds", "bytes_per_second"})
 
 
 def _expected(name: str) -> str:

@@ -1,20 +1,23 @@
-"""What requests cost on one node, as seen: seconds per request, bytes per second, object size.
+"""What requests cost on one node, as seen: a request, an object in bulk, bytes per second.
 
-The planner weighs its choices with these (a UID list, single objects, or the whole
-series: :func:`singles_or_series`).  A fetch starts from what the node's capability cache
-holds (``Capabilities.request_seconds`` / ``bytes_per_second``, from the probe and from
-earlier fetches), then each request it sends is observed (:meth:`Costs.observed`):
+The planner weighs single objects against their whole series with these (UID lists need
+no weighing: one request, only the wanted bytes).  The model, per retrieve:
 
-- a request that moved at most one object is a *latency* sample: its seconds, less the
-  time its bytes take at the throughput known so far.  Retrieves and C-FINDs are kept
-  apart (a server may answer a C-FIND in 2 ms and take 90 ms for a one-object C-GET),
-  and retrieves are what the planner prices; C-FINDs stand in until a retrieve is seen;
-- a retrieve that moved several objects (at least :data:`MIN_RATE_BYTES`) is a
-  *throughput* sample: its bytes over its seconds less one latency.
+- ``n`` single-object retrieves cost ``n`` x :attr:`Costs.latency` (the seconds one
+  single-object retrieve took: round trips, the server's work, the object itself);
+- a retrieve of ``N`` objects costs one latency plus ``N`` x :attr:`Costs.per_object`,
+  what each object took once a retrieve of many flowed.  That is measured as such (a
+  server such as pynetdicom's qrscp spends ~50 ms per sub-operation, whatever the size),
+  else derived from the bytes per second seen and the objects' average size.
 
-Estimates are medians of the last samples (:data:`SAMPLES`), a stored value when this run
-has none, else a stated assumption (:data:`ASSUMED_SECONDS`, :data:`ASSUMED_RATE`): every
-estimate says where it comes from, for the log line that explains a choice.
+A fetch starts from what the node's capability cache holds (``request_seconds``,
+``object_seconds``, ``bytes_per_second``: from the probe and from earlier fetches), and
+observes every request it sends (:meth:`Costs.observed`): a retrieve that brought one
+object is a latency sample (a C-FIND stands in until one is seen); one that brought
+:data:`BULK_OBJECTS` or more is a per-object and a throughput sample.  Estimates are
+medians of the newest :data:`SAMPLES` samples, a stored value when this fetch has none,
+else a stated assumption.  Every estimate says where it comes from, for the log line
+that explains a choice.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from dataclasses import dataclass
 from dicomref.remote._capabilities import Capabilities
 
 SAMPLES = 9
-"""Latency samples kept per kind (the newest)."""
-MIN_RATE_BYTES = 1_000_000
-"""A retrieve moving less than this tells nothing about throughput."""
+"""Samples kept per measure (the newest)."""
+BULK_OBJECTS = 4
+"""A retrieve bringing at least this many objects measures the bulk costs."""
 ASSUMED_SECONDS = 0.05
 """Seconds per request before any request was timed on the node."""
 ASSUMED_RATE = 12.5e6
-"""Bytes per second before any retrieve was timed: a 100 Mbit/s link."""
+"""Bytes per second before any bulk retrieve was timed: a 100 Mbit/s link."""
 ASSUMED_OBJECT_BYTES = 500_000
 """Bytes per object before any arrived (a 512 x 512 CT slice)."""
 
@@ -40,7 +43,7 @@ ASSUMED_OBJECT_BYTES = 500_000
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """A value and where it comes from: ``measured`` (this fetch), ``stored`` (the node's
-    capability cache) or ``assumed``."""
+    capability cache), ``derived`` (from other estimates) or ``assumed``."""
 
     value: float
     source: str
@@ -51,9 +54,11 @@ class Costs:
     """Observed costs on one node (a value: :meth:`observed` returns a new one)."""
 
     stored_seconds: float | None = None
+    stored_per_object: float | None = None
     stored_rate: float | None = None
     retrieve_seconds: tuple[float, ...] = ()
     find_seconds: tuple[float, ...] = ()
+    per_object_seconds: tuple[float, ...] = ()
     rates: tuple[float, ...] = ()
     objects: int = 0
     bytes: int = 0
@@ -63,6 +68,7 @@ class Costs:
         """Starting from what the node's capabilities hold."""
         return cls(
             stored_seconds=capabilities.request_seconds,
+            stored_per_object=capabilities.object_seconds,
             stored_rate=capabilities.bytes_per_second,
         )
 
@@ -70,23 +76,13 @@ class Costs:
 
     @property
     def latency(self) -> Estimate:
-        """Seconds one retrieve costs beyond its bytes."""
-        if self.retrieve_seconds:
-            return Estimate(statistics.median(self.retrieve_seconds), "measured")
-        if self.stored_seconds is not None:
-            return Estimate(self.stored_seconds, "stored")
-        if self.find_seconds:
-            return Estimate(statistics.median(self.find_seconds), "measured")
-        return Estimate(ASSUMED_SECONDS, "assumed")
+        """Seconds one single-object retrieve takes."""
+        return _pick(self.retrieve_seconds, self.stored_seconds, self.find_seconds, ASSUMED_SECONDS)
 
     @property
     def throughput(self) -> Estimate:
-        """Bytes per second while objects flow."""
-        if self.rates:
-            return Estimate(statistics.median(self.rates), "measured")
-        if self.stored_rate is not None:
-            return Estimate(self.stored_rate, "stored")
-        return Estimate(ASSUMED_RATE, "assumed")
+        """Bytes per second while a retrieve of many objects flows."""
+        return _pick(self.rates, self.stored_rate, (), ASSUMED_RATE)
 
     @property
     def object_bytes(self) -> Estimate:
@@ -94,6 +90,31 @@ class Costs:
         if self.objects:
             return Estimate(self.bytes / self.objects, "measured")
         return Estimate(ASSUMED_OBJECT_BYTES, "assumed")
+
+    @property
+    def per_object(self) -> Estimate:
+        """Seconds each object adds to a retrieve of many."""
+        if self.per_object_seconds or self.stored_per_object is not None:
+            return _pick(self.per_object_seconds, self.stored_per_object, (), 0.0)
+        return Estimate(self.object_bytes.value / self.throughput.value, "derived")
+
+    def singles_seconds(self, count: int) -> float:
+        """Estimated seconds for ``count`` single-object retrieves."""
+        return count * self.latency.value
+
+    def bulk_seconds(self, count: int) -> float:
+        """Estimated seconds for one retrieve of ``count`` objects."""
+        return self.latency.value + count * self.per_object.value
+
+    def describe(self) -> str:
+        """E.g. "0.094 s per request measured, 0.006 s per object in bulk stored"."""
+        latency, each = self.latency, self.per_object
+        text = f"{latency.value:.3f} s per request {latency.source}, "
+        text += f"{each.value:.4f} s per object in bulk {each.source}"
+        if each.source == "derived":
+            rate = self.throughput
+            text += f" from {rate.value / 1e6:.0f} MB/s {rate.source}"
+        return text
 
     # -- observing --------------------------------------------------------------------------
 
@@ -103,42 +124,47 @@ class Costs:
         if seconds <= 0:
             return self
         moved = dataclasses.replace(self, objects=self.objects + objects, bytes=self.bytes + size)
-        if objects <= 1:
-            rate = self.throughput
-            # an assumed rate would make a fast link's latency look like nothing
-            fixed = seconds if rate.source == "assumed" else seconds - size / rate.value
-            fixed = max(fixed, seconds / 5)
-            if retrieve:
-                return dataclasses.replace(
-                    moved, retrieve_seconds=_newest(self.retrieve_seconds, fixed)
-                )
-            return dataclasses.replace(moved, find_seconds=_newest(self.find_seconds, fixed))
-        if size >= MIN_RATE_BYTES:
-            flowing = max(seconds - self.latency.value, seconds / 5)
-            return dataclasses.replace(moved, rates=_newest(self.rates, size / flowing))
-        return moved
+        if not retrieve:
+            return dataclasses.replace(moved, find_seconds=_newest(self.find_seconds, seconds))
+        if objects == 1:
+            return dataclasses.replace(
+                moved, retrieve_seconds=_newest(self.retrieve_seconds, seconds)
+            )
+        if objects < BULK_OBJECTS:
+            return moved
+        flowing = max(seconds - self.latency.value, seconds / 2)
+        return dataclasses.replace(
+            moved,
+            per_object_seconds=_newest(self.per_object_seconds, flowing / objects),
+            rates=_newest(self.rates, size / flowing),
+        )
 
     def measured(self) -> Capabilities:
         """What this fetch measured, as capabilities (``None`` where it measured nothing),
         to merge into the node's cache."""
-        latency, rate = self.latency, self.throughput
+        latency, each, rate = self.latency, self.per_object, self.throughput
         return Capabilities(
-            request_seconds=round(latency.value, 4) if latency.source == "measured" else None,
-            bytes_per_second=round(rate.value, -3) if rate.source == "measured" else None,
+            request_seconds=_rounded(latency) if latency.source == "measured" else None,
+            object_seconds=_rounded(each) if each.source == "measured" else None,
+            bytes_per_second=_rounded(rate) if rate.source == "measured" else None,
         )
 
-    def retrieve_seconds_for(self, requests: int, objects: float) -> float:
-        """Estimated seconds for ``requests`` retrieves moving ``objects`` objects."""
-        size = objects * self.object_bytes.value
-        return requests * self.latency.value + size / self.throughput.value
 
-    def describe(self) -> str:
-        """E.g. "0.094 s per request measured, 70 MB/s stored"."""
-        latency, rate = self.latency, self.throughput
-        return (
-            f"{latency.value:.3f} s per request {latency.source}, "
-            f"{rate.value / 1e6:.0f} MB/s {rate.source}"
-        )
+def _rounded(estimate: Estimate) -> float:
+    """Three significant digits (the cache is rewritten only when a figure moves)."""
+    return float(f"{estimate.value:.3g}")
+
+
+def _pick(
+    samples: tuple[float, ...], stored: float | None, standins: tuple[float, ...], assumed: float
+) -> Estimate:
+    if samples:
+        return Estimate(statistics.median(samples), "measured")
+    if stored is not None:
+        return Estimate(stored, "stored")
+    if standins:
+        return Estimate(statistics.median(standins), "measured")
+    return Estimate(assumed, "assumed")
 
 
 def _newest(samples: tuple[float, ...], value: float) -> tuple[float, ...]:

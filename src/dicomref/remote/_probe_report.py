@@ -13,7 +13,8 @@ from dicomref.remote._capabilities import Capabilities
 _FLAGS = frozenset(
     f.name
     for f in dataclasses.fields(Capabilities)
-    if f.name not in ("max_uid_list", "request_seconds", "bytes_per_second", "measured_at")
+    if f.name
+    not in ("max_uid_list", "request_seconds", "object_seconds", "bytes_per_second", "measured_at")
 )
 
 
@@ -88,7 +89,23 @@ class ProbeReport:
         raise KeyError(name)
 
 
+#: Tests that retrieve one or two small objects: their time is what one request costs.
+_RETRIEVES = frozenset({"c_get", "c_move", "uid_list_get", "uid_list_move"})
+
+
 def capabilities_from(results: tuple[ProbeResult, ...], measured_at: str) -> Capabilities:
-    """The flags the results measured; flags no test measured stay ``None``."""
+    """The flags the results measured; flags no test measured stay ``None``.
+
+    ``request_seconds`` is the quickest retrieve test that worked (each moves one or two
+    small objects, so its time is the request's fixed cost); ``bytes_per_second`` is left
+    to fetches, which move enough to measure it.
+    """
     flags: dict[str, Any] = {r.name: r.outcome.flag for r in results if r.is_flag}
+    timed = [
+        r.seconds
+        for r in results
+        if r.name in _RETRIEVES and r.outcome is Outcome.YES and r.seconds > 0
+    ]
+    if timed:
+        flags["request_seconds"] = min(timed)
     return dataclasses.replace(Capabilities(measured_at=measured_at), **flags)
