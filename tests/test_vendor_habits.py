@@ -266,6 +266,11 @@ def test_padded_uids_match_in_the_catalog(tmp_path: Path) -> None:
         assert report.indexed == 2, report.failed
         [held] = catalog.locate(slice_uid)
         assert (held.study, held.series) == (corpus.CT_STUDY, corpus.CT_SERIES)
+        assert catalog.locate(slice_uid + "\0") == [held]  # a UID copied with its padding
+        assert catalog.referrers(slice_uid + " ") == catalog.referrers(slice_uid)
+        assert [s.sop_instance for s in catalog.series_instances(corpus.CT_SERIES + " ")] == [
+            slice_uid
+        ]
         assert catalog.dangling() == []
         assert {r.source for r in catalog.referrers(slice_uid)} == {corpus.SOP}
 

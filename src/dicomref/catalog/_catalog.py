@@ -26,6 +26,12 @@ from dicomref.remote._capabilities import Capabilities
 log = logging.getLogger(__name__)
 
 
+def bare(uid: str) -> str:
+    """``uid`` without the padding some writers and tools leave on it (spaces, NULs): UIDs
+    are stored bare, so lookups match whatever the caller copied."""
+    return uid.strip(" \0")
+
+
 def _file_readers() -> tuple[Reader, DicomdirLister]:
     # Imported when a scan needs it: queries need no pydicom.
     from dicomref.extraction import dicomdir_files, read_object_apart
@@ -144,7 +150,7 @@ class Catalog:
         :meth:`references_from` for those.
         """
         with translating(self._url, "read the catalog"), self._read() as conn:
-            return [summary for _, summary in _queries.locate(conn, sop_uid)]
+            return [summary for _, summary in _queries.locate(conn, bare(sop_uid))]
 
     def get(self, sop_uid: str) -> ObjectSummary:
         """The first file holding ``sop_uid``, with its references.
@@ -152,7 +158,7 @@ class Catalog:
         Raises NotInCatalogError when no indexed file holds it.
         """
         with translating(self._url, "read the catalog"), self._read() as conn:
-            found = _queries.locate(conn, sop_uid)
+            found = _queries.locate(conn, bare(sop_uid))
             if not found:
                 raise NotInCatalogError(sop_uid)
             file_id, summary = found[0]
@@ -165,12 +171,12 @@ class Catalog:
         [] when no indexed file holds ``sop_uid`` (or it references nothing).
         """
         with translating(self._url, "read the catalog"), self._read() as conn:
-            return _queries.references_from(conn, sop_uid)
+            return _queries.references_from(conn, bare(sop_uid))
 
     def referrers(self, target_uid: str) -> list[Reference]:
         """References to ``target_uid`` from indexed files (each once); held or not."""
         with translating(self._url, "read the catalog"), self._read() as conn:
-            return _queries.referrers(conn, target_uid)
+            return _queries.referrers(conn, bare(target_uid))
 
     def dangling(self) -> list[Reference]:
         """References to stored objects (``instance`` True) that no indexed file holds."""
@@ -205,12 +211,12 @@ class Catalog:
     def series_instances(self, series_uid: str) -> list[ObjectSummary]:
         """The files of a series (without references), by instance number then path."""
         with translating(self._url, "read the catalog"), self._read() as conn:
-            return _queries.series_instances(conn, series_uid)
+            return _queries.series_instances(conn, bare(series_uid))
 
     def study_series(self, study_uid: str) -> list[SeriesSummary]:
         """The series of a study as its indexed files say, by series number."""
         with translating(self._url, "read the catalog"), self._read() as conn:
-            return _queries.study_series(conn, study_uid)
+            return _queries.study_series(conn, bare(study_uid))
 
     def instances(
         self, *, sop_class: str | None = None, modality: str | None = None
