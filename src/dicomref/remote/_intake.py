@@ -1,7 +1,8 @@
 """Receiving the objects of one retrieve: into the store if wanted, else into a holding area.
 
-A :class:`Batch` is the storage callback of one C-MOVE/C-GET.  Each dataset is encoded as
-a Part-10 file (preamble, file meta with the transfer syntax it came in) and written:
+A :class:`Batch` is the storage callback of one C-MOVE/C-GET.  Each object is written as
+the Part-10 file it arrived as (preamble, file meta with the transfer syntax it came in,
+the dataset's bytes as received: never decoded and encoded again):
 
 - to the :class:`~dicomref.store.ManagedStore` (atomically, under hashed paths) when its
   SOP Instance UID is one the fetch wants;
@@ -88,6 +89,10 @@ class Batch:
             return len(self._arrivals)
 
     def __call__(self, dataset: Dataset) -> None:
+        self.store_file(dataset, encode(dataset))
+
+    def store_file(self, dataset: Dataset, data: bytes) -> None:
+        """Keep ``data``, the file ``dataset`` arrived as (its bytes as received)."""
         key = InstanceKey(
             _text(dataset, "StudyInstanceUID"),
             _text(dataset, "SeriesInstanceUID"),
@@ -95,7 +100,6 @@ class Batch:
         )
         sop_class = _text(dataset, "SOPClassUID")
         modality = str(dataset.get("Modality", "") or "").strip() or None
-        data = encode(dataset)
         if key.sop in self.keep:
             stored = self.store.write(key, data, modality)
             arrival = Arrival(key, sop_class, modality, stored.path, len(data), True)

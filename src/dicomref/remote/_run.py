@@ -8,9 +8,9 @@ its references are followed from its local copy, so a rerun asks the server for
 nothing it already gave.
 
 What arrives is written by a :class:`Batch` (into the store when wanted, else into the
-holding folder), then read back (:func:`read_object`), indexed in the catalog, and its
-references added to what is wanted; held-back arrivals that turn out to be wanted are
-moved into the store, the rest discarded and counted.
+holding folder), then read back (:func:`read_object`), indexed in the catalog (once per
+retrieve), and its references added to what is wanted; held-back arrivals that turn out
+to be wanted are moved into the store, the rest discarded and counted.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class FetchRun:
         self.verdicts: dict[str, str] = {}
         self._holding: Path | None = None
         self._held_back: dict[Path, ObjectSummary | None] = {}
+        self._unindexed: list[ObjectSummary] = []
 
     # -- what is wanted --------------------------------------------------------------------
 
@@ -304,7 +305,15 @@ class FetchRun:
             self.discard(left)
         else:
             hold.extend(left)
+        self.index()
         return keys
+
+    def index(self) -> None:
+        """Index the objects kept since the last call in the catalog, in one transaction
+        (one per retrieve, not one per object)."""
+        if self.catalog is not None and self._unindexed:
+            self.catalog.add(self._unindexed)
+        self._unindexed = []
 
     def claim(self, waiting: list[Arrival], accept: Accept | None = None) -> list[Arrival]:
         """Keep the held-back arrivals that are wanted now, or that ``accept`` takes (as
@@ -329,6 +338,7 @@ class FetchRun:
                 left[index] = None
                 self._keep(self._promote(candidate))
                 changed = True
+        self.index()
         return [a for a in left if a is not None]
 
     def discard(self, arrivals: Iterable[Arrival]) -> None:
@@ -357,8 +367,7 @@ class FetchRun:
             return None
         if uid in self.fetched:
             return summary
-        if self.catalog is not None:
-            self.catalog.add([summary])
+        self._unindexed.append(summary)
         self.holdings.add(summary)
         self.fetched[uid] = FetchedObject(
             key=summary.key,
