@@ -24,7 +24,10 @@ Modules: ``_config`` (ServerConfig), ``_scp`` (the AE and its handlers), ``_find
 ``_answers`` (C-FIND), ``_keys``, ``_identifier``, ``_hierarchy``, ``_matching`` and
 ``_select`` (identifiers → SQL), ``_refseq`` (reference sequences), ``_retrieve`` (C-MOVE,
 C-GET), ``_store`` and ``_ingest`` (C-STORE), ``_access`` (who may do what),
-``_statuses``, ``_events``.
+``_statuses``, ``_events``; the network side: ``_listener`` and ``_gate`` (connections
+until their association request is complete, and their bounds), ``_receive`` (PDUs read
+within the negotiated bounds), ``_reactor`` and ``_tuning`` (pynetdicom's loops and
+per-message costs); docs/server-connections.md.
 """
 
 from __future__ import annotations
