@@ -450,20 +450,23 @@ def test_rejected_association_is_a_clear_error(
 def test_a_move_destination_the_server_does_not_know_is_a_clear_error(
     dcmqrscp: DicomServer, store_port: int, patients: Patients, tmp_path: Path
 ) -> None:
-    """dcmqrscp answers 0xA801 when it does not know our AE title: raised, not planned
-    around (no other plan can fix where the server sends to)."""
+    """dcmqrscp answers 0xA801 when it does not know our AE title: with C-MOVE asked for,
+    raised, not planned around (no other plan can fix where the server sends to).  Under
+    "auto" C-GET is bet on first, and it needs no destination."""
     node = dataclasses.replace(node_of(dcmqrscp, store_port), our_ae="STRANGER")
     with pytest.raises(StatusError) as caught:
-        fetch(node, [patients.a.plans[0].path], out=ManagedStore(tmp_path / "out"))
+        fetch(node, [patients.a.plans[0].path], out=ManagedStore(tmp_path / "out"), retrieve="move")
     assert caught.value.status == 0xA801
     assert "destination" in str(caught.value)
     code, _, err = cli(
         "fetch", node_text(dcmqrscp), str(patients.a.plans[0].path), "--ae", "STRANGER",
         "--store-port", str(store_port), "--out", str(tmp_path / "out"),
-        "--db", f"sqlite:///{tmp_path / 'c.sqlite'}",
+        "--db", f"sqlite:///{tmp_path / 'c.sqlite'}", "--retrieve", "move",
     )  # fmt: skip
     assert code == 5
     assert "0xA801" in err
+    report = fetch(node, [patients.a.plans[0].path], out=ManagedStore(tmp_path / "auto"))
+    assert report.missing == () and report.requests.c_move == 0
 
 
 def test_nothing_listening_is_a_clear_error(patients: Patients, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from dicomref.remote import (
     Preference,
     Retrieve,
     Root,
+    Scope,
     ScopeKind,
     State,
     Step,
@@ -789,19 +790,20 @@ def test_unknown_capabilities_are_hierarchical_but_bet_on_lists() -> None:
     run = simulate(ServerModel(archive(), DCMQRSCP_STRICT), wanted, believed=Capabilities())
     assert len(run.phases[1]) == 1  # unmeasured C-MOVE: one retrieve first, then the rest
     (first_retrieve,) = run.phases[1]
-    assert isinstance(first_retrieve, Retrieve) and first_retrieve.method is Method.MOVE
+    assert isinstance(first_retrieve, Retrieve) and first_retrieve.method is Method.GET
     assert sorted(r.listed for r in run.retrieves) == [False, True]  # the 3 listed, SS1 alone
     assert run.state.retrieved == {w.sop_uid for w in wanted}
     learnt = run.state.capabilities
-    assert (learnt.uid_list_find, learnt.uid_list_move, learnt.c_move) == (True, True, True)
+    assert (learnt.uid_list_find, learnt.uid_list_get, learnt.c_get) == (True, True, True)
 
 
 def test_unmeasured_method_that_sends_nothing_is_dropped_for_the_other() -> None:
-    truth = dataclasses.replace(DCMQRSCP_STRICT, c_move=False)
+    truth = dataclasses.replace(DCMQRSCP_STRICT, c_get=False)
     believed = dataclasses.replace(Capabilities.conservative(), c_move=None, c_get=None)
     run = simulate(ServerModel(archive(), truth), contour_images(4), believed=believed)
-    assert run.state.capabilities.c_move is False  # after two objects, not one
-    assert [r.method for r in run.retrieves].count(Method.MOVE) == 2
+    assert run.state.capabilities.c_get is False  # after two objects, not one
+    assert [r.method for r in run.retrieves].count(Method.GET) == 2  # bet on first
+    assert run.state.capabilities.c_move is True
     assert run.state.retrieved == {w.sop_uid for w in contour_images(4)}
 
 
@@ -810,7 +812,7 @@ def test_one_unretrievable_object_does_not_condemn_an_unmeasured_method() -> Non
     server = ServerModel(archive(), DCMQRSCP_STRICT, unretrievable=frozenset({wanted[0].sop_uid}))
     believed = dataclasses.replace(Capabilities.conservative(), c_move=None, c_get=None)
     run = simulate(server, wanted, believed=believed)
-    assert run.state.capabilities.c_move is True  # it brought the three others
+    assert run.state.capabilities.c_get is True  # it brought the three others
     assert run.state.retrieved == {w.sop_uid for w in wanted[1:]}
     assert "did not send it" in run.missing()[wanted[0].sop_uid]
 
@@ -1017,7 +1019,7 @@ def test_an_unmeasured_list_retrieve_is_tried_once_then_the_series_when_it_is_ch
     wanted = contour_images(60)
     run = simulate(ServerModel(archive(), QRSCP), wanted, believed=DEAR_REQUESTS)
     listed = [r for r in run.retrieves if r.listed]
-    assert len(listed) == 1 and "uid_list_move not measured" in listed[0].why
+    assert len(listed) == 1 and "uid_list_get not measured" in listed[0].why
     assert len(run.retrieves) == 2  # the refused list, then the series
     whole = run.retrieves[-1]
     assert whole.level is Level.SERIES and whole.series == CT_A
@@ -1025,12 +1027,12 @@ def test_an_unmeasured_list_retrieve_is_tried_once_then_the_series_when_it_is_ch
     assert run.state.retrieved == {w.sop_uid for w in wanted}
     assert len(run.state.discarded) == 40
     learnt = run.state.capabilities
-    assert (learnt.uid_list_find, learnt.uid_list_move, learnt.c_move) == (False, False, True)
+    assert (learnt.uid_list_find, learnt.uid_list_get, learnt.c_get) == (False, False, True)
 
 
 def test_singles_when_they_are_cheaper_than_the_series() -> None:
     wanted = contour_images(10)
-    believed = dataclasses.replace(CHEAP_REQUESTS, c_move=True)  # no lone first retrieve
+    believed = dataclasses.replace(CHEAP_REQUESTS, c_get=True)  # no lone first retrieve
     run = simulate(ServerModel(archive(), QRSCP), wanted, believed=believed)
     singles = [r for r in run.retrieves if r.level is Level.IMAGE and not r.listed]
     assert len(singles) == 10 and run.state.discarded == frozenset()
@@ -1063,7 +1065,7 @@ def test_a_list_retrieve_that_brings_nothing_while_unmeasured_is_not_retried() -
     server = ServerModel(archive(), truth, silent_lists=True)
     run = simulate(server, contour_images(30), believed=CHEAP_REQUESTS)
     assert sum(1 for r in run.retrieves if r.listed) == 1
-    assert run.state.capabilities.uid_list_move is False
+    assert run.state.capabilities.uid_list_get is False
     assert run.state.retrieved == {w.sop_uid for w in contour_images(30)}
 
 
@@ -1126,3 +1128,26 @@ def test_a_fetch_follows_the_slices_contours_lie_on_not_the_series_listing() -> 
     )
     assert needed([*listed, contour]) == [contour]
     assert needed(listed) == listed  # contours that name no image: the listing is the way
+
+
+def test_auto_bets_on_c_get_and_a_refused_service_is_dropped_at_once() -> None:
+    wanted = [want(SS1, study=STUDY_A, series=RS_A1)]
+    state = State.start(wanted, Capabilities()).with_found(
+        Find(
+            level=Level.IMAGE,
+            keys=(("SOPInstanceUID", SS1),),
+            return_keys=(),
+            purpose="",
+            resolves=frozenset({SS1}),
+            scope=Scope(ScopeKind.SERIES, study=STUDY_A, series=RS_A1),
+        ),
+        [Match(sop=SS1)],
+    )
+    (first,) = plan(state).retrieves
+    assert first.method is Method.GET  # unmeasured: the bet that needs no destination
+    refused = state.with_retrieved(first, [], reason="0x0122", unsupported=True)
+    assert refused.capabilities.c_get is False  # one refusal is enough: the service is absent
+    (second,) = plan(refused).retrieves
+    assert second.method is Method.MOVE
+    moved = dataclasses.replace(Capabilities(), c_move=True)
+    assert PlanOptions().methods(moved) == (Method.MOVE, Method.GET)

@@ -72,6 +72,8 @@ _Response = tuple[Dataset, Dataset | None]
 SUCCESS = 0x0000
 PENDING = frozenset({0xFF00, 0xFF01})
 CANCEL = 0xFE00
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+"""Refused: SOP Class not supported (PS3.7 C.5.18); also raised for a refused context."""
 _WARNINGS = frozenset({0x0001, 0x0107, 0x0116})
 
 _STATUS_TABLES: Final[dict[str, Mapping[int, tuple[str, str]]]] = {
@@ -594,12 +596,15 @@ class DimseClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _require_context(self, assoc: Association, abstract: uid.UID, command: str) -> None:
+        """A :class:`StatusError` with 0x0122 (SOP class not supported) when the server
+        refused the presentation context: what it would answer to the request itself."""
         if any(cx.abstract_syntax == abstract for cx in assoc.accepted_contexts):
             return
-        raise RemoteError(
+        raise StatusError(
             self._label,
-            f"the server does not support {abstract.name} ({command}): it refused that "
-            "presentation context",
+            command,
+            SOP_CLASS_NOT_SUPPORTED,
+            f"the server does not support {abstract.name}: it refused that presentation context",
         )
 
     # -- messages ----------------------------------------------------------------------------------

@@ -26,7 +26,12 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicomref.errors import RemoteError, StatusError
-from dicomref.remote._dimse import DimseClient, RetrieveResult, status_meaning
+from dicomref.remote._dimse import (
+    SOP_CLASS_NOT_SUPPORTED,
+    DimseClient,
+    RetrieveResult,
+    status_meaning,
+)
 from dicomref.remote._enums import Level, Method, Root
 from dicomref.remote._report import FetchProgress, Requests
 from dicomref.remote._steps import LIST_SEPARATOR, Find, Keys, Retrieve
@@ -70,13 +75,15 @@ class RetrieveAnswer:
     ``completed``: completed sub-operations it reported (None when it failed the request);
     ``reason``: its failure or warning status in words; ``refused``: objects it sent that
     were not asked for (refused by our storage SCP); ``failures``: objects that arrived but
-    could not be kept, with why.
+    could not be kept, with why.  ``unsupported``: the server does not offer the service
+    (status 0x0122, or it refused the presentation context).
     """
 
     completed: int | None
     reason: str | None
     refused: int
     failures: tuple[tuple[str, str], ...]
+    unsupported: bool = False
 
 
 class Executor:
@@ -174,7 +181,8 @@ class Executor:
             self._end(f"{arrivals()} arrived; failed: {reason_of(exc)}")
             if destination and not step.listed:
                 raise
-            return RetrieveAnswer(None, reason_of(exc), 0, ())
+            unsupported = exc.status == SOP_CLASS_NOT_SUPPORTED
+            return RetrieveAnswer(None, reason_of(exc), 0, (), unsupported=unsupported)
         except RemoteError as exc:
             self._end(f"{arrivals()} arrived; failed: {reason_of(exc)}")
             raise

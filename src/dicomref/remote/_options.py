@@ -8,7 +8,8 @@ from typing import Literal
 from dicomref.remote._capabilities import Capabilities
 from dicomref.remote._enums import Method
 
-#: Which retrieve service to prefer; "auto" takes C-GET when measured, else C-MOVE.
+#: Which retrieve service to prefer; "auto" takes C-GET unless it is measured not to work,
+#: or C-MOVE is measured to work and C-GET is not.
 Preference = Literal["move", "get", "auto"]
 
 
@@ -16,7 +17,11 @@ Preference = Literal["move", "get", "auto"]
 class PlanOptions:
     """Planner settings.
 
-    ``retrieve``: preferred retrieve service; the other is the fallback.
+    ``retrieve``: preferred retrieve service; the other is the fallback.  Under "auto",
+    C-GET is bet on while unmeasured: it needs no C-MOVE destination configured on the
+    server and no association back to us per request, and a server without it refuses
+    its presentation context (known from the association, no request spent) or the
+    request (one request).
     ``max_uids_per_request`` / ``max_list_chars``: cap one UID list (the measured
     ``Capabilities.max_uid_list`` caps it further); 32 KiB keeps an element well under
     the 64 KiB a 16-bit explicit-VR length allows.
@@ -48,9 +53,12 @@ class PlanOptions:
 
     def methods(self, capabilities: Capabilities) -> tuple[Method, ...]:
         """Retrieve services to try, best first, leaving out those measured not to work."""
+        get_first = capabilities.c_get is True or (
+            capabilities.c_get is None and capabilities.c_move is not True
+        )
         if self.retrieve == "move":
             order = (Method.MOVE, Method.GET)
-        elif self.retrieve == "get" or capabilities.c_get is True:
+        elif self.retrieve == "get" or get_first:
             order = (Method.GET, Method.MOVE)
         else:
             order = (Method.MOVE, Method.GET)

@@ -262,7 +262,7 @@ class FetchRun:
             failed = f"{len(answer.failures)} could not be kept (first: {uid}: {why})"
             reason = f"{reason}; {failed}" if reason else failed
         self.state = self.state.with_retrieved(
-            step, keys, completed=answer.completed, reason=reason
+            step, keys, completed=answer.completed, reason=reason, unsupported=answer.unsupported
         )
         return keys
 

@@ -17,7 +17,7 @@ from dicomref.model import InstanceKey
 from dicomref.remote._attempts import Attempt, Mode
 from dicomref.remote._capabilities import Capabilities
 from dicomref.remote._costs import Costs
-from dicomref.remote._enums import Level
+from dicomref.remote._enums import Level, Method
 from dicomref.remote._learning import (
     learn_from_arrival,
     learn_from_find,
@@ -190,6 +190,7 @@ class State:
         *,
         completed: int | None = None,
         reason: str | None = None,
+        unsupported: bool = False,
     ) -> State:
         """Record what arrived for ``retrieve`` (the objects, read from their headers).
 
@@ -198,7 +199,9 @@ class State:
         Wanted objects that arrived are retrieved (from whichever step brought them),
         others are discarded.  Wanted objects asked for but not arrived get an attempt
         recorded (IMAGE level, or a series they were located in), or, for a series
-        fetched whole to look inside it, count as not in that series.
+        fetched whole to look inside it, count as not in that series.  ``unsupported``:
+        the server said it does not offer the retrieve service at all (0x0122, or a refused
+        presentation context): unless it has delivered before, it is not tried again.
         """
         keys = tuple(arrived)
         got = {k.sop for k in keys}
@@ -236,6 +239,12 @@ class State:
                 state = dataclasses.replace(state, capabilities=learnt)
         if mode in state.proven:
             return state
+        proven = any(p.method is mode.method for p in state.proven)
+        if unsupported and not proven:
+            flag = "c_move" if mode.method is Method.MOVE else "c_get"
+            return dataclasses.replace(
+                state, capabilities=state.capabilities.learned(**{flag: False})
+            )
         strikes = 0  # objects this unproven method brought nothing for, in this mode
         if all(p.method is not mode.method for p in state.proven):
             strikes = sum(1 for tries in attempts.values() if any(a.mode == mode for a in tries))
