@@ -50,6 +50,7 @@ def run_cli(*argv: str) -> str:
         ("from dicomref.server import ServerConfig", ("pynetdicom", "sqlalchemy", "pydicom")),
         ("from dicomref.remote import Node, Capabilities", ("pynetdicom", "sqlalchemy")),
         ("import dicomref.catalog._catalog", ("pynetdicom",)),
+        ("from dicomref import references, read_object", ("pynetdicom", "sqlalchemy")),
     ],
 )
 def test_a_path_imports_nothing_heavy_it_does_not_use(code: str, banned: tuple[str, ...]) -> None:
