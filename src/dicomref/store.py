@@ -66,11 +66,20 @@ class ManagedStore:
         return self.path_for(key, modality).is_file()
 
     def write(
-        self, key: InstanceKey, data: bytes, modality: str | None = None, *, replace: bool = False
+        self,
+        key: InstanceKey,
+        data: bytes,
+        modality: str | None = None,
+        *,
+        replace: bool = False,
+        sync_folder: bool = True,
     ) -> Stored:
         """Store a complete DICOM file's bytes (preamble and file meta included).
 
         An object already stored under ``key`` is kept as it is unless ``replace``.
+        ``sync_folder=False`` leaves the folder's fsync (which makes the rename durable)
+        to the caller, who writes many objects and syncs each folder once
+        (:func:`fsync_folder`); the file itself is always synced (with ``fsync``).
         """
         target = self.path_for(key, modality)
         if not replace and target.is_file():
@@ -88,7 +97,7 @@ class ManagedStore:
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        if self.fsync:
+        if self.fsync and sync_folder:
             fsync_folder(target.parent)
         return Stored(key, target, len(data), False)
 

@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset
 
 from dicomref.errors import UsageError
 from dicomref.model import InstanceKey
-from dicomref.store import ManagedStore, uid_token
+from dicomref.store import ManagedStore, fsync_folder, uid_token
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,11 +78,21 @@ class Batch:
         self._on_arrival = on_arrival
         self._lock = threading.Lock()
         self._arrivals: list[Arrival] = []
+        self._folders: set[Path] = set()
 
     @property
     def arrivals(self) -> tuple[Arrival, ...]:
         with self._lock:
             return tuple(self._arrivals)
+
+    def sync(self) -> None:
+        """Make the renames into the store durable: each folder written to, synced once
+        (not once per object), before the objects are indexed."""
+        with self._lock:
+            folders, self._folders = self._folders, set()
+        if self.store.fsync:
+            for folder in sorted(folders):
+                fsync_folder(folder)
 
     def count(self) -> int:
         with self._lock:
@@ -101,7 +111,9 @@ class Batch:
         sop_class = _text(dataset, "SOPClassUID")
         modality = str(dataset.get("Modality", "") or "").strip() or None
         if key.sop in self.keep:
-            stored = self.store.write(key, data, modality)
+            stored = self.store.write(key, data, modality, sync_folder=False)
+            with self._lock:
+                self._folders.add(stored.path.parent)
             arrival = Arrival(key, sop_class, modality, stored.path, len(data), True)
         else:
             self.holding.mkdir(parents=True, exist_ok=True)

@@ -245,8 +245,10 @@ class FetchRun:
         try:
             answer = self.executor.retrieve(step, batch, batch.count)
         except RemoteError:
+            batch.sync()
             self.settle(batch.arrivals, accept, hold)
             raise
+        batch.sync()
         arrivals = batch.arrivals
         self.state = self.state.with_cost(
             time.perf_counter() - began,
