@@ -51,7 +51,9 @@ def real_ct_files(out: Path, count: int) -> list[Path]:
     """``count`` clones of pydicom's CT_small.dcm (a real scanner's header, 32 KiB of
     pixels): ``STUDIES`` studies of ``SERIES_PER_STUDY`` series, each slice with its own SOP
     Instance UID, instance number and position along the slice normal."""
-    template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    source = get_testdata_file("CT_small.dcm")
+    assert isinstance(source, str), "pydicom ships CT_small.dcm"
+    template = pydicom.dcmread(source)
     x, y, z0 = (float(v) for v in template.ImagePositionPatient)
     series_count = STUDIES * SERIES_PER_STUDY
     per_series = -(-count // series_count)

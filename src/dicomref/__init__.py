@@ -35,13 +35,14 @@ if TYPE_CHECKING:
         NotAnInstanceError,
         NotDicomError,
         NotInCatalogError,
+        ReadLimitError,
         RemoteError,
         RemoteTimeoutError,
         RetrieveMismatchError,
         StatusError,
         UsageError,
     )
-    from dicomref.extraction import dicomdir_files, read_object, references
+    from dicomref.extraction import ReadLimits, dicomdir_files, read_object, references
     from dicomref.graph import Direction, Graph, build_graph, to_dot
     from dicomref.graph import Edge as GraphEdge
     from dicomref.graph import Node as GraphNode
@@ -82,6 +83,7 @@ _LAZY: dict[str, str] = {
             "NotAnInstanceError",
             "NotDicomError",
             "NotInCatalogError",
+            "ReadLimitError",
             "RemoteError",
             "RemoteTimeoutError",
             "RetrieveMismatchError",
@@ -90,7 +92,9 @@ _LAZY: dict[str, str] = {
         ],
         "dicomref.errors",
     ),
-    **dict.fromkeys(["dicomdir_files", "read_object", "references"], "dicomref.extraction"),
+    **dict.fromkeys(
+        ["ReadLimits", "dicomdir_files", "read_object", "references"], "dicomref.extraction"
+    ),
     **dict.fromkeys(["Direction", "Graph", "build_graph", "to_dot"], "dicomref.graph"),
     "GraphEdge": "dicomref.graph:Edge",
     "GraphNode": "dicomref.graph:Node",
@@ -153,6 +157,8 @@ __all__ = [
     "ObjectSummary",
     "ObjectView",
     "ProbeReport",
+    "ReadLimitError",
+    "ReadLimits",
     "Reference",
     "RemoteError",
     "RemoteTimeoutError",

@@ -6,7 +6,8 @@
     ├── UsageError                 bad input from the caller (no such path, not a UID, …)
     ├── DicomReadError             a file that cannot be read as DICOM (names path, offset, tag)
     │   ├── NotDicomError          a file that is not DICOM at all
-    │   └── NotAnInstanceError     DICOM, but no composite instance (a DICOMDIR, …)
+    │   ├── NotAnInstanceError     DICOM, but no composite instance (a DICOMDIR, …)
+    │   └── ReadLimitError         reading it would pass a bound (inflated size, value size)
     ├── CatalogError               the catalog cannot be opened, migrated or written
     │   ├── CatalogVersionError    the catalog was written by a newer dicomref
     │   └── NotInCatalogError      a UID the catalog does not hold
@@ -67,6 +68,29 @@ class DicomReadError(DicomrefError):
 
 class NotDicomError(DicomReadError):
     """The file is not a DICOM file at all."""
+
+
+class ReadLimitError(DicomReadError):
+    """Reading the file would pass one of the bounds of
+    :class:`~dicomref.extraction.ReadLimits` (a deflate bomb, a value claiming gigabytes).
+
+    ``limit`` names the bound (``max_inflated``, ``max_value``) and ``bound`` is its value
+    in bytes.  The file is refused alone; raise the limit only for data you trust.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        *,
+        limit: str,
+        bound: int,
+        offset: int | None = None,
+        tag: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.bound = bound
+        super().__init__(path, reason, offset=offset, tag=tag)
 
 
 class CatalogError(DicomrefError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, exc
 
@@ -22,6 +24,9 @@ from dicomref.catalog._writer import Statements, Writer
 from dicomref.errors import NotInCatalogError, UsageError
 from dicomref.model import Kind, ObjectSummary, Reference
 from dicomref.remote._capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from dicomref.extraction import ReadLimits
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,7 @@ class Catalog:
         *,
         workers: int | None = None,
         progress: Callable[[ScanProgress], None] | None = None,
+        limits: ReadLimits | None = None,
     ) -> ScanReport:
         """Index files, folders (recursively) and DICOMDIRs; incremental, parallel.
 
@@ -110,13 +116,18 @@ class Catalog:
         reached by the walk).  Files that cannot
         be read are listed in the report and the scan goes on.  ``workers`` processes read
         files and write their rows, in turns (default: one per CPU); ``progress`` is called at
-        most every 0.1 s.
+        most every 0.1 s.  ``limits`` bounds what reading one file may take (default:
+        :class:`~dicomref.extraction.ReadLimits`'s); a file past them fails alone.
 
         Raises UsageError for a path that does not exist (before anything is done).
         """
         if workers is not None and workers < 1:
             raise UsageError(f"workers must be at least 1, not {workers}")
         reader, lister = _file_readers()
+        if limits is not None:
+            from dicomref.extraction import read_object_apart
+
+            reader = functools.partial(read_object_apart, limits=limits)
         scan = Scan(
             self._engine,
             reader=reader,

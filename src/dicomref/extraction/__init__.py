@@ -1,9 +1,11 @@
 """Extraction: what one DICOM object is, and which objects it references.
 
 :func:`read_object` reads a file's header with the fast walker (:mod:`._walker`; pydicom for
-Big Endian and Deflated files), :func:`references` lists what an object references (a file,
-or a :class:`pydicom.Dataset` through the same walk), :func:`dicomdir_files` lists the files
-of a DICOMDIR.  The rules that name references are documented in :mod:`._rules`.
+Big Endian files), :func:`references` lists what an object references (a file, or a
+:class:`pydicom.Dataset` through the same walk), :func:`dicomdir_files` lists the files of a
+DICOMDIR.  The rules that name references are documented in :mod:`._rules`.  What reading
+one file may cost is bounded by :class:`ReadLimits` (:mod:`._limits`): a file past a bound
+raises :class:`~dicomref.errors.ReadLimitError`.
 
 Modules: ``_walker`` (bytes → light tree), ``_adapter`` (pydicom Dataset → light tree),
 ``_tree`` (the tree and its tags), ``_values`` (reading its values), ``_walk`` (the generic
@@ -19,6 +21,7 @@ from pydicom.dataset import Dataset
 from dicomref.errors import DicomReadError
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS, read_with_pydicom, tree_from_dataset
 from dicomref.extraction._dicomdir import dicomdir_files
+from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits
 from dicomref.extraction._summary import Facts, check_instance, summarise, summarise_apart
 from dicomref.extraction._tree import SOP_CLASS_UID, SOP_INSTANCE_UID, Item
 from dicomref.extraction._values import uid
@@ -26,39 +29,44 @@ from dicomref.extraction._walk import RawReference, find_references
 from dicomref.extraction._walker import Header, read_header
 from dicomref.model import ObjectSummary, Reference
 
-__all__ = ["dicomdir_files", "read_object", "references"]
+__all__ = ["ReadLimits", "dicomdir_files", "read_object", "references"]
 
 
-def read_object(path: str | os.PathLike[str]) -> ObjectSummary:
+def read_object(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS) -> ObjectSummary:
     """Read the header of the DICOM file at ``path``: identity, place, geometry, references.
 
     Pixel data is never read.  Raises :class:`~dicomref.errors.NotDicomError` (not DICOM),
     :class:`~dicomref.errors.NotAnInstanceError` (a DICOMDIR or another non-composite
-    object) and :class:`~dicomref.errors.DicomReadError` (unreadable, truncated, damaged, or
-    missing SOPClassUID / SOPInstanceUID / StudyInstanceUID / SeriesInstanceUID); no other
-    exception for bad input.
+    object), :class:`~dicomref.errors.ReadLimitError` (past one of ``limits``: a deflate
+    bomb, a value claiming gigabytes) and :class:`~dicomref.errors.DicomReadError`
+    (unreadable, truncated, damaged, or missing SOPClassUID / SOPInstanceUID /
+    StudyInstanceUID / SeriesInstanceUID); no other exception for bad input.
     """
-    header, syntax, media, tree = _read(path)
+    header, syntax, media, tree = _read(path, limits)
     return summarise(header.path, header.size, header.mtime_ns, syntax, media, tree)
 
 
-def read_object_apart(path: str) -> tuple[Facts, list[RawReference]]:
+def read_object_apart(
+    path: str, limits: ReadLimits = DEFAULT_LIMITS
+) -> tuple[Facts, list[RawReference]]:
     """:func:`read_object` as tuples, the references apart: the catalog's scan reader.
 
     :class:`~._summary.Facts` has the summary's fields but its references; each reference
     tuple is a Reference's fields after ``source`` (see :data:`~._walk.RawReference`).
     Raises as :func:`read_object`.
     """
-    header, syntax, media, tree = _read(path)
+    header, syntax, media, tree = _read(path, limits)
     return summarise_apart(header.path, header.size, header.mtime_ns, syntax, media, tree)
 
 
-def _read(path: str | os.PathLike[str]) -> tuple[Header, str | None, str | None, Item]:
-    header = read_header(path)
+def _read(
+    path: str | os.PathLike[str], limits: ReadLimits
+) -> tuple[Header, str | None, str | None, Item]:
+    header = read_header(path, limits)
     syntax, media, tree = header.transfer_syntax, header.media_class, header.tree
     if tree is None:
         check_instance(header.path, media, None)
-        syntax, media, tree = read_with_pydicom(header.path)
+        syntax, media, tree = read_with_pydicom(header.path, limits)
     return header, syntax, media, tree
 
 

@@ -5,8 +5,10 @@ walker builds from bytes, so that references found in a Dataset and in a file go
 one walk.  Values are taken raw where pydicom still holds them raw (the bytes the walker would
 have kept); elements are converted only where needed (possible sequences, wanted values).
 
-:func:`read_with_pydicom` reads the files the walker does not (Explicit VR Big Endian,
-Deflated): ``dcmread(stop_before_pixels=True, force=True)``, then the adapter.
+:func:`read_with_pydicom` reads the files the walker does not (Explicit VR Big Endian):
+``dcmread(stop_before_pixels=True, force=True)`` with values over
+:attr:`~._limits.ReadLimits.max_value` left unread (pydicom's ``defer_size``), then the
+adapter, which refuses to read such a value where it would need it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
-from dicomref.errors import DicomReadError
+from dicomref.errors import DicomReadError, ReadLimitError
+from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits, describe_bytes
 from dicomref.extraction._tree import (
     MAX_DEPTH,
     SEQUENCE_TAGS,
@@ -56,11 +59,15 @@ PYDICOM_READ_ERRORS: Final = (
 _ITEM_BYTES: Final = b"\xfe\xff\x00\xe0"
 
 
-def read_with_pydicom(path: str) -> tuple[str | None, str | None, Item]:
+def read_with_pydicom(
+    path: str, limits: ReadLimits = DEFAULT_LIMITS
+) -> tuple[str | None, str | None, Item]:
     """Read ``path`` with pydicom: (transfer syntax, media storage SOP class, tree)."""
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-        tree = tree_from_dataset(dataset, path)
+        dataset = pydicom.dcmread(
+            path, stop_before_pixels=True, force=True, defer_size=limits.max_value
+        )
+        tree = tree_from_dataset(dataset, path, max_value=limits.max_value)
         meta = getattr(dataset, "file_meta", None)
         syntax = media = None
         if isinstance(meta, Dataset):  # read lazily: a damaged meta element raises here
@@ -83,10 +90,13 @@ def read_with_pydicom(path: str) -> tuple[str | None, str | None, Item]:
     return syntax, media, tree
 
 
-def tree_from_dataset(dataset: Dataset, label: str, depth: int = 0) -> Item:
+def tree_from_dataset(
+    dataset: Dataset, label: str, depth: int = 0, *, max_value: int | None = None
+) -> Item:
     """The light tree of ``dataset`` (``label`` names it in errors).
 
-    Raises :class:`DicomReadError` for sequences nested deeper than the walker reads.
+    Raises :class:`DicomReadError` for sequences nested deeper than the walker reads, and
+    :class:`ReadLimitError` for a value it needs that is longer than ``max_value`` bytes.
     pydicom's own errors while converting lazily read elements pass through; callers
     translate them (:data:`PYDICOM_READ_ERRORS`).
     """
@@ -100,15 +110,20 @@ def tree_from_dataset(dataset: Dataset, label: str, depth: int = 0) -> Item:
     for key in list(dataset.keys()):
         tag = int(key)
         if tag in WANTED:
+            if max_value is not None:
+                _check_length(dataset.get_item(tag, keep_deferred=True), tag, label, max_value)
             item[tag] = _leaf(dataset, tag, charsets)
             continue
-        element = dataset.get_item(tag)
+        element = dataset.get_item(tag, keep_deferred=True)  # a deferred value stays unread
         if element is None or not _may_be_sequence(tag, element):
             continue
+        if max_value is not None:
+            _check_length(element, tag, label, max_value)
         converted = dataset[tag]
         if converted.VR == "SQ":
             item[tag] = [
-                tree_from_dataset(child, label, depth + 1) for child in converted.value or ()
+                tree_from_dataset(child, label, depth + 1, max_value=max_value)
+                for child in converted.value or ()
             ]
         elif (
             converted.VR == "UN"
@@ -121,6 +136,25 @@ def tree_from_dataset(dataset: Dataset, label: str, depth: int = 0) -> Item:
             if items is not None:
                 item[tag] = items
     return item
+
+
+def _check_length(
+    element: RawDataElement | DataElement | None, tag: int, label: str, max_value: int
+) -> None:
+    """Raise ReadLimitError for a value not yet read that is longer than ``max_value``."""
+    if not isinstance(element, RawDataElement) or element.value is not None:
+        return  # read already: it was no longer than pydicom's defer_size
+    length = element.length
+    if length != UNDEFINED and length > max_value:
+        raise ReadLimitError(
+            label,
+            f"its value claims {length:,} bytes, more than the {describe_bytes(max_value)} "
+            "dicomref reads of one value (ReadLimits.max_value): the file is damaged or "
+            "deliberately malformed",
+            limit="max_value",
+            bound=max_value,
+            tag=describe(tag),
+        )
 
 
 def _may_be_sequence(tag: int, element: RawDataElement | DataElement) -> bool:

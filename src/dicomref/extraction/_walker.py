@@ -8,8 +8,10 @@ walks the bytes itself: one ``pread`` of the first 16 KiB, one ``struct`` unpack
 header, set look-ups to decide what an element is, values skipped by offset except the few
 :data:`~._tree.WANTED` ones, and every sequence kept.  pydicom is still the authority it
 leans on: its data dictionary says which tags are sequences, and files this walker does not
-read (Explicit VR Big Endian, Deflated, headerless big-endian files) go to pydicom instead
-(:class:`Header` then has no tree; see :mod:`._adapter`).
+read (Explicit VR Big Endian, headerless big-endian files) go to pydicom instead
+(:class:`Header` then has no tree; see :mod:`._adapter`).  Deflated files are inflated here,
+never past :attr:`ReadLimits.max_inflated` (see :mod:`._deflate`), and walked as explicit VR
+little endian.
 
 What it reads:
 
@@ -36,7 +38,8 @@ to 8 MiB and only where the walk needs bytes: skipped values are never read, tho
 read for the header may run into the pixels.
 
 Every failure raises :class:`~dicomref.errors.DicomReadError` (or :class:`NotDicomError`)
-naming the path, the byte offset, the element and what to do about it.
+naming the path, the byte offset, the element and what to do about it; a file that would pass
+one of the :class:`~._limits.ReadLimits` raises :class:`~dicomref.errors.ReadLimitError`.
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from dicomref.errors import DicomReadError, NotDicomError
+from dicomref.errors import DicomReadError, NotDicomError, ReadLimitError
+from dicomref.extraction._deflate import inflate
 from dicomref.extraction._items import MAX_SPAN, MIN_ITEMS, item_layout
 from dicomref.extraction._layout import Layouts
+from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits, describe_bytes
 from dicomref.extraction._sniff import starts_with_element
 from dicomref.extraction._tree import (
     DICOMDIR_CLASS,
@@ -70,7 +75,9 @@ SECOND_READ: Final = 64 * 1024
 MAX_CHUNK: Final = 8 * 1024 * 1024
 
 IMPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2"
-#: Transfer syntaxes this walker leaves to pydicom.
+DEFLATED: Final = "1.2.840.10008.1.2.1.99"
+#: Transfer syntaxes whose data set is not the file's bytes as they are: never laid out;
+#: Deflated is inflated and walked (:meth:`_Walker.inflated`), the others go to pydicom.
 PYDICOM_SYNTAXES: Final = frozenset(
     {
         "1.2.840.10008.1.2.2",  # Explicit VR Big Endian
@@ -143,11 +150,12 @@ class Header:
     tree: Item | None
 
 
-def read_header(path: str | os.PathLike[str]) -> Header:
-    """Walk the header of the DICOM file at ``path``.
+def read_header(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS) -> Header:
+    """Walk the header of the DICOM file at ``path``, within ``limits``.
 
-    Raises :class:`DicomReadError` for files that cannot be read (OS errors included) and
-    :class:`NotDicomError` for files that are not DICOM.
+    Raises :class:`DicomReadError` for files that cannot be read (OS errors included),
+    :class:`NotDicomError` for files that are not DICOM and :class:`ReadLimitError` for
+    files past a limit.
     """
     name = os.fspath(path)
     try:
@@ -162,7 +170,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
             )
         size = info.st_size
         buf = os.pread(fd, FIRST_READ, 0)
-        syntax, media, tree = _read_laid_out(name, fd, size, buf)
+        syntax, media, tree = _read_laid_out(name, fd, size, buf, limits)
     except OSError as exc:
         raise DicomReadError(name, f"cannot read it: {exc.strerror or exc}") from exc
     finally:
@@ -175,7 +183,7 @@ _LAYOUTS: Final = Layouts()
 
 
 def _read_laid_out(
-    name: str, fd: int, size: int, buf: bytes
+    name: str, fd: int, size: int, buf: bytes, limits: ReadLimits
 ) -> tuple[str | None, str | None, Item | None]:
     """``read_file``, through a known layout when one matches; else the walk, and then,
     while layouts pay, the layout of this file for the next ones."""
@@ -186,11 +194,11 @@ def _read_laid_out(
         and matched.syntax not in PYDICOM_SYNTAXES
     ):
         if matched.sequences:
-            walker = _Walker(name, fd, size, buf)
+            walker = _Walker(name, fd, size, buf, limits)
             for tag, start, end in matched.sequences:
                 matched.tree[tag], _ = walker.sequence(start, end, False, 1, tag)
         return matched.syntax, matched.media, matched.tree
-    walker = _Walker(name, fd, size, buf)
+    walker = _Walker(name, fd, size, buf, limits)
     read = walker.read_file()
     # A header the walker had to read past the first read for cannot be laid out: not
     # worth looking at its elements again.
@@ -233,16 +241,28 @@ class _Walker:
         "base",
         "buf",
         "chunk",
+        "cut",
         "dataset_start",
         "explicit_dataset",
         "fd",
+        "limits",
         "path",
         "size",
         "stack",
     )
 
-    def __init__(self, path: str, fd: int | None, size: int, buf: bytes) -> None:
+    def __init__(
+        self,
+        path: str,
+        fd: int | None,
+        size: int,
+        buf: bytes,
+        limits: ReadLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.path = path
+        self.limits = limits
+        # True when ``buf`` (with ``fd`` None) is the start of a longer inflated data set.
+        self.cut = False
         self.fd = fd
         self.size = size
         self.buf = buf
@@ -376,6 +396,8 @@ class _Walker:
             pos = 0
             if buf[0] == 0x02:  # group 0002: File Meta without a preamble
                 pos, syntax, media = self.meta(0)
+        if syntax == DEFLATED and media != DICOMDIR_CLASS:
+            return syntax, media, self.inflated(pos)
         if media == DICOMDIR_CLASS or syntax in PYDICOM_SYNTAXES:
             return syntax, media, None
         implicit = syntax == IMPLICIT_VR_LITTLE_ENDIAN
@@ -388,6 +410,37 @@ class _Walker:
         read = self.implicit if implicit else self.explicit
         tree, _ = read(pos, size, 0, 0)
         return syntax, media, tree
+
+    def inflated(self, pos: int) -> Item:
+        """The data set of a Deflated file (from ``pos``), inflated within
+        :attr:`ReadLimits.max_inflated` and walked as explicit VR little endian."""
+        bound = self.limits.max_inflated
+        source = self.fd if self.fd is not None else self.buf  # bytes: never moved (base 0)
+        data, complete = inflate(self.path, source, pos, self.size, bound)
+        inner = _Walker(self.path, None, len(data), data, self.limits)
+        inner.cut = not complete
+        implicit = len(data) >= 6 and not _letters(data[4], data[5])  # as pydicom decides
+        too_big = (
+            f"its deflated data set inflates past {describe_bytes(bound)} before its header "
+            "ends (ReadLimits.max_inflated): a deflate bomb, or a header bigger than dicomref "
+            "reads; raise the limit only for a file you trust"
+        )
+        try:
+            tree, end = (inner.implicit if implicit else inner.explicit)(0, len(data), 0, 0)
+        except ReadLimitError:
+            raise
+        except DicomReadError as exc:
+            if inner.cut:
+                raise ReadLimitError(self.path, too_big, limit="max_inflated", bound=bound) from exc
+            raise DicomReadError(
+                self.path,
+                f"{exc.reason} (byte offsets count from the start of the inflated data set)",
+                offset=exc.offset,
+                tag=exc.tag,
+            ) from exc
+        if inner.cut and end + 12 > len(data):  # it did not stop at the pixel data
+            raise ReadLimitError(self.path, too_big, limit="max_inflated", bound=bound)
+        return tree
 
     def meta(self, pos: int) -> tuple[int, str | None, str | None]:
         """Read the File Meta group from ``pos``: (end of group, transfer syntax, media class)."""
@@ -611,6 +664,18 @@ class _Walker:
         end = start + length
         if length == UNDEFINED or end > stop:
             raise self.overrun(pos, swapped, length, start, stop, seq)
+        if length > self.limits.max_value:
+            bound = self.limits.max_value
+            raise ReadLimitError(
+                self.path,
+                f"its value claims {length:,} bytes, more than the {describe_bytes(bound)} "
+                f"dicomref reads of one value (ReadLimits.max_value){self._inside(seq)}: "
+                "the file is damaged or deliberately malformed",
+                limit="max_value",
+                bound=bound,
+                offset=pos,
+                tag=describe(_tag(swapped)),
+            )
         buf, base, _ = self.more(start, length)
         value = buf[start - base : end - base]
         if vr is not None and vr != _WANTED_VR[swapped]:
@@ -721,7 +786,7 @@ class _Walker:
         The value is not read, but a native pixel data value longer than the rest of the
         file means the file was cut short: the image is damaged even if its header is whole.
         """
-        if length != UNDEFINED and start + length > self.size:
+        if length != UNDEFINED and start + length > self.size and not self.cut:
             raise self.overrun(pos, swapped, length, start, self.size, 0)
         return pos
 
