@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
@@ -116,6 +121,52 @@ def test_scan_files_that_are_not_dicom_exit_0_and_are_listed_with_v(
     assert "2 not DICOM, 0 failed" in text
     assert f"  not DICOM: {data / 'LICENSE'}" in text.splitlines()
     assert "not DICOM:" not in run("scan", data, "--db", catalog_url)
+
+
+def process(*args: str, code: int) -> str:
+    """Run ``dicomref`` as a process (stdout a real UTF-8 pipe, as in a shell); its stdout."""
+    dicomref = str(Path(sys.executable).parent / "dicomref")
+    done = subprocess.run(
+        [dicomref, *args],
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},  # strict: no silent replacement
+        check=False,
+    )
+    assert done.returncode == code, (done.stdout, done.stderr)
+    assert b"Traceback" not in done.stderr, done.stderr
+    return done.stdout.decode()  # valid UTF-8, whatever the file names hold
+
+
+def test_names_that_are_not_utf8_from_scan_to_show(tmp_path: Path, catalog_url: str) -> None:
+    """A Latin-1 file and folder name once ended scan in a UnicodeEncodeError traceback and
+    indexed nothing: now they are indexed, and printed escaped, on one line, losslessly."""
+    root = os.fsencode(tmp_path / "data")
+    os.makedirs(os.path.join(root, b"s\xe9rie"))  # noqa: PTH103, PTH118
+    ct = Path(pydicom_file("CT_small.dcm")).read_bytes()
+    files = {
+        b"caf\xe9.dcm": ct,
+        b"s\xe9rie/cut\n\xe9.dcm": ct[:1000],
+        b"s\xe9rie/notes \xff.txt": b"not DICOM",
+    }
+    for name, data in files.items():
+        with open(os.path.join(root, name), "wb") as out:  # noqa: PTH118, PTH123
+            out.write(data)
+    folder = os.fsdecode(root)
+    text = process("scan", folder, "--db", catalog_url, "-v", code=1)
+    assert "1 indexed" in text and "1 not DICOM, 1 failed" in text
+    assert f"  not DICOM: {tmp_path}/data/s\\xe9rie/notes \\xff.txt" in text.splitlines()
+    failed = [line for line in text.splitlines() if line.startswith("  failed: ")]
+    assert len(failed) == 1
+    assert failed[0].startswith(f"  failed: {tmp_path}/data/s\\xe9rie/cut\\n\\xe9.dcm: ")
+    report = json.loads(process("scan", folder, "--db", catalog_url, "--json", code=1))
+    assert report["unchanged"] == 1
+    assert report["not_dicom"] == [os.fsdecode(os.path.join(root, b"s\xe9rie/notes \xff.txt"))]  # noqa: PTH118
+    assert [f["path"] for f in report["failed"]] == [f"{folder}/s\udce9rie/cut\n\udce9.dcm"]
+    sop = str(pydicom.dcmread(io.BytesIO(ct)).SOPInstanceUID)
+    shown = process("show", sop, "--db", catalog_url, code=0)
+    assert f"file {tmp_path}/data/caf\\xe9.dcm" in shown
+    listed = process("refs", f"{folder}/caf\udce9.dcm", code=0)
+    assert listed.startswith(f"{tmp_path}/data/caf\\xe9.dcm: CT ")
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from dicomref._filenames import printable_path
 from dicomref.catalog import Catalog
 from dicomref.check._findings import CheckOptions, Finding, Severity
 from dicomref.model import ObjectSummary
@@ -119,7 +120,10 @@ def check_contours(catalog: Catalog, options: CheckOptions) -> Iterator[Finding]
                 source=summary.sop_instance,
                 target=None,
                 path=summary.path,
-                message=f"{summary.path}: cannot be read to check contours ({exc}); scan again",
+                message=(
+                    f"{printable_path(summary.path)}: cannot be read to check contours ({exc}); "
+                    "scan again"
+                ),
             )
             continue
         series_planes: list[Plane] | None = None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dicomref._filenames import printable_path
 from dicomref.catalog import Catalog
 from dicomref.check._findings import CheckOptions, Finding, Severity
 
 
 def check_duplicates(catalog: Catalog, options: CheckOptions) -> Iterator[Finding]:
     for group in catalog.duplicates():
-        paths = ", ".join(str(p) for p in group.paths)
+        paths = ", ".join(printable_path(p) for p in group.paths)
         if group.same_content:
             severity, what = Severity.WARNING, "identical copies"
         elif group.same_content is None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dicomref._filenames import printable_path
 from dicomref.check import CheckOptions, Finding, Severity
 from dicomref.cli._common import (
     EXIT_PROBLEMS,
@@ -94,7 +95,7 @@ def _print_scan(result: ScanReport, verbose: int) -> None:
     )
     if verbose:
         for path in result.not_dicom:
-            out.print(f"  not DICOM: {path}", markup=False)
+            out.print(f"  not DICOM: {printable_path(path)}", markup=False)
     for failure in result.failed:
         out.print(f"  failed: {failure.error}", markup=False)
 
@@ -149,6 +150,7 @@ def _add_references(branch: Tree, items: tuple[ResolvedReference, ...], forward:
 
 
 def _tree(view: ObjectView) -> Tree:
+    from rich.text import Text
     from rich.tree import Tree
 
     head = view.files[0] if view.files else None
@@ -159,7 +161,7 @@ def _tree(view: ObjectView) -> Tree:
     )
     tree = Tree(title)
     for f in view.files:
-        where = tree.add(f"file {f.path}")
+        where = tree.add(Text(f"file {printable_path(f.path)}"))
         where.add(f"patient {f.patient_id or '-'} {f.patient_name or ''}".rstrip())
         where.add(f"study {f.study}" + (f" ({f.study_date})" if f.study_date else ""))
         where.add(f"series {f.series} #{f.series_number if f.series_number is not None else '-'}")

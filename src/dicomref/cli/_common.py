@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar, 
 
 import typer
 
+from dicomref._filenames import json_safe
 from dicomref.errors import (
     CatalogError,
     ConfigError,
@@ -111,7 +112,10 @@ def setup_logging(verbose: int) -> None:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_json(value), indent=2, ensure_ascii=False) + "\n")
+    """``value`` as JSON on stdout; a file name that is not UTF-8 keeps its undecodable
+    bytes as ``\\udcXX`` escapes (Python's ``json.loads`` gives back the exact name)."""
+    text = json.dumps(to_json(value), indent=2, ensure_ascii=False)
+    sys.stdout.write(json_safe(text) + "\n")
 
 
 def exit_code_for(exc: DicomrefError) -> int:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from dicomref._filenames import printable_path
 from dicomref.cli._common import (
     EXIT_INPUT,
     JsonOption,
@@ -87,8 +88,9 @@ def _reference_rows(refs: list[Reference]) -> list[tuple[Reference, int]]:
 
 def _reference_table(title: str, refs: list[Reference]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=Text(title), title_justify="left", show_lines=False)
     for column in ("kind", "target", "target class", "series hint", "places", "first place"):
         table.add_column(column, overflow="fold")
     for ref, places in _reference_rows(refs):
@@ -129,13 +131,13 @@ def refs(
                 everything.append(row)
             continue
         title = (
-            f"{path}: {summary.modality or '?'} {class_name(summary.sop_class)} "
+            f"{printable_path(path)}: {summary.modality or '?'} {class_name(summary.sop_class)} "
             f"{summary.sop_instance} — {len(summary.references)} references"
         )
         if summary.references:
             out.print(_reference_table(title, list(summary.references)))
         else:
-            out.print(title)
+            out.print(title, markup=False)
     if json_out:
         print_json(everything)
     if failed:
