@@ -178,3 +178,20 @@ def test_the_cli_reports_the_bomb_and_goes_on(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["indexed"] == 1
     assert [f["path"] for f in report["failed"]] == [str(folder / "a-bomb.dcm")]
+
+
+def test_the_limits_are_options_of_refs_and_scan(tmp_path: Path) -> None:
+    blob = deflated_file(tmp_path / "blob.dcm", identity(), 64 * MIB)
+    dicomref = str(Path(sys.executable).parent / "dicomref")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([dicomref, *args], capture_output=True, text=True, check=False)
+
+    assert run("refs", str(blob)).returncode == 0  # 64 MiB inflated: within the default
+    refused = run("refs", "--max-inflated-mib", "8", str(blob))
+    assert refused.returncode == 3
+    assert f"{blob}: its deflated data set inflates past 8 MiB" in refused.stderr
+    db = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    scanned = run("scan", str(tmp_path), "--db", db, "--max-inflated-mib", "8", "--json")
+    assert scanned.returncode == 1
+    assert [f["path"] for f in json.loads(scanned.stdout)["failed"]] == [str(blob)]

@@ -14,12 +14,15 @@ from dicomref.cli._common import (
     EXIT_PROBLEMS,
     DbOption,
     JsonOption,
+    MaxInflatedOption,
+    MaxValueOption,
     VerboseOption,
     console,
     err,
     maps_errors,
     out,
     print_json,
+    read_limits,
     setup_logging,
 )
 from dicomref.cli._files_cmds import class_name
@@ -41,6 +44,8 @@ def scan(
         int | None, typer.Option(help="Processes reading files (default: one per core).")
     ] = None,
     json_out: JsonOption = False,
+    max_inflated_mib: MaxInflatedOption = None,
+    max_value_mib: MaxValueOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """Index DICOM files into the catalog: incremental, parallel, goes on past bad files.
@@ -57,7 +62,8 @@ def scan(
         def report(p: ScanProgress) -> None:
             progress.update(task, completed=p.files_done, total=p.total)
 
-        result = catalog.scan(paths, workers=workers, progress=report)
+        limits = read_limits(max_inflated_mib, max_value_mib)
+        result = catalog.scan(paths, workers=workers, progress=report, limits=limits)
     if json_out:
         print_json(result)
     else:

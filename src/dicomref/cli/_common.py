@@ -39,6 +39,8 @@ from dicomref.model import to_json
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dicomref.extraction import ReadLimits
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -93,6 +95,24 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+MaxInflatedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-inflated-mib",
+        min=1,
+        help="Refuse a Deflated file whose header inflates past this many MiB (default 256).",
+        show_default=False,
+    ),
+]
+MaxValueOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-value-mib",
+        min=1,
+        help="Refuse a file with a value read longer than this many MiB (default 16).",
+        show_default=False,
+    ),
+]
 VerboseOption = Annotated[
     int,
     typer.Option("--verbose", "-v", count=True, help="More log output on stderr (-vv for debug)."),
@@ -109,6 +129,20 @@ def setup_logging(verbose: int) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         handler._dicomref_cli = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+
+
+def read_limits(max_inflated_mib: int | None, max_value_mib: int | None) -> ReadLimits | None:
+    """The ReadLimits the options ask for, or None for the library's defaults."""
+    if max_inflated_mib is None and max_value_mib is None:
+        return None
+    from dicomref.extraction import ReadLimits
+
+    defaults = ReadLimits()
+    mib = 1 << 20
+    return ReadLimits(
+        max_inflated=defaults.max_inflated if max_inflated_mib is None else max_inflated_mib * mib,
+        max_value=defaults.max_value if max_value_mib is None else max_value_mib * mib,
+    )
 
 
 def print_json(value: Any) -> None:

@@ -18,11 +18,14 @@ from dicomref._filenames import printable_path
 from dicomref.cli._common import (
     EXIT_INPUT,
     JsonOption,
+    MaxInflatedOption,
+    MaxValueOption,
     VerboseOption,
     err,
     maps_errors,
     out,
     print_json,
+    read_limits,
     setup_logging,
 )
 from dicomref.errors import DicomReadError
@@ -109,17 +112,20 @@ def _reference_table(title: str, refs: list[Reference]) -> Table:
 def refs(
     files: Annotated[list[Path], typer.Argument(help="DICOM files to read.")],
     json_out: JsonOption = False,
+    max_inflated_mib: MaxInflatedOption = None,
+    max_value_mib: MaxValueOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """What each FILE references: kind, target UID and class, where in the file, hints."""
     from dicomref.extraction import read_object
 
     setup_logging(verbose)
+    limits = read_limits(max_inflated_mib, max_value_mib)
     everything: list[dict[str, object]] = []
     failed = 0
     for path in files:
         try:
-            summary = read_object(path)
+            summary = read_object(path) if limits is None else read_object(path, limits)
         except DicomReadError as exc:
             err.print(f"dicomref: {exc}", markup=False)
             failed += 1
