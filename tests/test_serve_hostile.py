@@ -1,7 +1,8 @@
-"""Hostile and broken peers against a real ``dicomref serve`` process (issue 9.3, 9.4):
+"""Hostile and broken peers against a real ``dicomref serve`` process (issue 9.2-9.4):
 oversized PDUs, connections that send nothing, connections that stop in the middle of a
-PDU, one address opening too many connections, SIGTERM while all that goes on; and the
-load of 16 associations served while 32 idle and 16 stalled connections stay open.
+PDU, one address opening too many connections, SIGTERM while all that goes on, a Deflated
+object that inflates to gigabytes; and the load of 16 associations served while 32 idle
+and 16 stalled connections stay open.
 
 Attackers come from other loopback addresses (127.0.0.2, 127.0.0.3: another host, as far
 as the server can tell) unless the test is about the client's own address.
@@ -15,12 +16,15 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import CTImageStorage, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from pynetdicom import AE, evt
 from pynetdicom.association import Association
 
@@ -54,6 +58,7 @@ def associate(
     ae.add_requested_context(STUDY_FIND)
     if storage:
         ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])
+        ae.add_requested_context(CTImageStorage, [DeflatedExplicitVRLittleEndian])
     return ae.associate(
         LOOPBACK,
         port,
@@ -185,6 +190,79 @@ def test_an_oversized_first_pdu_is_aborted_at_its_header(
             answer = closed_by_peer(peer, 2.0)
         assert answer is not None and answer[:1] == bytes([A_ABORT])
         assert echo_works(serve.port)
+    no_tracebacks(serve)
+
+
+# -- deflate bombs ---------------------------------------------------------------------------
+
+
+def deflated_ct(source: Path, target: Path, pixel_bytes: int) -> str:
+    """``source`` (a CT) as a Deflated Explicit VR Little Endian file whose Pixel Data is
+    ``pixel_bytes`` zeros, written without ever holding them (a deflate bomb when large);
+    its SOP Instance UID."""
+    ds = pydicom.dcmread(source)
+    del ds.PixelData
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    header = DicomBytesIO()
+    header.is_little_endian, header.is_implicit_VR = True, False
+    write_dataset(header, ds)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts = [deflater.compress(header.getvalue())]
+    parts.append(deflater.compress(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, pixel_bytes)))
+    zeros = bytes(1 << 20)
+    for _ in range(pixel_bytes >> 20):
+        parts.append(deflater.compress(zeros))
+    parts.append(deflater.compress(bytes(pixel_bytes & ((1 << 20) - 1))))
+    parts.append(deflater.flush())
+    meta = pydicom.dataset.FileMetaDataset()
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+    out = DicomBytesIO()
+    out.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(out, meta)
+    target.write_bytes(out.getvalue() + b"".join(parts))
+    return str(ds.SOPInstanceUID)
+
+
+def test_a_deflate_bomb_over_c_store_is_refused_and_memory_stays_bounded(
+    tmp_path: Path, catalog_url: str, ct_files: list[Path]
+) -> None:
+    """A 300 KB Deflated object whose pixel data inflate to 300 MiB (past the 256 MiB
+    bound) is refused with 0xA700 and not stored, the server's memory barely moves; a
+    Deflated object within the bound is stored and found."""
+    bomb = tmp_path / "bomb.dcm"
+    bomb_uid = deflated_ct(ct_files[0], bomb, 300 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    fine = tmp_path / "fine.dcm"
+    fine_uid = deflated_ct(ct_files[1], fine, 4 << 20)
+    with serving(tmp_path, catalog_url, "--store", str(tmp_path / "store")) as serve:
+        before = rss_kib(serve.pid)
+        assoc = associate(serve.port, storage=True)
+        try:
+            assert assoc.send_c_store(bomb).Status == 0xA700
+            grown = rss_kib(serve.pid) - before
+            assert assoc.send_c_store(fine).Status == 0x0000
+            statuses = assoc.send_c_find(
+                query(
+                    "IMAGE",
+                    StudyInstanceUID="",
+                    SeriesInstanceUID="",
+                    SOPInstanceUID=[bomb_uid, fine_uid],
+                ),
+                STUDY_FIND,
+            )
+            found = {
+                str(ds.SOPInstanceUID)
+                for status, ds in statuses
+                if ds is not None and status.Status in (0xFF00, 0xFF01)
+            }
+        finally:
+            assoc.release()
+    assert grown < 32 * 1024, f"server memory grew by {grown} KiB"
+    assert found == {fine_uid}
+    assert any("inflates past 268,435,456 bytes" in line for line in serve.problems())
     no_tracebacks(serve)
 
 
@@ -432,3 +510,12 @@ def test_sixteen_associations_are_served_beside_idle_and_stalled_connections(
     assert took < 60
     print(f"16 associations served in {took:.1f} s; {reopened} attacking connections reopened")
     no_tracebacks(serve)
+
+
+def test_the_servers_inflation_bound_is_the_file_readers() -> None:
+    """``ServerConfig.max_inflated`` defaults to the reader's own bound (mirrored, not
+    imported: the server's config must not import pydicom)."""
+    from dicomref.extraction import ReadLimits
+    from dicomref.server._config import DEFAULT_MAX_INFLATED
+
+    assert ReadLimits().max_inflated == DEFAULT_MAX_INFLATED

@@ -19,6 +19,7 @@ from dicomref.server import (
 from dicomref.server._config import (
     DEFAULT_ARTIM_TIMEOUT,
     DEFAULT_MAX_ASSOCIATIONS,
+    DEFAULT_MAX_INFLATED,
     DEFAULT_MAX_PDU,
     DEFAULT_MAX_PEER_CONNECTIONS,
     DEFAULT_STALL_TIMEOUT,
@@ -106,6 +107,13 @@ def serve(
             "send unread, before its connection is closed."
         ),
     ] = DEFAULT_STALL_TIMEOUT,
+    max_inflated: Annotated[
+        int,
+        typer.Option(
+            help="Bytes a Deflated object received by C-STORE may inflate to; a larger one "
+            "is refused (0xA700) before anything inflates it."
+        ),
+    ] = DEFAULT_MAX_INFLATED,
     fsync: Annotated[
         bool,
         typer.Option(
@@ -144,6 +152,7 @@ def serve(
         max_peer_connections=max_peer_connections,
         artim_timeout=artim_timeout,
         stall_timeout=stall_timeout,
+        max_inflated=max_inflated,
     )
     server = Server(config, db)
 

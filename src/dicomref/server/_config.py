@@ -33,6 +33,10 @@ DEFAULT_MAX_PEER_CONNECTIONS: Final = 32
 """Connections one peer address may hold at once, associated or still associating."""
 DEFAULT_MAX_PENDING: Final = 128
 """Connections that may wait for their A-ASSOCIATE-RQ at once (from every peer)."""
+DEFAULT_MAX_INFLATED: Final = 256 * 1024 * 1024
+"""Bytes a Deflated data set received by C-STORE may inflate to: the file reader's own
+default (``dicomref.extraction.ReadLimits.max_inflated``; not imported here, which would
+import pydicom; a test checks that both agree)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,10 @@ class ServerConfig:
       not.  Such connections hold no association slot.
     - ``stall_timeout``: seconds a peer may stay silent in the middle of a PDU (or leave
       what we send it unread) before its connection is closed.
+    - ``max_inflated``: bytes a Deflated data set received by C-STORE may inflate to
+      (counted before anything inflates it); a larger one is refused with 0xA700.  The
+      header of every received object is read within the same bound
+      (:class:`~dicomref.extraction.ReadLimits`).
     - ``fsync``: flush each received file (its data, and the folder entries made for it)
       to disk before answering, as Orthanc does by default.  Acknowledged objects survive
       a crash of the server (SIGKILL) either way: a written file and a committed SQLite
@@ -121,6 +129,7 @@ class ServerConfig:
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
     max_peer_connections: int = DEFAULT_MAX_PEER_CONNECTIONS
     max_pending: int = DEFAULT_MAX_PENDING
+    max_inflated: int = DEFAULT_MAX_INFLATED
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", check_ae_title(self.ae_title, "server AE title"))
@@ -140,7 +149,7 @@ class ServerConfig:
                     f"{seen[destination.ae_title]} and {destination}"
                 )
             seen[destination.ae_title] = destination
-        for count in ("max_associations", "max_peer_connections", "max_pending"):
+        for count in ("max_associations", "max_peer_connections", "max_pending", "max_inflated"):
             if getattr(self, count) < 1:
                 raise UsageError(f"{count} must be at least 1")
         if self.max_pdu < 0:

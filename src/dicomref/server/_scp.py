@@ -26,6 +26,7 @@ from dicomref._dimse._contexts import COMMAND_SYNTAXES, QUERY_MODELS, VERIFICATI
 from dicomref._dimse._tuning import quiet_pynetdicom
 from dicomref.catalog import Catalog
 from dicomref.errors import ServerError
+from dicomref.extraction import ReadLimits
 from dicomref.server._access import AccessPolicy
 from dicomref.server._config import ServerConfig
 from dicomref.server._events import calling_ae, peer
@@ -261,7 +262,9 @@ class Server:
         finder = FindService(catalog, self.config.ae_title, strict=self.config.strict)
         sink = self._sink
         retriever = RetrieveService(catalog, self.config, self.policy, lambda: sink.address)
-        storer = StoreService(catalog, store, indexer)
+        storer = StoreService(
+            catalog, store, indexer, limits=ReadLimits(max_inflated=self.config.max_inflated)
+        )
 
         def on_find(event: Any) -> Iterator[Any]:
             self._record(event).finds += 1

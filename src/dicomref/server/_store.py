@@ -23,7 +23,10 @@ Statuses:
 - ``0xC210``: the data set cannot be decoded, or what was written cannot be read back as
   an object (the file is removed);
 - ``0xA700``: the file could not be written (disk full, permissions) or indexed (the
-  catalog); a written file is indexed at the next start-up;
+  catalog); a written file is indexed at the next start-up.  Also a data set past the
+  server's :class:`~dicomref.extraction.ReadLimits`: a Deflated one that inflates past
+  ``max_inflated`` (counted in pieces before anything inflates it: :mod:`._inflate`), or
+  one whose header the reader refuses to read (a value of more than ``max_value``);
 - ``0x0124``: the server runs without a store folder.
 """
 
@@ -33,6 +36,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,11 +46,12 @@ from pydicom.dataset import Dataset
 from pynetdicom.dsutils import split_dataset
 
 from dicomref.catalog import Catalog
-from dicomref.errors import CatalogError, DicomReadError
-from dicomref.extraction import read_object
+from dicomref.errors import CatalogError, DicomReadError, ReadLimitError
+from dicomref.extraction import ReadLimits, read_object
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS
 from dicomref.model import ObjectSummary
 from dicomref.server._events import DECODE_ERRORS, peer, status
+from dicomref.server._inflate import DEFLATED_EXPLICIT_VR_LE, inflates_within
 from dicomref.server._ingest import Indexer
 from dicomref.server._staging import Staged, file_bytes, sync_folders
 from dicomref.server._statuses import (
@@ -105,11 +110,17 @@ class StoreService:
     """The C-STORE handler writing into ``store`` and indexing through ``indexer``."""
 
     def __init__(
-        self, catalog: Catalog, store: ManagedStore | None, indexer: Indexer | None
+        self,
+        catalog: Catalog,
+        store: ManagedStore | None,
+        indexer: Indexer | None,
+        *,
+        limits: ReadLimits | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.indexer = indexer
+        self.limits = limits if limits is not None else ReadLimits()
         self._claims = _Claims()
 
     def on_store(self, event: Any) -> int | Dataset:
@@ -117,6 +128,9 @@ class StoreService:
             LOGGER.warning("C-STORE from %s refused: no store folder (--store)", peer(event))
             return status(NOT_AUTHORISED, "this server takes no C-STORE (no store folder)")
         announced = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+        refusal = self._inflates_too_much(event, announced)
+        if refusal is not None:
+            return refusal
         try:
             staged = Staged(self.store, file_bytes(event))
         except DECODE_ERRORS as exc:  # a UID that cannot be encoded in the file meta
@@ -125,7 +139,9 @@ class StoreService:
             return self._unwritable(event, announced, exc)
         with staged:
             try:
-                summary = read_object(staged.path)
+                summary = read_object(staged.path, self.limits)
+            except ReadLimitError as exc:  # never decoded here: that is what it guards
+                return self._past_limits(event, announced, str(exc))
             except DicomReadError as exc:
                 return self._unreadable(event, announced, exc)
             if announced and summary.sop_instance != announced:
@@ -139,6 +155,27 @@ class StoreService:
                 return status(STORE_DOES_NOT_MATCH, "SOPInstanceUID differs from the request's")
             with self._claims.hold(summary.sop_instance):
                 return self._store(event, staged, summary)
+
+    def _inflates_too_much(self, event: Any, announced: str) -> Dataset | None:
+        """The refusal of a Deflated data set that inflates past ``max_inflated`` (None:
+        not Deflated, or within it)."""
+        if str(getattr(event.context, "transfer_syntax", "")) != DEFLATED_EXPLICIT_VR_LE:
+            return None
+        limit = self.limits.max_inflated
+        try:
+            within = inflates_within(event.request.DataSet.getvalue(), limit)
+        except (zlib.error, AttributeError) as exc:
+            return self._undecodable(event, announced, exc)
+        if within:
+            return None
+        return self._past_limits(
+            event, announced, f"its Deflated data set inflates past {limit:,} bytes (max_inflated)"
+        )
+
+    @staticmethod
+    def _past_limits(event: Any, announced: str, why: str) -> Dataset:
+        LOGGER.warning("C-STORE from %s: SOP Instance %s refused: %s", peer(event), announced, why)
+        return status(STORE_OUT_OF_RESOURCES, "past the server's limits (inflated or value size)")
 
     def _unreadable(self, event: Any, announced: str, exc: DicomReadError) -> Dataset:
         """The status for a data set the header reader refused: 0xA900 when it lacks an
