@@ -23,7 +23,7 @@ lists included.  ``strict=True`` makes it behave like a strictly hierarchical PA
 Modules: ``_config`` (ServerConfig), ``_scp`` (the AE and its handlers), ``_find`` and
 ``_answers`` (C-FIND), ``_keys``, ``_identifier``, ``_hierarchy``, ``_matching`` and
 ``_select`` (identifiers → SQL), ``_refseq`` (reference sequences), ``_retrieve`` (C-MOVE,
-C-GET), ``_store`` and ``_ingest`` (C-STORE), ``_access`` (who may do what),
+C-GET), ``_store``, ``_ingest`` and ``_inflate`` (C-STORE), ``_access`` (who may do what),
 ``_statuses``, ``_events``; the network side: ``_listener`` and ``_gate`` (connections
 until their association request is complete, and their bounds), ``_receive`` (PDUs read
 within the negotiated bounds), ``_reactor`` and ``_tuning`` (pynetdicom's loops and
