@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -195,3 +196,47 @@ def test_the_limits_are_options_of_refs_and_scan(tmp_path: Path) -> None:
     scanned = run("scan", str(tmp_path), "--db", db, "--max-inflated-mib", "8", "--json")
     assert scanned.returncode == 1
     assert [f["path"] for f in json.loads(scanned.stdout)["failed"]] == [str(blob)]
+
+
+# -- a file whose rest is zeros (a copy preallocated and never completed) ---------------------
+
+
+def test_gigabytes_of_zeros_after_the_meta_header_are_refused_at_once(tmp_path: Path) -> None:
+    """2 GB of zeros after a valid meta header took ~55 s to refuse; now it takes no time."""
+    head = corpus.part10(b"")
+    path = sparse_file(tmp_path / "zeros.dcm", head, len(head) + 2 * GIB)
+    started = time.perf_counter()
+    with pytest.raises(DicomReadError, match="found zero bytes where a data element should be"):
+        read_object(path)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_zeros_after_some_elements_are_refused_at_once(tmp_path: Path) -> None:
+    elements = {0x00080005: corpus.element(0x00080005, "CS", "ISO_IR 100")}
+    head = corpus.part10(corpus.dataset(elements))
+    path = sparse_file(tmp_path / "zeros.dcm", head, len(head) + 1 * GIB)
+    started = time.perf_counter()
+    with pytest.raises(DicomReadError, match="zero bytes") as caught:
+        read_object(path)
+    assert caught.value.offset == len(head)
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_zero_padding_after_a_whole_data_set_is_the_end_of_it(
+    explicit: bool, tmp_path: Path
+) -> None:
+    """Some writers pad files with zeros: the data set ends there, as pydicom reads it."""
+    syntax = corpus.EXPLICIT if explicit else corpus.IMPLICIT
+    body = corpus.dataset(corpus.identity(explicit=explicit))
+    path = corpus.write(tmp_path / "padded.dcm", corpus.part10(body, syntax=syntax) + bytes(4096))
+    assert read_object(path).sop_instance == corpus.SOP
+
+
+def test_zeros_inside_an_item_are_refused(tmp_path: Path) -> None:
+    entry = corpus.item(bytes(64), undefined=False)
+    elements = corpus.identity()
+    elements[0x00081140] = corpus.sequence(0x00081140, [entry], undefined=False)
+    path = corpus.write(tmp_path / "item.dcm", corpus.part10(corpus.dataset(elements)))
+    with pytest.raises(DicomReadError, match="zero bytes where a data element should be, inside"):
+        read_object(path)

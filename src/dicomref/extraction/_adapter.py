@@ -27,6 +27,7 @@ from pydicom.valuerep import PersonName
 
 from dicomref.errors import DicomReadError, ReadLimitError
 from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits, describe_bytes
+from dicomref.extraction._pydicom_warnings import recorded, report
 from dicomref.extraction._tree import (
     MAX_DEPTH,
     SEQUENCE_TAGS,
@@ -62,7 +63,16 @@ _ITEM_BYTES: Final = b"\xfe\xff\x00\xe0"
 def read_with_pydicom(
     path: str, limits: ReadLimits = DEFAULT_LIMITS
 ) -> tuple[str | None, str | None, Item]:
-    """Read ``path`` with pydicom: (transfer syntax, media storage SOP class, tree)."""
+    """Read ``path`` with pydicom: (transfer syntax, media storage SOP class, tree).
+
+    pydicom's warnings on the way are logged naming the file (:mod:`._pydicom_warnings`).
+    """
+    read, notes = recorded(lambda: _read_with_pydicom(path, limits))
+    report(path, notes)
+    return read
+
+
+def _read_with_pydicom(path: str, limits: ReadLimits) -> tuple[str | None, str | None, Item]:
     try:
         dataset = pydicom.dcmread(
             path, stop_before_pixels=True, force=True, defer_size=limits.max_value

@@ -142,7 +142,7 @@ def summarise_apart(
         series,
         transfer_syntax,
         text(tree, PATIENT_ID),
-        person_name(tree, PATIENT_NAME, text(tree, SPECIFIC_CHARACTER_SET)),
+        person_name(tree, PATIENT_NAME, text(tree, SPECIFIC_CHARACTER_SET), path),
         text(tree, MODALITY),
         frame_of_reference(tree),
         text(tree, STUDY_DATE),

@@ -13,6 +13,7 @@ from pydicom.charset import convert_encodings
 from pydicom.valuerep import PersonName
 
 from dicomref._memo import Memo
+from dicomref.extraction._pydicom_warnings import recorded, report
 from dicomref.extraction._tree import Item
 
 _BINARY_INTEGER_VRS = {b"US": "<H", b"SS": "<h", b"UL": "<I", b"SL": "<i"}
@@ -114,36 +115,42 @@ def _decimals(key: tuple[bytes, int]) -> tuple[float, ...] | None:
     return numbers
 
 
-def person_name(item: Item, tag: int, charsets: str | None) -> str | None:
+def person_name(item: Item, tag: int, charsets: str | None, path: str = "") -> str | None:
     """A PN value decoded with the dataset's Specific Character Set (pydicom's decoder).
 
     ``charsets`` is the raw SpecificCharacterSet text (values separated by backslashes).
     Falls back to ASCII with replacement characters when the character set is unknown.
+    What pydicom warns about while decoding is logged naming ``path`` (see
+    :mod:`._pydicom_warnings`), for each file with that value.
     """
     value = raw(item, tag)
     if value is None:
         return None
-    return _NAMES[(value, charsets)]
+    name, notes = _NAMES[(value, charsets)]
+    if notes:
+        report(path, notes)
+    return name
 
 
-def _person_name(key: tuple[bytes, str | None]) -> str | None:
+def _person_name(key: tuple[bytes, str | None]) -> tuple[str | None, tuple[str, ...]]:
     value, charsets = key
     value = value.rstrip(b" \0")
     names = [part.strip() for part in (charsets or "").split("\\")]
+    notes: tuple[str, ...] = ()
     if (value.isascii() and b"\x1b" not in value) or all(n in _ASCII_CHARSETS for n in names):
         decoded = value.decode("ascii", "replace")  # plain ASCII, no ISO 2022 escape
     else:
         try:
-            decoded = str(PersonName(value, convert_encodings(names)))
+            decoded, notes = recorded(lambda: str(PersonName(value, convert_encodings(names))))
         except (LookupError, UnicodeError, ValueError):
             decoded = value.decode("ascii", "replace")
     decoded = decoded.strip(" \0").rstrip("=")  # no empty trailing component groups
-    return decoded or None
+    return decoded or None, notes
 
 
 #: Decimal strings and names already read, by value and count or character sets.
 _DECIMALS: Memo[tuple[bytes, int], tuple[float, ...] | None] = Memo(_decimals)
-_NAMES: Memo[tuple[bytes, str | None], str | None] = Memo(_person_name)
+_NAMES: Memo[tuple[bytes, str | None], tuple[str | None, tuple[str, ...]]] = Memo(_person_name)
 
 
 def normalise(expected: bytes, vr: bytes, value: bytes) -> bytes:

@@ -61,6 +61,7 @@ from dicomref.extraction._tree import (
     MAX_DEPTH,
     PIXEL_TAGS,
     SEQUENCE_TAGS,
+    SOP_CLASS_UID,
     WANTED,
     Item,
     describe,
@@ -108,7 +109,13 @@ _KEEP: Final = frozenset(_WANTED_VR)
 _KEEP_TOP: Final = _KEEP | _PIXELS
 _SEQUENCES: Final = frozenset(_swapped(t) for t in SEQUENCE_TAGS)
 # Implicit VR: one look-up finds everything that is not skipped by length.
-_IMPLICIT_SPECIAL: Final = _KEEP | _SEQUENCES | {_ITEM, _ITEM_END, _SEQUENCE_END}
+#: Eight zero bytes read as an element header: tag (0000,0000), length 0.  Never an element
+#: of a data set: at top level after the SOP Class UID, zero padding at the end of the file
+#: (the data set ends there, as if pydicom had read the zeros); anywhere else, a file whose
+#: rest is zeros (a copy preallocated and never completed), refused at once instead of
+#: walked 8 bytes at a time (a minute per 2 GB).
+_ZEROS: Final = 0
+_IMPLICIT_SPECIAL: Final = _KEEP | _SEQUENCES | {_ITEM, _ITEM_END, _SEQUENCE_END, _ZEROS}
 _IMPLICIT_SPECIAL_TOP: Final = _IMPLICIT_SPECIAL | _PIXELS
 
 # VRs with a 2-byte length (8-byte header) and with a 4-byte length (12-byte header).
@@ -362,6 +369,15 @@ class _Walker:
             f"its {what}: {_RECOPY}",
             offset=self.size,
             tag=describe(seq),
+        )
+
+    def zeros(self, pos: int, seq: int) -> DicomReadError:
+        return DicomReadError(
+            self.path,
+            f"found zero bytes where a data element should be{self._inside(seq)}: the rest "
+            "of the file is probably zeros, as a copy that never completed leaves it — copy "
+            "it again from its source",
+            offset=pos,
         )
 
     def stray(self, pos: int, swapped: int, seq: int) -> DicomReadError:
@@ -645,6 +661,10 @@ class _Walker:
             raise self.stray(pos, swapped, seq)
         if depth == 0 and swapped in _PIXELS:
             return self.pixels(pos, swapped, length, pos + 8), True
+        if swapped == _ZEROS and length == 0:
+            if depth == 0 and SOP_CLASS_UID in item:
+                return self.size, True  # zero padding after the data set
+            raise self.zeros(pos, seq)
         return self.implicit_element(item, pos, swapped, length, depth, seq, stop, True), False
 
     # -- the less common elements --------------------------------------------------------
@@ -759,6 +779,10 @@ class _Walker:
         i = pos - base
         if not _letters(vr[0], vr[1]):  # implicit VR inside an explicit dataset
             length = _U32(buf, i + 4)[0]
+            if swapped == _ZEROS and length == 0:
+                if depth == 0 and SOP_CLASS_UID in item:
+                    return self.size  # zero padding after the data set
+                raise self.zeros(pos, seq)
             if length != UNDEFINED and pos + 8 + length > stop:
                 raise DicomReadError(
                     self.path,
