@@ -175,6 +175,43 @@ def test_an_oversized_p_data_pdu_aborts_the_association_and_memory_stays_bounded
     no_tracebacks(serve)
 
 
+def test_an_identifier_sent_in_many_pdus_is_bounded_an_object_is_not(
+    tmp_path: Path, catalog_url: str, ct_files: list[Path]
+) -> None:
+    """Every PDU within the negotiated length, but a C-FIND identifier of 24 MiB in all
+    (pynetdicom keeps every fragment until the last): aborted past 16 MiB, memory bounded.
+    A 24 MiB object on a storage context is an object: stored."""
+    ds = pydicom.dcmread(ct_files[0])
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.Rows = ds.Columns = 2048
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelData = bytes(2048 * 2048 * 2) * 3
+    ds.NumberOfFrames = 3
+    big = tmp_path / "big.dcm"
+    ds.save_as(big, enforce_file_format=True)
+    identifier = query("IMAGE", SOPInstanceUID="1.2.3")
+    identifier.add_new(0x00091010, "OB", bytes(24 << 20))
+    with serving(tmp_path, catalog_url, "--store", str(tmp_path / "store")) as serve:
+        before = rss_kib(serve.pid)
+        assoc = associate(serve.port, storage=True)
+        try:
+            answers = list(assoc.send_c_find(identifier, STUDY_FIND))
+            until(lambda: not assoc.is_established, 5)
+            assert all(not getattr(status, "Status", None) for status, _ in answers)
+        finally:
+            assoc.release()
+        grown = rss_kib(serve.pid) - before
+        assoc = associate(serve.port, storage=True)
+        try:
+            assert assoc.send_c_store(big).Status == 0x0000
+        finally:
+            assoc.release()
+    assert grown < 40 * 1024, f"server memory grew by {grown} KiB"
+    assert any("an identifier of more than 16,777,216 bytes" in p for p in serve.problems())
+    no_tracebacks(serve)
+
+
 @pytest.mark.parametrize(
     ("kind", "length"),
     [(P_DATA_TF, 0xFFFFFFFF), (A_ASSOCIATE_RQ, 0xFFFFFFFF), (A_ASSOCIATE_RQ, 2 << 20)],

@@ -18,7 +18,11 @@ gives a DUL, before it starts, a reader that:
   the second PDU of a request only once the first is acknowledged; with delayed ACKs each
   C-FIND waited ~40 ms for the kernel's ACK timer;
 - reads a PDU's body into one buffer with ``recv_into`` (pynetdicom reads 4 KiB at a
-  time and appends).
+  time and appends);
+- bounds what a message may add up to over many PDUs (pynetdicom keeps every fragment
+  until the last): a command set :data:`MAX_COMMAND`, a data set sent on a Verification or
+  Query/Retrieve context (an identifier) :data:`MAX_IDENTIFIER`; past either the
+  association is aborted.  Data sets on storage contexts are objects, whatever their size.
 
 Everything else is pynetdicom's: the PDU is decoded by the DUL's ``_decode_pdu`` and the
 same events go to the same queues.
@@ -32,6 +36,7 @@ import socket
 import struct
 from typing import Any, Final
 
+from dicomref._dimse._contexts import QUERY_MODELS, VERIFICATION
 from dicomref.server._gate import MAX_ASSOCIATE_PDU, abort_pdu
 
 LOGGER = logging.getLogger(__name__)
@@ -47,10 +52,71 @@ _UNRECOGNISED: Final = 1
 _PREALLOCATE: Final = 4 * 1024 * 1024
 _CHUNK: Final = 1024 * 1024
 _QUICKACK: Final[int | None] = getattr(socket, "TCP_QUICKACK", None)
+MAX_COMMAND: Final = 64 * 1024
+"""Bytes of one command set (pynetdicom's are ~100-200)."""
+MAX_IDENTIFIER: Final = 16 * 1024 * 1024
+"""Bytes of one data set on a Verification or Query/Retrieve context: an identifier (a list
+of 10,000 SOP Instance UIDs takes ~0.6 MB)."""
+_IDENTIFIER_CONTEXTS: Final = frozenset(
+    {str(VERIFICATION), *(str(model) for model in QUERY_MODELS.values())}
+)
+_P_DATA_RECEIVED: Final = "Evt10"
+#: PDV message control header bits: a command fragment; the last fragment.
+_COMMAND_BIT: Final = 0x01
+_LAST_BIT: Final = 0x02
 
 #: Events of pynetdicom's state machine.
 _CLOSED: Final = "Evt17"
 _INVALID_PDU: Final = "Evt19"
+
+
+class _Message:
+    """What the message being received adds up to so far."""
+
+    __slots__ = ("command", "command_done", "data")
+
+    def __init__(self) -> None:
+        self.command = 0
+        self.data = 0
+        self.command_done = False
+
+    def add(self, control: int, size: int, data_limit: int | None) -> str | None:
+        """Count one fragment; why the message is too large, or None."""
+        if control & _COMMAND_BIT:
+            if self.command_done:  # a new message (the last one had no data set)
+                self.command = self.data = 0
+                self.command_done = False
+            self.command += size
+            self.command_done = bool(control & _LAST_BIT)
+            if self.command > MAX_COMMAND:
+                return f"a command set of more than {MAX_COMMAND:,} bytes"
+            return None
+        self.data += size
+        if data_limit is not None and self.data > data_limit:
+            return f"an identifier of more than {data_limit:,} bytes"
+        if control & _LAST_BIT:
+            self.command = self.data = 0
+            self.command_done = False
+        return None
+
+
+def _oversized_message(dul: Any, pdu: Any) -> str | None:
+    """Count the fragments of the P-DATA-TF ``pdu`` against the message bounds."""
+    message: _Message | None = dul.__dict__.get("_dicomref_message")
+    if message is None:
+        message = dul._dicomref_message = _Message()
+    accepted = getattr(dul.assoc, "_accepted_cx", {})
+    for item in pdu.presentation_data_value_items:
+        value = item.presentation_data_value or b""
+        if not value:
+            continue
+        context = accepted.get(item.presentation_context_id)
+        syntax = str(getattr(context, "abstract_syntax", "") or "")
+        limit = None if syntax and syntax not in _IDENTIFIER_CONTEXTS else MAX_IDENTIFIER
+        why = message.add(value[0], len(value) - 1, limit)
+        if why is not None:
+            return why
+    return None
 
 
 class _StalledError(Exception):
@@ -184,5 +250,10 @@ def _read_pdu(dul: Any) -> None:
         LOGGER.warning("association with %s: a PDU that cannot be read: %s", _peer(dul), exc)
         dul.event_queue.put(_INVALID_PDU)
         return
+    if event == _P_DATA_RECEIVED:
+        why = _oversized_message(dul, decoded)
+        if why is not None:
+            _abort(dul, sock, _INVALID_VALUE, f"it sent {why}")
+            return
     dul.event_queue.put(event)
     dul._recv_pdu.put(decoded)
