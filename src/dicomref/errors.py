@@ -108,8 +108,8 @@ class NotInCatalogError(CatalogError):
         self.uid = uid
         super().__init__(
             message
-            or f"{uid} is not in the catalog: scan the folder that holds it first "
-            "(dicomref scan PATH)"
+            or f"{printable_path(uid)} is not in the catalog: scan the folder that holds it "
+            "first (dicomref scan PATH)"
         )
 
 

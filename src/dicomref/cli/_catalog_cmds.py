@@ -131,6 +131,14 @@ def show(
 COLLAPSE_OVER = 8
 
 
+def _safe(value: object) -> str:
+    """A value read from a file, for a line of rich markup: on one line (control characters
+    escaped, as file names are) and never taken as markup."""
+    from rich.markup import escape
+
+    return escape(printable_path(str(value)))
+
+
 def _add_references(branch: Tree, items: tuple[ResolvedReference, ...], forward: bool) -> None:
     """One line per (kind, object); kinds with many objects collapse to a summary line."""
     by_kind: dict[str, dict[str, list[ResolvedReference]]] = {}
@@ -146,13 +154,13 @@ def _add_references(branch: Tree, items: tuple[ResolvedReference, ...], forward:
             held = f"{len(objects) - len(missing)} of {len(objects)} held"
             line = branch.add(f"{state} {kind}: {len(objects)} objects, {held}")
             for uid in missing:
-                line.add(f"[red]✗ missing[/] {uid}")
+                line.add(f"[red]✗ missing[/] {_safe(uid)}")
             continue
         for uid, group in objects.items():
             state = "[green]✓[/]" if group[0].resolved else "[red]✗ missing[/]" if instance else "·"
             where = group[0].reference.path
             more = f" (+{len(group) - 1} more places)" if len(group) > 1 else ""
-            branch.add(f"{state} {kind} {uid} [dim]{where}{more}[/]")
+            branch.add(f"{state} {kind} {_safe(uid)} [dim]{_safe(where)}{more}[/]")
 
 
 def _tree(view: ObjectView) -> Tree:
@@ -161,16 +169,20 @@ def _tree(view: ObjectView) -> Tree:
 
     head = view.files[0] if view.files else None
     title = (
-        f"[bold]{head.modality or '?'}[/] {view.uid} ({class_name(head.sop_class)})"
+        f"[bold]{_safe(head.modality or '?')}[/] {_safe(view.uid)} "
+        f"({_safe(class_name(head.sop_class))})"
         if head
-        else f"[bold]{view.uid}[/] [red]not in any scanned file[/]"
+        else f"[bold]{_safe(view.uid)}[/] [red]not in any scanned file[/]"
     )
     tree = Tree(title)
     for f in view.files:
         where = tree.add(Text(f"file {printable_path(f.path)}"))
-        where.add(f"patient {f.patient_id or '-'} {f.patient_name or ''}".rstrip())
-        where.add(f"study {f.study}" + (f" ({f.study_date})" if f.study_date else ""))
-        where.add(f"series {f.series} #{f.series_number if f.series_number is not None else '-'}")
+        patient = f"patient {f.patient_id or '-'} {f.patient_name or ''}".rstrip()
+        where.add(Text(printable_path(patient)))
+        study = f"study {f.study}" + (f" ({f.study_date})" if f.study_date else "")
+        where.add(Text(printable_path(study)))
+        number = f.series_number if f.series_number is not None else "-"
+        where.add(Text(printable_path(f"series {f.series} #{number}")))
     if len(view.files) > 1:
         tree.add(f"[yellow]held by {len(view.files)} files: duplicate SOP Instance UID[/]")
     _add_references(tree.add(f"references ({len(view.references)})"), view.references, True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final, NamedTuple
 
+from dicomref._filenames import printable_path
 from dicomref.errors import DicomReadError, NotAnInstanceError
 from dicomref.extraction._rules import STORAGE_CLASSES, sop_class_name
 from dicomref.extraction._tree import (
@@ -36,8 +38,11 @@ from dicomref.extraction._tree import (
     describe,
 )
 from dicomref.extraction._values import decimals, integer, person_name, text, uid
+from dicomref.extraction._uids import UidCheck, check_uid, problem
 from dicomref.extraction._walk import RawReference, raw_references
 from dicomref.model import ObjectSummary, Reference
+
+log = logging.getLogger("dicomref.extraction")
 
 _WHY_REQUIRED: Final = {
     SOP_CLASS_UID: "dicomref cannot tell what kind of object it is",
@@ -131,7 +136,7 @@ def summarise_apart(
     series = _required(path, tree, SERIES_INSTANCE_UID)
     position = decimals(tree, IMAGE_POSITION_PATIENT, 3)
     orientation = decimals(tree, IMAGE_ORIENTATION_PATIENT, 6)
-    raw = raw_references(tree, sop_class)
+    raw = _checked_references(path, raw_references(tree, sop_class))
     facts = Facts(
         path,
         size,
@@ -144,7 +149,7 @@ def summarise_apart(
         text(tree, PATIENT_ID),
         person_name(tree, PATIENT_NAME, text(tree, SPECIFIC_CHARACTER_SET), path),
         text(tree, MODALITY),
-        frame_of_reference(tree),
+        _checked(path, frame_of_reference(tree), "FrameOfReferenceUID"),
         text(tree, STUDY_DATE),
         text(tree, STUDY_DESCRIPTION),
         text(tree, SERIES_DESCRIPTION),
@@ -195,4 +200,56 @@ def _required(path: str, tree: Item, tag: int) -> str:
             "DICOM object — export it again from its source, or fix the tag "
             "(e.g. with dcmodify)",
         )
+    checked = check_uid[value]
+    if checked is UidCheck.INVALID:
+        raise DicomReadError(
+            path,
+            f"its {describe(tag)} {problem(value)}: the file is damaged or deliberately "
+            "malformed, and dicomref does not index it",
+            tag=describe(tag),
+        )
+    if checked is UidCheck.LONG:
+        log.warning("%s: %s %s (kept)", printable_path(path), describe(tag), problem(value))
     return value
+
+
+def _checked(path: str, value: str | None, what: str, where: str = "") -> str | None:
+    """``value`` if it is a UID (or None); None, with a warning naming the file, if not."""
+    if value is None:
+        return None
+    checked = check_uid[value]
+    if checked is UidCheck.OK:
+        return value
+    place = f" in {where}" if where else ""
+    if checked is UidCheck.LONG:
+        log.warning("%s: %s%s %s (kept)", printable_path(path), what, place, problem(value))
+        return value
+    log.warning("%s: %s%s %s: left out", printable_path(path), what, place, problem(value))
+    return None
+
+
+def _checked_references(path: str, raw: list[RawReference]) -> list[RawReference]:
+    """The references whose UIDs are UIDs: a reference to a target that is not a UID is left
+    out, a class or hint that is not one dropped; each with a warning naming the file."""
+    ok = UidCheck.OK
+    check = check_uid
+    for ref in raw:
+        if not (
+            check[ref[0]] is ok
+            and (ref[1] is None or check[ref[1]] is ok)
+            and (ref[4] is None or check[ref[4]] is ok)
+            and (ref[5] is None or check[ref[5]] is ok)
+        ):
+            break
+    else:
+        return raw  # every UID is one: the usual case, no copy
+    kept: list[RawReference] = []
+    for ref in raw:
+        target = _checked(path, ref[0], "ReferencedSOPInstanceUID", ref[3])
+        if target is None:
+            continue
+        target_class = _checked(path, ref[1], "ReferencedSOPClassUID", ref[3])
+        study = _checked(path, ref[4], "the study hint", ref[3])
+        series = _checked(path, ref[5], "the series hint", ref[3])
+        kept.append((target, target_class, ref[2], ref[3], study, series, *ref[6:]))
+    return kept
