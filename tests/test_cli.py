@@ -56,6 +56,32 @@ def test_refs_reports_bad_files_and_goes_on(tmp_path: Path) -> None:
     assert any(r["kind"] == "plan" for r in json.loads(result.stdout))
 
 
+def test_refs_goes_on_past_every_kind_of_unreadable_file(tmp_path: Path) -> None:
+    """Each unreadable FILE is reported on its own line; the readable ones after it are
+    listed; the exit status is 3 (README: exit codes), never 2 (usage)."""
+    ct = Path(pydicom_file("CT_small.dcm")).read_bytes()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "truncated.dcm").write_bytes(ct[:1000])
+    with (tmp_path / "zeros.dcm").open("wb") as out:  # valid meta header, then 1 GB of zeros
+        out.write(ct[: 132 + 12 + int.from_bytes(ct[140:144], "little")])
+        out.truncate(1 << 30)
+    bad = ["fifo", "folder", "missing.dcm", "truncated.dcm", "zeros.dcm"]
+    good = pydicom_file("rtdose.dcm")
+    dicomref = str(Path(sys.executable).parent / "dicomref")
+    done = subprocess.run(
+        [dicomref, "refs", *(str(tmp_path / name) for name in bad), good],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    errors = done.stderr.splitlines()
+    assert [line.split(": ")[1].rpartition("/")[2] for line in errors] == bad, errors
+    assert done.stdout.startswith(f"{good}: RTDOSE RT Dose Storage ")
+
+
 def test_scan_show_check_graph(sample: Sample, catalog_url: str) -> None:
     report = json.loads(run("scan", sample.root, "--db", catalog_url, "--json"))
     assert report["files"] == len(sample.objects)
