@@ -6,6 +6,8 @@ fuzzer's bytes, and ``tests/test_fuzz.py`` calls them with every committed crash
 - :func:`check_layout`: a slice of a series, edited by the fuzzer's bytes (:func:`edited`),
   read through the layout learnt from the series' first slice reads exactly as the
   element-by-element walker reads it (the same tree, or the same error).
+- :func:`~_pdu.check_pdu`: any bytes a peer sends to a real server end in the connection
+  closed promptly, no thread of the server dies, and the server goes on (``_pdu.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+
+from _pdu import check_pdu
 
 from dicomref.errors import DicomrefError
 from dicomref.extraction import _walker, read_object
@@ -125,4 +129,4 @@ def check_layout(script: bytes) -> None:
     assert laid == walk, f"layout read {laid!r}\nwalker read {walk!r}"
 
 
-TARGETS = {"reader": check_reader, "layout": check_layout}
+TARGETS = {"reader": check_reader, "layout": check_layout, "pdu": check_pdu}

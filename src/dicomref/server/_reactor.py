@@ -182,6 +182,12 @@ def _run_reactor(dul: Any, wake_up: _WakeUp) -> None:
                 OWN_LOGGER.warning("association ended: %s", exc)
                 _close(dul)
                 return
+            except Exception as exc:  # noqa: BLE001 - an action failed on what the peer sent
+                # (found by fuzzing: an A-ABORT whose source is 255 passes pynetdicom's
+                # decoding and raises ValueError in the state machine's action)
+                OWN_LOGGER.warning("association ended: the peer sent %s (%s)", event, exc)
+                _close(dul)
+                return
             idle = False
     finally:
         wake_up.close()
