@@ -33,7 +33,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql.dml import Insert
 
 from dicomref._filenames import os_path, stored_path
@@ -133,6 +133,8 @@ class _InPaths:
 def _insert_ignoring(engine: Engine, table: Table) -> Insert:
     """INSERT … ON CONFLICT DO NOTHING for the dialects we support."""
     if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # ~40 ms to import: only when used
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if engine.dialect.name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
@@ -145,6 +147,8 @@ def _insert_filling(engine: Engine, table: Table, fill: Sequence[str]) -> Insert
     changes nothing else: the first file of a study still decides its values."""
     keys = [c.name for c in table.primary_key.columns]
     if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg = postgresql.insert(table)
         return pg.on_conflict_do_update(
             index_elements=keys,
