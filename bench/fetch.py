@@ -21,6 +21,15 @@ and dicomref once more with unknown capabilities (learnt on the way).  Printed p
 and link: objects, MB, requests, associations, best and median seconds, the ratio of the
 naive way's best time to dicomref's, and the targets (≥1.0x on loopback, ≥1.6x shaped).
 
+The subset case (:mod:`_fetch_cold`; ``--cases subset``): a structure set whose contours
+lie on 60 of its CT series' 120 slices (RTReferencedSeriesSequence listing all 120), its
+plan (the start, as a file) and dose, in a study of 127 objects; ``dicomref fetch NODE
+plan.dcm --with-dependents`` timed as a whole process, cold (a new catalog, no probe) and
+warm (the catalog the cold run left), against the naive whole-study C-MOVE.  Targets: cold
+≥1.0x and warm ≥1.5x the naive way on loopback; on the shaped link, within 1.2x of the
+time the needed bytes take at the link's rate; at most 6 retrieve requests cold.
+``--quick``: one run of each contender (default 3).
+
 Run inside the private network namespace (the servers listen on every interface, and the
 shaping must touch nothing but this namespace's ``lo``):
 
@@ -30,6 +39,7 @@ shaping must touch nothing but this namespace's ``lo``):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import shutil
 import statistics
@@ -45,6 +55,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import pydicom  # noqa: E402
 
+from _fetch_cold import Subset, fetch_process, make_subset, remove  # noqa: E402
 from _fetch_data import Patient, make_patient  # noqa: E402
 from _fetch_link import qdisc, qdisc_drops, shaped, tcp_counters, throughput  # noqa: E402
 from _fetch_naive import NAIVE_AE, NaiveReceiver, naive_move  # noqa: E402
@@ -65,12 +76,20 @@ from servers import (  # noqa: E402
 
 TARGET_PLAIN = 1.0
 TARGET_SHAPED = 1.6
+TARGET_COLD = 1.0
+TARGET_WARM = 1.5
+TARGET_LINK = 1.2
+MAX_COLD_RETRIEVES = 6
 
 Factory = Callable[[Path, list[Peer]], DicomServer]
 SERVERS: dict[str, Factory] = {
     "orthanc": lambda w, p: OrthancServer(w, peers=p),
     "dcmqrscp": lambda w, p: DcmqrscpServer(w, peers=p),
+    "dcmqrscp-strict": lambda w, p: DcmqrscpServer(w, peers=p, strict=True),
 }
+CASES = ("full", "subset")
+COLD = "dicomref fetch, cold"
+WARM = "dicomref fetch, warm"
 
 NAIVE = "naive (whole study)"
 PROBED = "dicomref (probed)"
@@ -122,14 +141,26 @@ class Bench:
     """Runs the contenders against one server and records what they did."""
 
     def __init__(
-        self, work: Path, patient: Patient, receiver: NaiveReceiver, node: Node, fsync: bool
+        self,
+        work: Path,
+        patient: Patient | None,
+        receiver: NaiveReceiver,
+        node: Node,
+        fsync: bool,
     ) -> None:
         self.work = work
-        self.patient = patient
+        self._patient = patient
         self.receiver = receiver
         self.node = node
         self.fsync = fsync
         self._runs = 0
+
+    @property
+    def patient(self) -> Patient:
+        """The full case's patient (made only when that case runs)."""
+        if self._patient is None:
+            raise RuntimeError("the full case was not prepared")
+        return self._patient
 
     def _fresh(self, name: str) -> Path:
         self._runs += 1
@@ -189,6 +220,134 @@ class Bench:
         section.retransmitted += spent.retransmitted
         shutil.rmtree(folder)
         return report
+
+
+@dataclass(slots=True)
+class SubsetSection:
+    """The subset case on one server and link: the naive way, cold and warm processes."""
+
+    server: str
+    link: str
+    measured: float
+    limit: float
+    """Seconds the needed bytes take at the link's rate (0 on plain loopback)."""
+    rows: dict[str, Row] = field(default_factory=dict)
+    cold_retrieves: list[int] = field(default_factory=list)
+
+    def row(self, name: str) -> Row:
+        return self.rows.setdefault(name, Row())
+
+    def ratio(self, name: str) -> float:
+        return self.rows[NAIVE].best / self.rows[name].best
+
+
+def measure_subset(
+    bench: Bench,
+    section: SubsetSection,
+    subset: Subset,
+    node: str,
+    repeat: int,
+    *,
+    steps: bool,
+) -> None:
+    """``repeat`` rounds of naive, cold and warm in turn (the order rotating)."""
+    contenders = [NAIVE, COLD, WARM]
+    for number in range(repeat):
+        for name in contenders[number % 3 :] + contenders[: number % 3]:
+            if name == NAIVE:
+                _naive_subset(bench, section, subset)
+            elif name == COLD:
+                _cold_and_warm(bench, section, subset, node, steps=steps and number == 0)
+        print(
+            f"    run {number + 1}: naive {section.rows[NAIVE].times[-1]:.2f} s, "
+            f"cold {section.rows[COLD].times[-1]:.2f} s, warm {section.rows[WARM].times[-1]:.2f} s",
+            flush=True,
+        )
+
+
+def _naive_subset(bench: Bench, section: SubsetSection, subset: Subset) -> None:
+    folder = bench._fresh("naive")
+    run = naive_move(bench.receiver, bench.node.ae_title, bench.node.port, subset.study, folder)
+    if run.objects != subset.study_objects or run.failed:
+        raise AssertionError(
+            f"naive: {run.objects} objects arrived, {run.failed} failed; the study holds "
+            f"{subset.study_objects}"
+        )
+    row = section.row(NAIVE)
+    row.objects, row.bytes = run.objects, run.bytes
+    row.requests = "1 C-MOVE"
+    row.times.append(run.seconds)
+    shutil.rmtree(folder)
+
+
+def _cold_and_warm(
+    bench: Bench, section: SubsetSection, subset: Subset, node: str, *, steps: bool
+) -> None:
+    """A cold process on a new catalog, then a warm one on the catalog it left."""
+    folder = bench._fresh("process")
+    catalog = folder / "catalog.sqlite"
+    store_port = bench.node.store_port or 0
+    for name in (COLD, WARM):
+        out = folder / name.rsplit(" ", 1)[-1]
+        run = fetch_process(node, store_port, subset.plan, out, catalog, subset.exact)
+        remove(out)
+        row = section.row(name)
+        row.objects, row.bytes = run.objects, run.bytes
+        extra = f", {run.discarded} discarded" if run.discarded else ""
+        row.requests = f"{run.finds} C-FIND, {run.retrieves} retrieve{extra}"
+        row.times.append(run.seconds)
+        if name == COLD:
+            section.cold_retrieves.append(run.retrieves)
+        if steps:
+            print(f"      {name} sent:", flush=True)
+            for step in run.steps:
+                print(f"        {step}", flush=True)
+    shutil.rmtree(folder)
+
+
+def subset_table(section: SubsetSection) -> Iterator[str]:
+    yield (
+        f"{section.server}, subset case — {section.link}; one TCP stream: "
+        f"{section.measured:,.0f} Mbit/s"
+    )
+    yield (
+        f"  {'':24} {'objects':>7} {'MB':>7}  {'requests':34} {'best s':>7} {'median s':>8} "
+        f"{'runs':>4}"
+    )
+    for name, row in section.rows.items():
+        yield (
+            f"  {name:24} {row.objects:7d} {row.bytes / 1e6:7.1f}  {row.requests:34} "
+            f"{row.best:7.2f} {row.median:8.2f} {len(row.times):4d}"
+        )
+
+
+def subset_verdicts(section: SubsetSection) -> Iterator[str]:
+    where = f"{section.server}, subset, {section.link}"
+    if not section.limit:
+        for name, target in ((COLD, TARGET_COLD), (WARM, TARGET_WARM)):
+            ratio = section.ratio(name)
+            mark = "PASS" if ratio >= target else "FAIL"
+            yield f"target: {name} ≥{target:.1f}x the naive way on {where}: {ratio:.2f}x {mark}"
+        most = max(section.cold_retrieves)
+        mark = "PASS" if most <= MAX_COLD_RETRIEVES else "FAIL"
+        yield f"target: ≤{MAX_COLD_RETRIEVES} retrieve requests cold on {where}: {most} {mark}"
+        return
+    for name in (COLD, WARM):
+        share = section.rows[name].best / section.limit
+        mark = "PASS" if share <= TARGET_LINK else "FAIL"
+        yield (
+            f"target: {name} within {TARGET_LINK:.1f}x of the {section.limit:.2f} s the needed "
+            f"bytes take on {where}: {share:.2f}x {mark}"
+        )
+
+
+def bits_per_second(rate: str) -> float:
+    """``100mbit`` -> 1e8 (tc's units: kbit, mbit, gbit)."""
+    units = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+    for unit, factor in units.items():
+        if rate.endswith(unit):
+            return float(rate.removesuffix(unit)) * factor
+    raise SystemExit(f"--rate {rate!r}: give it as tc does, e.g. 100mbit")
 
 
 def _requests(report: FetchReport) -> str:
@@ -275,32 +434,61 @@ def verdict(section: Section, target: float) -> str:
 
 
 def run_server(
-    name: str, work: Path, patient: Patient, receiver: NaiveReceiver, peers: list[Peer], args: Args
-) -> list[Section]:
-    """Start server ``name``, load and probe it, measure on both links; its sections."""
-    sections = []
+    name: str,
+    work: Path,
+    patient: Patient | None,
+    subset: Subset | None,
+    receiver: NaiveReceiver,
+    peers: list[Peer],
+    args: Args,
+) -> tuple[list[Section], list[SubsetSection]]:
+    """Start server ``name``, load it, measure each case on both links; its sections."""
+    sections: list[Section] = []
+    subsets: list[SubsetSection] = []
     server = SERVERS[name](work / name, peers)
+    full = patient is not None
     with running(server):
-        server.load(patient.paths)
+        if patient is not None:
+            server.load(patient.paths)
+        if subset is not None:
+            server.load(subset.paths)
         node = Node(server.ae, LOOPBACK, server.port, store_port=peers[0].port)
-        began = time.perf_counter()
-        caps = probe(node).capabilities
-        print(f"{name}: loaded, probed in {time.perf_counter() - began:.1f} s", flush=True)
+        text = f"{server.ae}@{LOOPBACK}:{server.port}"
         bench = Bench(work / "runs", patient, receiver, node, not args.no_fsync)
-        section = Section(name, "plain loopback", throughput())
-        print(f"  {section.link}:", flush=True)
-        measure(bench, section, caps, args.repeat, steps=True)
-        sections.append(section)
-        with shaped(args.rate) as line:
-            section = Section(name, f"lo shaped to {args.rate}", throughput())
-            print(f"  {section.link} ({line}):", flush=True)
-            measure(bench, section, caps, args.repeat, steps=False)
-            section.drops = qdisc_drops()
-        sections.append(section)
-    return sections
+        caps = Capabilities()
+        if full:
+            began = time.perf_counter()
+            caps = probe(node).capabilities
+            print(f"{name}: loaded, probed in {time.perf_counter() - began:.1f} s", flush=True)
+        for shaping in (False, True):
+            with shaped(args.rate) if shaping else contextlib.nullcontext("") as line:
+                link = f"lo shaped to {args.rate}" if shaping else "plain loopback"
+                measured = throughput()
+                print(f"  {link}{f' ({line})' if line else ''}:", flush=True)
+                if full:
+                    section = Section(name, link, measured)
+                    measure(bench, section, caps, args.repeat, steps=not shaping)
+                    section.drops = qdisc_drops() if shaping else None
+                    sections.append(section)
+                if subset is not None:
+                    limit = subset.exact_bytes * 8 / bits_per_second(args.rate) if shaping else 0
+                    part = SubsetSection(name, link, measured, limit)
+                    print("    subset case:", flush=True)
+                    measure_subset(bench, part, subset, text, args.repeat, steps=not shaping)
+                    subsets.append(part)
+    return sections, subsets
 
 
-def results(sections: list[Section]) -> Iterator[str]:
+def results(sections: list[Section], subsets: list[SubsetSection]) -> Iterator[str]:
+    for part in subsets:
+        yield from subset_table(part)
+        yield ""
+    for part in subsets:
+        yield from subset_verdicts(part)
+    if subsets:
+        yield ""
+    if not sections:
+        return
     for section in sections:
         yield from table(section)
         yield ""
@@ -321,7 +509,13 @@ class Args(argparse.Namespace):
     repeat: int
     rate: str
     servers: str
+    cases: str
+    quick: bool
     no_fsync: bool
+
+    @property
+    def case_list(self) -> list[str]:
+        return [c.strip() for c in self.cases.split(",") if c.strip()]
 
 
 def parse_args() -> Args:
@@ -334,9 +528,22 @@ def parse_args() -> Args:
     parser.add_argument("--rate", default="100mbit", help="rate of the shaped link (tc)")
     parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated")
     parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help="comma-separated: full (every slice named, in-process), subset (60 of 120, "
+        "dicomref fetch as a process, cold and warm)",
+    )
+    parser.add_argument("--quick", action="store_true", help="one run of each contender")
+    parser.add_argument(
         "--no-fsync", action="store_true", help="both contenders write without fsync"
     )
-    return parser.parse_args(namespace=Args())
+    args = parser.parse_args(namespace=Args())
+    if args.quick:
+        args.repeat = 1
+    unknown = sorted(set(args.case_list) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown cases {unknown}: choose from {list(CASES)}")
+    return args
 
 
 def main() -> None:
@@ -354,27 +561,42 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown servers {unknown}: choose from {sorted(SERVERS)}")
     sections: list[Section] = []
+    subsets: list[SubsetSection] = []
     with tempfile.TemporaryDirectory() as temp:
         work = Path(temp)
-        patient = make_patient(work / "data", slices=args.slices, extra=args.extra)
-        print(
-            f"plan 0 -> structure set 0 -> {patient.exact_count - 2} CT slices: "
-            f"{patient.exact_count} objects, {patient.exact_bytes / 1e6:.1f} MB; the planning "
-            f"study holds {patient.study_objects} objects, {patient.study_bytes / 1e6:.1f} MB; "
-            f"fsync {'off' if args.no_fsync else 'on'} for both; TCP_NODELAY=1 for the servers",
-            flush=True,
-        )
+        patient = None
+        if "full" in args.case_list:
+            patient = make_patient(work / "data", slices=args.slices, extra=args.extra)
+            print(
+                f"full case: plan 0 -> structure set 0 -> {patient.exact_count - 2} CT slices: "
+                f"{patient.exact_count} objects, {patient.exact_bytes / 1e6:.1f} MB; the "
+                f"planning study holds {patient.study_objects} objects, "
+                f"{patient.study_bytes / 1e6:.1f} MB; fsync {'off' if args.no_fsync else 'on'} "
+                "for both; TCP_NODELAY=1 for the servers",
+                flush=True,
+            )
+        subset = None
+        if "subset" in args.case_list:
+            subset = make_subset(work / "subset")
+            print(
+                f"subset case: plan 0 (file) -> structure set 0 -> 60 of 120 CT slices, + dose: "
+                f"{len(subset.exact)} objects, {subset.exact_bytes / 1e6:.1f} MB needed; the "
+                f"study holds {subset.study_objects} objects, {subset.study_bytes / 1e6:.1f} MB",
+                flush=True,
+            )
         store_port, naive_port = free_ports(2)
         peers = [Peer(DEFAULT_OUR_AE, LOOPBACK, store_port), Peer(NAIVE_AE, LOOPBACK, naive_port)]
         receiver = NaiveReceiver(naive_port, fsync=not args.no_fsync)
         receiver.start()
         try:
             for name in names:
-                sections += run_server(name, work, patient, receiver, peers, args)
+                full, parts = run_server(name, work, patient, subset, receiver, peers, args)
+                sections += full
+                subsets += parts
         finally:
             receiver.stop()
     print()
-    print("\n".join(results(sections)))
+    print("\n".join(results(sections, subsets)))
 
 
 if __name__ == "__main__":
