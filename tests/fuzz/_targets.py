@@ -12,6 +12,7 @@ fuzzer's bytes, and ``tests/test_fuzz.py`` calls them with every committed crash
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from functools import cache
@@ -42,13 +43,29 @@ def as_file(data: bytes) -> Path:
     return path
 
 
+#: What a UID read from a file may be once it is in a summary (dicomref checks UIDs where
+#: they enter: digits and dots; up to 128 characters are kept, with a warning).
+_UID = re.compile(r"[0-9.]{1,128}")
+
+
 def check_reader(data: bytes) -> None:
-    """Read ``data`` as a file; only dicomref's own errors may come out."""
+    """Read ``data`` as a file; only dicomref's own errors may come out, and every UID in
+    the summary is a UID (nothing that could break an output line or a path)."""
     path = as_file(data)
     try:
-        read_object(path)
+        summary = read_object(path)
     except DicomrefError:
         return
+    uids: list[str | None] = [
+        summary.sop_class,
+        summary.sop_instance,
+        summary.study,
+        summary.series,
+    ]
+    for ref in summary.references:
+        uids += [ref.source, ref.target, ref.target_class, ref.study, ref.series]
+    for uid in uids:
+        assert uid is None or _UID.fullmatch(uid), f"not a UID in the summary: {uid!r}"
 
 
 @cache
