@@ -34,33 +34,50 @@ class Holdings:
         self.catalog = catalog
         self._known: dict[str, ObjectSummary] = {}
         self._store_index: dict[str, ObjectSummary] | None = None
+        self._series: dict[str, dict[str, list[ObjectSummary]]] = {}
 
     def add(self, summary: ObjectSummary) -> None:
         """An object read in this run (a start file, an object just fetched)."""
         self._known.setdefault(summary.sop_instance, summary)
 
-    def lookup(self, uid: str) -> ObjectSummary | None:
-        """The local copy of ``uid`` with its references, or None."""
+    def lookup(self, uid: str, series: str | None = None) -> ObjectSummary | None:
+        """The local copy of ``uid`` with its references, or None.
+
+        With ``series`` (where a reference says the object is), the catalog is asked for
+        that series' files once, and ``uid`` looked up among them: one query per series
+        instead of one per object (a fetch wants hundreds of slices of a few series).
+        """
         known = self._known.get(uid)
         if known is not None:
             return known
         stored = self._stored().get(uid)
         if stored is not None:
             return stored
-        return self._catalogued(uid)
+        return self._catalogued(uid, series)
 
     def hints(self, uid: str) -> Wanted:
         """``uid`` with what the catalog knows of where it lives (nothing: no hints)."""
         return catalog_hints(self.catalog, uid)
 
-    def _catalogued(self, uid: str) -> ObjectSummary | None:
+    def _catalogued(self, uid: str, series: str | None) -> ObjectSummary | None:
         if self.catalog is None:
             return None
-        for summary in self.catalog.locate(uid):
+        in_series = self._series_files(series).get(uid, []) if series else None
+        for summary in self.catalog.locate(uid) if in_series is None else in_series:
             if Path(summary.path).is_file():
                 references = tuple(self.catalog.references_from(uid))
                 return dataclasses.replace(summary, references=references)
         return None
+
+    def _series_files(self, series: str) -> dict[str, list[ObjectSummary]]:
+        """The catalog's files of ``series`` by SOP Instance UID (read once per series)."""
+        files = self._series.get(series)
+        if files is None and self.catalog is not None:
+            files = {}
+            for summary in self.catalog.series_instances(series):
+                files.setdefault(summary.sop_instance, []).append(summary)
+            self._series[series] = files
+        return files or {}
 
     def _stored(self) -> dict[str, ObjectSummary]:
         if self._store_index is None:

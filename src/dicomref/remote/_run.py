@@ -128,7 +128,7 @@ class FetchRun:
                 continue
             self.depth[uid] = depth
             self.origin[uid] = origin
-            local = self.holdings.lookup(uid)
+            local = self.holdings.lookup(uid, item.series)
             if local is not None:
                 held.append(uid)
                 queue.extend(self.named_by(local, depth, label_of(local)))
