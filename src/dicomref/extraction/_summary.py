@@ -37,8 +37,8 @@ from dicomref.extraction._tree import (
     Item,
     describe,
 )
-from dicomref.extraction._values import decimals, integer, person_name, text, uid
 from dicomref.extraction._uids import UidCheck, check_uid, problem
+from dicomref.extraction._values import decimals, integer, person_name, text, uid
 from dicomref.extraction._walk import RawReference, raw_references
 from dicomref.model import ObjectSummary, Reference
 
