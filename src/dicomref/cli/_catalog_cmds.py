@@ -26,6 +26,7 @@ from dicomref.cli._common import (
     setup_logging,
 )
 from dicomref.cli._files_cmds import class_name
+from dicomref.cli._uid_args import uid_argument
 from dicomref.graph import Direction
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def _print_scan(result: ScanReport, verbose: int) -> None:
 
 @maps_errors
 def show(
-    uid: Annotated[str, typer.Argument(help="SOP Instance UID to show.")],
+    uid: Annotated[str, typer.Argument(help="SOP Instance UID to show.", callback=uid_argument)],
     db: DbOption = None,
     json_out: JsonOption = False,
     verbose: VerboseOption = 0,
@@ -238,7 +239,10 @@ def _print_findings(findings: list[Finding]) -> None:
 
 @maps_errors
 def graph(
-    uid: Annotated[str, typer.Argument(help="SOP Instance UID at the centre of the graph.")],
+    uid: Annotated[
+        str,
+        typer.Argument(help="SOP Instance UID at the centre of the graph.", callback=uid_argument),
+    ],
     db: DbOption = None,
     depth: Annotated[int, typer.Option(min=1, help="How many hops to follow.")] = 2,
     direction: Annotated[

@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydicom.uid import UID
-
 from dicomref._dimse._node import Node
+from dicomref._uids import PADDING, argument_problem
 from dicomref.errors import UsageError
 from dicomref.extraction import read_object
 from dicomref.model import ObjectSummary
@@ -310,13 +309,10 @@ def _split(starts: Iterable[Start]) -> tuple[list[Path], list[str]]:
 
 
 def _check_uid(text: str) -> str:
-    uid = text.strip()
-    if not UID(uid).is_valid:
-        raise UsageError(
-            f"{text!r} is neither an existing file nor a valid UID (digits and dots, "
-            "at most 64 characters)"
-        )
-    return uid
+    why = argument_problem(text)
+    if why is not None:
+        raise UsageError(f"{why}, and no file of that name exists")
+    return text.rstrip(PADDING)
 
 
 def _unique(items: Iterable[str]) -> list[str]:
