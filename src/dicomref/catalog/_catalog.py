@@ -15,6 +15,7 @@ from sqlalchemy import Connection, exc
 
 from dicomref.catalog import _nodes, _queries
 from dicomref.catalog._engine import WRITE, default_url, masked, open_engine, translating
+from dicomref.catalog._files import IndexedFiles, index_files
 from dicomref.catalog._migrations import migrate
 from dicomref.catalog._reading import Reader
 from dicomref.catalog._reports import DuplicateGroup, ScanProgress, ScanReport, SeriesSummary
@@ -137,6 +138,16 @@ class Catalog:
         )
         with translating(self._url, "write the scan to the catalog"):
             return scan.run(paths)
+
+    def index_files(
+        self, paths: Iterable[str | os.PathLike[str]], *, workers: int | None = None
+    ) -> IndexedFiles:
+        """Index these files (not folders), reading only those new or changed since their
+        row; nothing else is touched (no row removed).  What fetch does with the objects it
+        finds in its store.  Files that cannot be indexed are listed, not raised."""
+        reader, _ = _file_readers()
+        with translating(self._url, "index files in the catalog"):
+            return index_files(self._engine, reader, paths, workers or _cpus())
 
     def add(self, summaries: Iterable[ObjectSummary]) -> int:
         """Index objects already read (by fetch or serve); returns how many were written.

@@ -1,16 +1,23 @@
 """What is already here before anything is asked of a server: rung 1 of the ladder.
 
 Three sources, first hit wins: objects this run has read (start files, objects fetched
-now), the output store (its files read once, headers only, on first use: a rerun of an
-interrupted fetch skips what arrived), and the catalog (an indexed file that is still
-there).  The catalog also gives location hints for a bare UID: where the object was
-when it was indexed (its file may be gone), or what the objects that reference it say.
+now), the output store (a rerun of an interrupted fetch skips what arrived), and the
+catalog (an indexed file that is still there).  With a catalog, :meth:`Holdings.index_store`
+first indexes the store's files the catalog lacks (those an interrupted fetch wrote but had
+not indexed yet: reused unindexed, they would leave references dangling), and the catalog
+then answers for the store; without one, the store's files are read once, headers only, on
+first use.  Holding folders left by a fetch that was killed are removed there too.
+
+The catalog also gives location hints for a bare UID: where the object was when it was
+indexed (its file may be gone), or what the objects that reference it say.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +29,7 @@ from dicomref.store import ManagedStore
 
 if TYPE_CHECKING:
     from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+    from dicomref.catalog._files import IndexedFiles
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,6 +67,20 @@ class Holdings:
         """``uid`` with what the catalog knows of where it lives (nothing: no hints)."""
         return catalog_hints(self.catalog, uid)
 
+    def index_store(self) -> IndexedFiles | None:
+        """Index the store's objects in the catalog (only those it lacks or holds stale),
+        after removing the holding folders of fetches that are no longer running; from
+        then on the catalog answers for the store.  None without a catalog or a store."""
+        if self.catalog is None or not self.store.root.is_dir():
+            return None
+        remove_stale_holdings(self.store.root)
+        result = self.catalog.index_files(stored_files(self.store.root))
+        for failure in result.failed:
+            LOGGER.warning("ignoring an unreadable file in the store: %s", failure.error)
+        self._store_index = {}  # the catalog answers for the store
+        self._series.clear()
+        return result
+
     def _catalogued(self, uid: str, series: str | None) -> ObjectSummary | None:
         if self.catalog is None:
             return None
@@ -83,10 +105,7 @@ class Holdings:
         if self._store_index is None:
             self._store_index = {}
             if self.store.root.is_dir():
-                for path in sorted(self.store.root.rglob("*.dcm")):
-                    relative = path.relative_to(self.store.root)
-                    if any(part.startswith(".") for part in relative.parts):
-                        continue  # holding folders and temporary files
+                for path in stored_files(self.store.root):
                     try:
                         summary = read_object(path)
                     except DicomReadError as exc:
@@ -94,6 +113,45 @@ class Holdings:
                         continue
                     self._store_index.setdefault(summary.sop_instance, summary)
         return self._store_index
+
+
+def stored_files(root: Path) -> list[Path]:
+    """The objects in a store: its ``*.dcm`` files, not those under hidden names (holding
+    folders, temporary ``.*.part`` files)."""
+    found = []
+    for path in sorted(root.rglob("*.dcm")):
+        if not any(part.startswith(".") for part in path.relative_to(root).parts):
+            found.append(path)
+    return found
+
+
+#: How a fetch names the folder it holds arrivals in: ``.holding-<pid>-<random>``.
+HOLDING_PREFIX = ".holding-"
+
+
+def holding_prefix() -> str:
+    """The prefix of this process's holding folders (see :func:`remove_stale_holdings`)."""
+    return f"{HOLDING_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_holdings(root: Path) -> None:
+    """Remove the holding folders in ``root`` whose fetch process is gone (killed before
+    it could remove them); those of running processes are left alone."""
+    for folder in root.glob(f"{HOLDING_PREFIX}*"):
+        pid = folder.name.removeprefix(HOLDING_PREFIX).partition("-")[0]
+        if folder.is_dir() and not (pid.isdigit() and _running(int(pid))):
+            LOGGER.info("removing %s, left by a fetch that was stopped", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def catalog_hints(catalog: Catalog | None, uid: str) -> Wanted:

@@ -151,7 +151,9 @@ def fetch(
     (read here, not fetched: what they reference is).  ``catalog``: objects indexed there
     whose file is still present are not fetched again, bare UIDs get their location hints
     from it, and every object fetched is indexed into it.  Objects already in ``out`` are
-    not fetched again either (an interrupted fetch resumes).  ``follow``: fetch what the
+    not fetched again either (an interrupted fetch resumes): with a catalog, those it
+    lacks are indexed first (read with the scan's reader), so whatever an interrupted
+    fetch left is indexed too.  ``follow``: fetch what the
     fetched objects reference, transitively; without it, only the starts' own references.
     ``with_dependents``: also fetch what depends on the starts, downstream of the RT chain
     (:mod:`._dependents`).  ``capabilities``: what the probe or earlier fetches measured
@@ -181,10 +183,18 @@ def fetch(
         capabilities = catalog.load_capabilities(str(node))
     known = capabilities or Capabilities.unknown()
     caps = _allowing(known, retrieve)
+    if not out.root.is_absolute():  # the catalog keeps absolute paths, as a scan does
+        out = ManagedStore(out.root.absolute(), fsync=out.fsync)
     holdings = Holdings(out, catalog)
+    reused = holdings.index_store()  # before any connection: it may fork readers
     given = {h.sop_uid: h for h in hints}
     with DimseClient(node) as client:
         executor = Executor(client, progress)
+        if reused is not None and reused.indexed:
+            executor.note(
+                f"{reused.indexed} objects found in {out.root} indexed in the catalog "
+                "(an earlier fetch stopped before indexing them)"
+            )
         state = State(capabilities=caps, costs=Costs.of(caps))
         run = FetchRun(executor, out, catalog, holdings, state, options, follow=follow)
         try:

@@ -33,7 +33,7 @@ from dicomref.errors import DicomReadError, RemoteError, StatusError
 from dicomref.extraction import read_object, references
 from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
 from dicomref.remote._executor import Executor, reason_of
-from dicomref.remote._holdings import Holdings
+from dicomref.remote._holdings import Holdings, holding_prefix
 from dicomref.remote._intake import Arrival, Batch
 from dicomref.remote._match import Match
 from dicomref.remote._modality import REFERENCE_SEQUENCES
@@ -275,7 +275,7 @@ class FetchRun:
         """A hidden folder in the store for arrivals not yet known to be wanted."""
         if self._holding is None:
             self.store.root.mkdir(parents=True, exist_ok=True)
-            self._holding = Path(tempfile.mkdtemp(prefix=".holding-", dir=self.store.root))
+            self._holding = Path(tempfile.mkdtemp(prefix=holding_prefix(), dir=self.store.root))
         return self._holding
 
     def close(self) -> None:
