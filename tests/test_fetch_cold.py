@@ -12,6 +12,7 @@ start from what the first learnt.  Run inside scripts/in-netns.sh.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import pytest
 from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
-from dicomref.remote import FetchReport, fetch
+from dicomref.remote import Capabilities, FetchReport, fetch, probe
 from dicomref.sample import Sample, generate_sample
 from dicomref.store import ManagedStore
 from servers import (
@@ -200,3 +201,24 @@ def test_a_cold_fetch_without_lists_takes_the_series_rather_than_60_singles(
     (choice,) = [s for s in warm.steps if "60 singles ~" in s or "singles ~" in s]
     assert "measured" in choice
     assert warm.discarded in (0, SLICES - NAMED)
+
+
+def test_a_fetch_after_a_probe_keeps_what_the_probe_measured(
+    dcmqrscp: DicomServer, store_port: int, case: Case, tmp_path: Path
+) -> None:
+    node = node_of(dcmqrscp, store_port)
+    probed = probe(node).capabilities
+    db = tmp_path / "catalog.sqlite"
+    with Catalog(f"sqlite:///{db}") as catalog:
+        catalog.save_capabilities(str(node), probed)
+    report = run(dcmqrscp, store_port, case, tmp_path / "out", db)
+    assert held(tmp_path / "out") == case.exact
+    assert not [s for s in report.steps if "not measured" in s]  # it started from the probe
+    with Catalog(f"sqlite:///{db}") as catalog:
+        stored = catalog.load_capabilities(str(node))
+    assert stored is not None
+    for field in dataclasses.fields(Capabilities):
+        measured = getattr(probed, field.name)
+        if measured is not None and field.name not in ("request_seconds",):
+            assert getattr(stored, field.name) == measured, field.name
+    assert stored.bytes_per_second is not None and stored.object_seconds is not None
