@@ -1151,3 +1151,34 @@ def test_auto_bets_on_c_get_and_a_refused_service_is_dropped_at_once() -> None:
     assert second.method is Method.MOVE
     moved = dataclasses.replace(Capabilities(), c_move=True)
     assert PlanOptions().methods(moved) == (Method.MOVE, Method.GET)
+
+
+def test_one_object_of_a_list_teaches_lists_work_only_when_it_is_not_the_first() -> None:
+    first, second = contour_images(2)
+    state = State.start([first, second], Capabilities())
+    listed = Retrieve(
+        method=Method.GET,
+        level=Level.IMAGE,
+        study=STUDY_A,
+        series=CT_A,
+        sop_uids=(first.sop_uid, second.sop_uid),
+        expected=2,
+        purpose="",
+    )
+    key = InstanceKey(STUDY_A, CT_A, first.sop_uid)
+    only_first = state.with_retrieved(listed, [key])
+    assert only_first.capabilities.uid_list_get is None  # maybe the second is just absent
+    key = InstanceKey(STUDY_A, CT_A, second.sop_uid)
+    assert state.with_retrieved(listed, [key]).capabilities.uid_list_get is True
+
+
+def test_a_list_that_found_nothing_because_the_hint_was_wrong_does_not_condemn_lists() -> None:
+    wanted = [
+        want(ct_uid(CT_A, i), CT, study=STUDY_A, series=SCOUT_A, patient_id=PID) for i in range(3)
+    ]
+    run = simulate(ServerModel(archive(), DCMQRSCP_STRICT), wanted, believed=Capabilities())
+    finds = run.finds
+    assert len(finds[0].sop_uids) == 3 and finds[0].scope.series == SCOUT_A  # the bet
+    assert finds[1].sop_uids == () and finds[1].scope.series == SCOUT_A  # the listing
+    assert run.state.retrieved == {w.sop_uid for w in wanted}
+    assert run.state.capabilities.uid_list_find is True  # learnt in CT_A, not "no" from SCOUT_A

@@ -85,8 +85,9 @@ def learn_from_arrival(
     """Capabilities learnt from a retrieve that brought ``arrived`` (not empty), or ``None``.
 
     The method works; an IMAGE-level retrieve without parents works; a UID list works
-    when two or more of its objects came, and is taken as not working when exactly one
-    of several came (a server that reads the first value only).
+    when two or more of its objects came, or one that is not the list's first (a server
+    that reads the first value only sends that one).  The first alone teaches nothing:
+    the others may simply be absent, and a wrong "no" would be kept for the server.
     """
     move = retrieve.method is Method.MOVE
     changes: dict[str, bool] = {}
@@ -99,7 +100,7 @@ def learn_from_arrival(
             changes[parents_flag] = True
     if retrieve.listed:
         flag = capabilities.list_flag(retrieve.method)
-        came = len(arrived & set(retrieve.sop_uids))
-        if getattr(capabilities, flag) is None and came:
-            changes[flag] = came >= 2
+        came = arrived & set(retrieve.sop_uids)
+        if getattr(capabilities, flag) is None and (came - {retrieve.sop_uids[0]}):
+            changes[flag] = True
     return capabilities.learned(**changes) if changes else None

@@ -72,6 +72,7 @@ class State:
     round_trips: int = 0
     objects_moved: int = 0
     costs: Costs = field(default_factory=Costs)
+    fruitless_lists: frozenset[Scope] = frozenset()
 
     @classmethod
     def start(
@@ -147,7 +148,11 @@ class State:
             state = dataclasses.replace(state, capabilities=learnt)
             if learnt.uid_list_find is False and self.capabilities.uid_list_find is None:
                 what = f"a UID-list C-FIND in {find.scope.describe()} matched nothing"
+                fruitless = self.fruitless_lists | {find.scope}
+                state = dataclasses.replace(state, fruitless_lists=fruitless)
                 return state._with_notes(find.resolves, what)
+        if find.scope in self.fruitless_lists and not find.sop_uids:
+            state = state._judged_list(find, rows)
         if kind in (ScopeKind.SERVER, ScopeKind.SERIES):
             return state._with_instances(find, rows)
         if kind is ScopeKind.STUDY:
@@ -254,6 +259,16 @@ class State:
         return state
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _judged_list(self, find: Find, rows: tuple[Match, ...]) -> State:
+        """The listing of a series where a UID list matched nothing: if it holds none of the
+        objects wanted there either, the list was not to blame (the objects are elsewhere),
+        and lists go back to unmeasured rather than a "no" kept for the server."""
+        state = dataclasses.replace(self, fruitless_lists=self.fruitless_lists - {find.scope})
+        if {r.sop for r in rows if r.sop} & find.resolves:
+            return state
+        caps = self.capabilities.learned(uid_list_find=None)
+        return dataclasses.replace(state, capabilities=caps)
 
     def _with_instances(self, find: Find, rows: tuple[Match, ...]) -> State:
         scope = find.scope
