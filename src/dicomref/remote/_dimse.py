@@ -751,7 +751,7 @@ class DimseClient:
             )
         raise self._lost(command)  # pragma: no cover - _responses raises first
 
-    def _on_get_store(self, event: Event) -> int:
+    def _on_get_store(self, event: Event) -> int | Dataset:
         self._last_activity = time.monotonic()
         return handle_store_event(event, self._get_sink)
 

@@ -27,6 +27,7 @@ from pydicom.dataset import Dataset
 
 from dicomref.errors import UsageError
 from dicomref.model import InstanceKey
+from dicomref.remote._receiver import Mismatch
 from dicomref.store import ManagedStore, fsync_folder, uid_token
 
 LOGGER = logging.getLogger(__name__)
@@ -78,12 +79,24 @@ class Batch:
         self._on_arrival = on_arrival
         self._lock = threading.Lock()
         self._arrivals: list[Arrival] = []
+        self._mismatches: list[Mismatch] = []
         self._folders: set[Path] = set()
 
     @property
     def arrivals(self) -> tuple[Arrival, ...]:
         with self._lock:
             return tuple(self._arrivals)
+
+    @property
+    def mismatches(self) -> tuple[Mismatch, ...]:
+        """Objects refused because they were not what their C-STORE announced."""
+        with self._lock:
+            return tuple(self._mismatches)
+
+    def on_mismatch(self, mismatch: Mismatch) -> None:
+        """The receiver refused an object that was not what it was announced as."""
+        with self._lock:
+            self._mismatches.append(mismatch)
 
     def sync(self) -> None:
         """Make the renames into the store durable: each folder written to, synced once

@@ -16,6 +16,14 @@ Statuses this storage SCP answers with:
   progress.  It is a failure status (the server counts a failed sub-operation) that says
   "this peer will not take it", unlike 0xA7xx *out of resources*, which invites a retry;
 - ``0xA700`` *Refused: out of resources*: the callback failed (disk full, …);
+- ``0xA900`` *Error: data set does not match SOP Class*: the data set's SOP Class UID is not
+  the Affected SOP Class UID of the request; ``0xC000`` *Error: cannot understand*: its SOP
+  Instance UID is not the Affected SOP Instance UID.  Either way the object is not the one
+  announced: it is refused with an Error Comment, not kept, and recorded as a
+  :class:`Mismatch` (told to a callback that has an ``on_mismatch(Mismatch)`` method).  An
+  object is kept only when what it is and what it was announced as agree, both ways: a
+  wanted UID announced over another object's content, or an unwanted UID announced over a
+  wanted object's content, are both refused;
 - ``0xC210`` *Cannot understand*: the dataset could not be decoded.
 """
 
@@ -30,6 +38,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Set
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
@@ -50,6 +59,8 @@ STATUS_SUCCESS = 0x0000
 STATUS_NOT_REQUESTED = 0x0124
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC210
+STATUS_NOT_THE_CLASS = 0xA900
+STATUS_NOT_THE_OBJECT = 0xC000
 
 StoreCallback = Callable[[Dataset], None]
 """Takes one received dataset (with its ``file_meta``); raising makes it a failed
@@ -68,6 +79,58 @@ class FileStore(Protocol):
 
     def store_file(self, dataset: Dataset, data: bytes) -> None:
         """Keep ``data`` (a complete DICOM file) for ``dataset`` (decoded from it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """An object that is not what its C-STORE request announced (refused, not kept)."""
+
+    announced: str
+    content: str
+    announced_class: str
+    content_class: str
+
+    def describe(self) -> str:
+        """E.g. "the server sent object 1.2.5 announced as 1.2.3"."""
+        if self.announced != self.content:
+            content = self.content or "without a SOP Instance UID"
+            return f"the server sent object {content} announced as {self.announced}"
+        return (
+            f"the server sent object {self.content} of class {_class_name(self.content_class)} "
+            f"announced as {_class_name(self.announced_class)}"
+        )
+
+    def status(self) -> Dataset:
+        """The C-STORE response status: 0xA900 or 0xC000, with an Error Comment."""
+        answer = Dataset()
+        if self.announced_class != self.content_class:
+            answer.Status = STATUS_NOT_THE_CLASS
+            answer.OffendingElement = [0x00080016]
+            answer.ErrorComment = "SOP Class UID differs from the request's"
+        else:
+            answer.Status = STATUS_NOT_THE_OBJECT
+            answer.OffendingElement = [0x00080018]
+            answer.ErrorComment = "SOP Instance UID differs from the request's"
+        return answer
+
+
+def _class_name(sop_class: str) -> str:
+    from pydicom.uid import UID
+
+    name = UID(sop_class).name if sop_class else "(none)"
+    return name if name == sop_class else f"{name} ({sop_class})"
+
+
+def _mismatch(dataset: Dataset, request_uid: str, request_class: str) -> Mismatch | None:
+    """The mismatch between the request's announced UIDs and the data set's, if any (padding
+    ignored; a request without an Affected SOP Class UID is not compared on the class)."""
+    content = str(dataset.get("SOPInstanceUID", "") or "").strip(" \0")
+    content_class = str(dataset.get("SOPClassUID", "") or "").strip(" \0")
+    announced = request_uid.strip(" \0")
+    announced_class = request_class.strip(" \0") or content_class
+    if content == announced and content_class == announced_class:
+        return None
+    return Mismatch(announced, content, announced_class, content_class)
 
 
 _DECODE_ERRORS = (InvalidDicomError, ValueError, TypeError, KeyError, EOFError, AttributeError)
@@ -137,6 +200,7 @@ class StoreSink:
         self._received: set[str] = set()
         self._unexpected: set[str] = set()
         self._failures: dict[str, str] = {}
+        self._mismatched: list[Mismatch] = []
 
     @property
     def received(self) -> frozenset[str]:
@@ -154,18 +218,39 @@ class StoreSink:
             return dict(self._failures)
 
     @property
+    def mismatched(self) -> tuple[Mismatch, ...]:
+        """Objects refused because they were not what their request announced."""
+        with self._lock:
+            return tuple(self._mismatched)
+
+    @property
     def arrivals(self) -> int:
         """How many C-STORE requests reached this sink (taken, refused or failed)."""
         with self._lock:
-            return len(self._received) + len(self._unexpected) + len(self._failures)
+            taken = len(self._received) + len(self._unexpected) + len(self._failures)
+            return taken + len(self._mismatched)
 
     def offer(
-        self, dataset: Dataset, request_uid: str, file: Callable[[], bytes] | None = None
-    ) -> int:
-        """Hand one dataset to the callback unless it was not asked for; the status to send.
+        self,
+        dataset: Dataset,
+        request_uid: str,
+        file: Callable[[], bytes] | None = None,
+        request_class: str = "",
+    ) -> int | Dataset:
+        """Hand one dataset to the callback unless it is not what its request announced
+        (``request_uid``, ``request_class``) or was not asked for; the status to send.
 
         ``file`` gives the object as received (a complete DICOM file), for a
         :class:`FileStore` callback."""
+        mismatch = _mismatch(dataset, request_uid, request_class) if request_uid else None
+        if mismatch is not None:
+            LOGGER.warning("refused an object: %s", mismatch.describe())
+            with self._lock:
+                self._mismatched.append(mismatch)
+            tell = getattr(self.callback, "on_mismatch", None)
+            if callable(tell):
+                tell(mismatch)
+            return mismatch.status()
         uid = str(dataset.get("SOPInstanceUID", "") or request_uid)
         if self.expected is not None and uid not in self.expected:
             LOGGER.warning("refused an object that was not asked for: SOP Instance %s", uid)
@@ -191,9 +276,10 @@ class StoreSink:
             self._failures[uid] = reason
 
 
-def handle_store_event(event: Event, sink: StoreSink | None) -> int:
+def handle_store_event(event: Event, sink: StoreSink | None) -> int | Dataset:
     """Answer one pynetdicom ``EVT_C_STORE`` event by offering its dataset to ``sink``."""
     request_uid = str(getattr(event.request, "AffectedSOPInstanceUID", "") or "")
+    request_class = str(getattr(event.request, "AffectedSOPClassUID", "") or "")
     if sink is None:
         LOGGER.warning("refused SOP Instance %s: no retrieve is in progress", request_uid)
         return STATUS_NOT_REQUESTED
@@ -204,7 +290,9 @@ def handle_store_event(event: Event, sink: StoreSink | None) -> int:
         LOGGER.error("could not decode SOP Instance %s: %s", request_uid, exc)
         sink.fail(request_uid, f"could not decode the dataset: {exc}")
         return STATUS_CANNOT_UNDERSTAND
-    return sink.offer(dataset, request_uid, lambda: bytes(event.encoded_dataset()))
+    return sink.offer(
+        dataset, request_uid, lambda: bytes(event.encoded_dataset()), request_class
+    )
 
 
 def listen_address(host: str) -> str:
@@ -318,7 +406,7 @@ class StoreReceiver:
             with self._lock:
                 self._sink = None
 
-    def _on_store(self, event: Event) -> int:
+    def _on_store(self, event: Event) -> int | Dataset:
         with self._lock:
             sink = self._sink
         return handle_store_event(event, sink)

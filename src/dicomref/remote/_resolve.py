@@ -286,9 +286,11 @@ def _missing(run: FetchRun, uid: str, reason: str) -> MissingObject:
     origin = run.origin.get(uid, Origin(None, None))
     wanted = run.state.wanted.get(uid)
     what = class_label(wanted.sop_class if wanted else None) or origin.what
-    return MissingObject(
-        uid=uid, reason=run.verdicts.get(uid, reason), what=what, named_by=origin.named_by
-    )
+    reason = run.verdicts.get(uid, reason)
+    mismatch = run.mismatched.get(uid)
+    if mismatch is not None and not reason.startswith(mismatch):
+        reason = f"{mismatch} (refused); {reason}"
+    return MissingObject(uid=uid, reason=reason, what=what, named_by=origin.named_by)
 
 
 def _allowing(caps: Capabilities, retrieve: Preference) -> Capabilities:

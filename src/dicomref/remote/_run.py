@@ -32,7 +32,13 @@ from pydicom.dataset import Dataset
 from dicomref.errors import DicomReadError, RemoteError, StatusError
 from dicomref.extraction import read_object, references
 from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
-from dicomref.remote._executor import Executor, reason_of
+from dicomref.remote._enums import Method
+from dicomref.remote._executor import (
+    MOVE_DESTINATION_UNKNOWN,
+    Executor,
+    RetrieveAnswer,
+    reason_of,
+)
 from dicomref.remote._holdings import Holdings, holding_prefix
 from dicomref.remote._intake import Arrival, Batch
 from dicomref.remote._match import Match
@@ -107,6 +113,7 @@ class FetchRun:
         self.discarded_bytes = 0
         self.refused = 0
         self.verdicts: dict[str, str] = {}
+        self.mismatched: dict[str, str] = {}
         self._holding: Path | None = None
         self._held_back: dict[Path, ObjectSummary | None] = {}
         self._unindexed: list[ObjectSummary] = []
@@ -244,11 +251,19 @@ class FetchRun:
         began = time.perf_counter()
         try:
             answer = self.executor.retrieve(step, batch, batch.count)
-        except RemoteError:
-            batch.sync()
-            self.settle(batch.arrivals, accept, hold)
-            raise
+        except RemoteError as exc:
+            if not self._refused_fallback(step, exc):
+                batch.sync()
+                self.settle(batch.arrivals, accept, hold)
+                self._mismatches(batch)
+                raise
+            self.executor.note(
+                "C-MOVE is not used further in this fetch: the server does not know where "
+                "to send (0xA801); what C-GET cannot bring is listed as missing"
+            )
+            answer = RetrieveAnswer(None, reason_of(exc), 0, (), unsupported=True)
         batch.sync()
+        self._mismatches(batch)
         arrivals = batch.arrivals
         self.state = self.state.with_cost(
             time.perf_counter() - began,
@@ -267,6 +282,29 @@ class FetchRun:
             step, keys, completed=answer.completed, reason=reason, unsupported=answer.unsupported
         )
         return keys
+
+    def _mismatches(self, batch: Batch) -> None:
+        """Objects refused for not being what they were announced as: a step line each,
+        and the reason of the wanted object they stood for (either UID)."""
+        for mismatch in batch.mismatches:
+            text = mismatch.describe()
+            if text in self.mismatched.values():
+                continue
+            self.executor.note(f"{text}: refused, not kept")
+            uids = dict.fromkeys((mismatch.announced, mismatch.content))
+            for uid in uids:
+                self.mismatched.setdefault(uid, text)
+
+    def _refused_fallback(self, step: Retrieve, exc: RemoteError) -> bool:
+        """Whether ``exc``, a C-MOVE refused with 0xA801 (the server does not know where to
+        send), is a fallback refused rather than the end of the fetch: C-GET was asked for,
+        or has delivered here.  The fetch goes on without C-MOVE; what is missing says why."""
+        if not isinstance(exc, StatusError) or exc.status != MOVE_DESTINATION_UNKNOWN:
+            return False
+        if step.method is not Method.MOVE:
+            return False
+        get_works = any(mode.method is Method.GET for mode in self.state.proven)
+        return self.options.retrieve == "get" or get_works
 
     # -- what arrived ----------------------------------------------------------------------
 
