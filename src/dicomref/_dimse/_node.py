@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from dicomref._dimse._tls import Tls
 from dicomref.errors import UsageError
 
 DEFAULT_OUR_AE = "DICOMREF"
@@ -79,6 +80,7 @@ class Node:
     ``our_ae`` is the calling AE title and the C-MOVE destination; ``store_port`` is where
     dicomref receives C-MOVE objects (the server must know ``our_ae`` at that port; None
     picks a free port when needed, which only a server told about it can use).
+    ``tls``: talk TLS to the server (and receive C-MOVE objects over TLS); None: plain TCP.
     """
 
     ae_title: str
@@ -88,6 +90,7 @@ class Node:
     store_port: int | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     retrieve: RetrieveMethod = "auto"
+    tls: Tls | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", check_ae_title(self.ae_title, "called AE title"))
@@ -107,6 +110,8 @@ class Node:
             )
         if not isinstance(self.timeouts, Timeouts):
             raise UsageError(f"timeouts must be a Timeouts, not {self.timeouts!r}")
+        if self.tls is not None and not isinstance(self.tls, Tls):
+            raise UsageError(f"tls must be a Tls or None, not {self.tls!r}")
 
     @classmethod
     def parse(
@@ -117,6 +122,7 @@ class Node:
         store_port: int | None = None,
         timeouts: Timeouts | None = None,
         retrieve: RetrieveMethod = "auto",
+        tls: Tls | None = None,
     ) -> Node:
         """A node from ``AE@host:port`` (IPv6 addresses in brackets: ``AE@[::1]:104``)."""
         match = _NODE_PATTERN.match(text.strip())
@@ -135,6 +141,7 @@ class Node:
             store_port=store_port,
             timeouts=timeouts if timeouts is not None else Timeouts(),
             retrieve=retrieve,
+            tls=tls,
         )
 
     @property

@@ -20,6 +20,9 @@ from dicomref.cli._remote_options import (
     NodeArg,
     OurAeOption,
     StorePortOption,
+    TlsCaOption,
+    TlsCertOption,
+    TlsKeyOption,
     node_from_cli,
 )
 
@@ -33,6 +36,9 @@ def probe(
     ae: OurAeOption = None,
     store_port: StorePortOption = None,
     config: ConfigOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_ca: TlsCaOption = None,
     db: DbOption = None,
     json_out: JsonOption = False,
     verbose: VerboseOption = 0,
@@ -48,7 +54,15 @@ def probe(
     from dicomref.remote import probe as run_probe
 
     setup_logging(verbose)
-    target = node_from_cli(node, ae=ae, store_port=store_port, config=config)
+    target = node_from_cli(
+        node,
+        ae=ae,
+        store_port=store_port,
+        config=config,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+    )
     with Catalog(db) as catalog:  # opened first: a catalog that cannot be used fails fast
         report = run_probe(target)
         catalog.save_capabilities(report.node, report.capabilities)

@@ -8,7 +8,8 @@
         target = node_from_cli(node, ae=ae, store_port=store_port, retrieve=retrieve,
                                config=config)
 
-Values given here override the node's table and ``[defaults]`` in ``nodes.toml``.
+Values given here override the node's table and ``[defaults]`` in ``nodes.toml``.  The TLS
+options take file paths only, never key material; any of them turns TLS on.
 """
 
 from __future__ import annotations
@@ -70,6 +71,36 @@ RetrieveOption = Annotated[
         show_default=False,
     ),
 ]
+TlsCertOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert",
+        help="Talk TLS; our certificate (PEM), for servers that ask for client certificates "
+        "(default: from the config).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+TlsKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-key",
+        help="Talk TLS; the private key (PEM, unencrypted, chmod 600) of --tls-cert "
+        "(default: from the config, else in the --tls-cert file).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
+TlsCaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        help="Talk TLS; the CA certificates (PEM) the server's certificate must be signed by "
+        "(default: from the config, else the system's trusted CAs).",
+        show_default=False,
+        dir_okay=False,
+    ),
+]
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -89,6 +120,9 @@ def node_from_cli(
     store_port: int | None = None,
     retrieve: RetrieveChoice | str | None = None,
     config: Path | None = None,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    tls_ca: Path | None = None,
 ) -> Node:
     """The :class:`Node` the command line names, the options overriding the nodes file.
 
@@ -102,7 +136,16 @@ def node_from_cli(
         except ValueError:
             choices = ", ".join(RetrieveChoice)
             raise UsageError(f"--retrieve must be one of {choices}, not {retrieve!r}") from None
-    return resolve_node(node, config=config, our_ae=ae, store_port=store_port, retrieve=method)
+    given = {"cert": tls_cert, "key": tls_key, "ca": tls_ca}
+    tls = {name: path for name, path in given.items() if path is not None}
+    return resolve_node(
+        node,
+        config=config,
+        our_ae=ae,
+        store_port=store_port,
+        retrieve=method,
+        tls=tls or None,
+    )
 
 
 def _method(choice: RetrieveChoice) -> RetrieveMethod:

@@ -123,6 +123,39 @@ def serve(
             "(SIGKILL), not of the machine."
         ),
     ] = True,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            help="Accept TLS connections only, with this certificate (PEM; the chain after it).",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            help="The private key of --tls-cert (PEM, unencrypted, chmod 600; default: in "
+            "the --tls-cert file).",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-ca",
+            help="CA certificates (PEM) client certificates must be signed by; a client "
+            "certificate that does not verify is refused.",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_require_client_cert: Annotated[
+        bool,
+        typer.Option(
+            "--tls-require-client-cert",
+            help="Refuse TLS clients without a certificate signed by --tls-ca.",
+        ),
+    ] = False,
     db: DbOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
@@ -132,9 +165,16 @@ def serve(
     and returns each object's references as sequence return keys.  Logs to stderr (INFO;
     -vv for debug).  Stops cleanly on SIGTERM or Ctrl-C (exit 0).
     """
+    from dicomref._dimse._tls import Tls
+    from dicomref.errors import UsageError
     from dicomref.server import Destination, Server, ServerConfig
 
     setup_logging(max(verbose, 1))
+    tls = None
+    if tls_cert is not None:
+        tls = Tls(cert=tls_cert, key=tls_key, ca=tls_ca, verify_peer=tls_require_client_cert)
+    elif tls_key is not None or tls_ca is not None or tls_require_client_cert:
+        raise UsageError("the --tls-* options need --tls-cert (the server's certificate)")
     config = ServerConfig(
         ae_title=ae,
         host=host,
@@ -153,6 +193,7 @@ def serve(
         artim_timeout=artim_timeout,
         stall_timeout=stall_timeout,
         max_inflated=max_inflated,
+        tls=tls,
     )
     server = Server(config, db)
 
@@ -164,7 +205,8 @@ def serve(
     try:
         bound = server.start()
         err.print(
-            f"dicomref serve: listening on {config.host}:{bound} as {config.ae_title}",
+            f"dicomref serve: listening on {config.host}:{bound} as {config.ae_title}"
+            + (" (TLS)" if tls is not None else ""),
             markup=False,
         )
         server.serve_forever()

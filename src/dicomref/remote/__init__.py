@@ -21,6 +21,7 @@ from dicomref._lazy import face
 
 if TYPE_CHECKING:
     from dicomref._dimse._node import Node, Timeouts
+    from dicomref._dimse._tls import Tls
     from dicomref.remote._actions import Missing
     from dicomref.remote._attempts import Attempt, Mode
     from dicomref.remote._capabilities import Capabilities
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "Match": "._match",
     **dict.fromkeys(["REFERENCE_SEQUENCES", "modality_for"], "._modality"),
     **dict.fromkeys(["Node", "Timeouts"], "dicomref._dimse._node"),
+    "Tls": "dicomref._dimse._tls",
     **dict.fromkeys(["PlanOptions", "Preference"], "._options"),
     **dict.fromkeys(["Plan", "plan"], "._planner"),
     "probe": "._probe",
@@ -116,6 +118,7 @@ __all__ = [
     "State",
     "Step",
     "Timeouts",
+    "Tls",
     "Wanted",
     "WholeStudy",
     "fetch",

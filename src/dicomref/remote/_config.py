@@ -5,16 +5,22 @@
     store_port = 11113
     retrieve = "auto"           # move | get | auto
     timeouts = { connect = 5, acse = 30, dimse = 60, network = 60 }
+    tls = { ca = "ca.pem", cert = "dicomref.pem", key = "dicomref.key" }   # TLS on for all
 
     [nodes.pacs1]
     ae = "ORTHANC"
     host = "127.0.0.1"
     port = 4242
-    retrieve = "move"           # optional: our_ae, store_port, retrieve, timeouts override
+    retrieve = "move"           # optional: our_ae, store_port, retrieve, timeouts, tls override
 
 The file lives in the user configuration directory (``platformdirs``), unless the
 environment variable ``DICOMREF_CONFIG`` or an explicit path names another one.  Only the
 command line reads it: library functions take :class:`~dicomref._dimse._node.Node` objects.
+
+A ``tls`` table (keys ``ca``, ``cert``, ``key``, ``verify_peer``, ``server_hostname``; see
+:class:`~dicomref._dimse._tls.Tls`) turns TLS on, even empty (``tls = {}``: the system's
+trusted CAs); relative paths are relative to the nodes file's folder.  A node's ``tls``
+keys override those of ``[defaults]`` one by one.
 
 Precedence, highest first: the value given by the caller (a command-line option), the
 node's own table, ``[defaults]``, the built-in defaults of :class:`Node`.
@@ -36,15 +42,18 @@ from dicomref._dimse._node import (
     Timeouts,
     check_ae_title,
 )
+from dicomref._dimse._tls import Tls
 from dicomref.errors import ConfigError, UsageError
 
 CONFIG_ENV: Final = "DICOMREF_CONFIG"
 """Environment variable naming the nodes file (overrides the user configuration folder)."""
 CONFIG_FILENAME: Final = "nodes.toml"
 
-_SETTING_KEYS: Final = ("our_ae", "store_port", "retrieve", "timeouts")
+_SETTING_KEYS: Final = ("our_ae", "store_port", "retrieve", "timeouts", "tls")
 _NODE_KEYS: Final = ("ae", "host", "port", *_SETTING_KEYS)
 _TIMEOUT_KEYS: Final = ("connect", "acse", "dimse", "network")
+_TLS_PATHS: Final = ("ca", "cert", "key")
+_TLS_KEYS: Final = (*_TLS_PATHS, "verify_peer", "server_hostname")
 _EXAMPLE: Final = '[nodes.{name}]\nae = "PACS"\nhost = "pacs.example.org"\nport = 104'
 
 
@@ -68,6 +77,9 @@ class NodeSettings:
     timeouts: tuple[tuple[str, float], ...] = ()
     """Timeouts set at this level, by name (``connect``, ``acse``, ``dimse``, ``network``);
     each one not set here comes from the next level."""
+    tls: tuple[tuple[str, Path | str | bool], ...] | None = None
+    """TLS settings at this level, by :class:`Tls` field name (None: TLS not asked for
+    here; empty: TLS with the defaults); each one not set here comes from the next level."""
 
     def over(self, other: NodeSettings) -> NodeSettings:
         """These settings, with ``other`` filling in what is not set here."""
@@ -76,6 +88,11 @@ class NodeSettings:
             store_port=self.store_port if self.store_port is not None else other.store_port,
             retrieve=self.retrieve if self.retrieve is not None else other.retrieve,
             timeouts=tuple({**dict(other.timeouts), **dict(self.timeouts)}.items()),
+            tls=(
+                None
+                if self.tls is None and other.tls is None
+                else tuple({**dict(other.tls or ()), **dict(self.tls or ())}.items())
+            ),
         )
 
 
@@ -119,12 +136,21 @@ class NodeConfig:
         store_port: int | None = None,
         retrieve: RetrieveMethod | None = None,
         timeouts: Timeouts | None = None,
+        tls: Mapping[str, Path | str | bool] | None = None,
     ) -> Node:
         """The node ``text`` names: ``AE@host:port`` or the name of a ``[nodes.*]`` table.
 
         An ``AE@host:port`` that a named node also describes takes that node's settings.
+        ``tls``: :class:`Tls` settings by field name, each overriding the file's (given,
+        even empty, TLS is on).
         """
-        given = NodeSettings(our_ae, store_port, retrieve, _seconds(timeouts))
+        given = NodeSettings(
+            our_ae,
+            store_port,
+            retrieve,
+            _seconds(timeouts),
+            tuple(tls.items()) if tls is not None else None,
+        )
         text = text.strip()
         if "@" in text:
             parsed = Node.parse(text)
@@ -162,6 +188,7 @@ def _build(ae: str, host: str, port: int, settings: NodeSettings) -> Node:
         store_port=settings.store_port,
         retrieve=settings.retrieve if settings.retrieve is not None else "auto",
         timeouts=Timeouts(**dict(settings.timeouts)),
+        tls=Tls(**dict(settings.tls)) if settings.tls is not None else None,  # type: ignore[arg-type]
     )
 
 
@@ -250,6 +277,7 @@ def _settings(table: Mapping[str, Any], section: str, where: str) -> NodeSetting
     store_port = table.get("store_port")
     retrieve = table.get("retrieve")
     timeouts = table.get("timeouts")
+    tls = table.get("tls")
     if our_ae is not None:
         our_ae = _string(our_ae, f"{section}.our_ae", where, 'our_ae = "DICOMREF"')
         try:
@@ -266,6 +294,7 @@ def _settings(table: Mapping[str, Any], section: str, where: str) -> NodeSetting
         store_port=store_port,
         retrieve=cast("RetrieveMethod | None", retrieve),
         timeouts=_timeouts(timeouts, f"{section}.timeouts", where) if timeouts is not None else (),
+        tls=_tls(tls, f"{section}.tls", where) if tls is not None else None,
     )
 
 
@@ -287,6 +316,27 @@ def _timeouts(value: object, key: str, where: str) -> tuple[tuple[str, float], .
             )
         seconds[name] = float(number)
     return tuple(seconds.items())
+
+
+def _tls(value: object, key: str, where: str) -> tuple[tuple[str, Path | str | bool], ...]:
+    example = 'tls = { ca = "ca.pem", cert = "ours.pem", key = "ours.key" }'
+    table = _table(value, key, where, example)
+    _no_unknown_keys(table, _TLS_KEYS, key, where)
+    folder = Path(where).parent if where != "the configuration" else Path()
+    settings: dict[str, Path | str | bool] = {}
+    for name, item in table.items():
+        if name == "verify_peer":
+            if not isinstance(item, bool):
+                raise ConfigError(f"{where}: {key}.verify_peer must be true or false, not {item!r}")
+            settings[name] = item
+            continue
+        text = _string(item, f"{key}.{name}", where, f'{name} = "..."')
+        settings[name] = folder / Path(text).expanduser() if name in _TLS_PATHS else text
+    try:
+        Tls(**settings)  # type: ignore[arg-type]
+    except UsageError as exc:
+        raise ConfigError(f"{where}: {key}: {exc}") from exc
+    return tuple(settings.items())
 
 
 def _table(value: object, key: str, where: str, example: str | None = None) -> dict[str, Any]:
@@ -331,13 +381,20 @@ def resolve_node(
     store_port: int | None = None,
     retrieve: RetrieveMethod | None = None,
     timeouts: Timeouts | None = None,
+    tls: Mapping[str, Path | str | bool] | None = None,
 ) -> Node:
     """The node ``text`` names (``AE@host:port`` or a configured name), with the values given
-    here overriding the file.  ``config``: a :class:`NodeConfig`, the path of a nodes file,
-    or ``None`` for :func:`default_config_path` (a missing default file is no error: an
-    ``AE@host:port`` then takes the built-in defaults)."""
+    here overriding the file (``tls``: :class:`Tls` settings by field name, each overriding
+    the file's; given, even empty, TLS is on).  ``config``: a :class:`NodeConfig`, the
+    path of a nodes file, or ``None`` for :func:`default_config_path` (a missing default
+    file is no error: an ``AE@host:port`` then takes the built-in defaults)."""
     if not isinstance(config, NodeConfig):
         config = load_config(config)
     return config.resolve(
-        text, our_ae=our_ae, store_port=store_port, retrieve=retrieve, timeouts=timeouts
+        text,
+        our_ae=our_ae,
+        store_port=store_port,
+        retrieve=retrieve,
+        timeouts=timeouts,
+        tls=tls,
     )

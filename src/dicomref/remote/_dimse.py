@@ -26,6 +26,7 @@ import contextlib
 import copy
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Set
@@ -49,6 +50,7 @@ from dicomref._dimse._contexts import (
 )
 from dicomref._dimse._levels import Level, Root
 from dicomref._dimse._node import Node, check_ae_title
+from dicomref._dimse._tls_context import describe_failure, handshake_failure
 from dicomref._dimse._tuning import quiet_pynetdicom, tune_requestor
 from dicomref.errors import (
     AssociationError,
@@ -302,6 +304,7 @@ class DimseClient:
         self._get_sink: StoreSink | None = None
         self._receiver: StoreReceiver | None = None
         self._opened = 0
+        self._tls = node.tls.client_context() if node.tls is not None else None
         self._ae = self._make_ae()
 
     @property
@@ -484,6 +487,10 @@ class DimseClient:
             (evt.EVT_PDU_RECV, watch.on_pdu),
         ]
         LOGGER.debug("%s: requesting an association as %s", self._label, self.node.our_ae)
+        tls_args = None
+        if self._tls is not None and self.node.tls is not None:
+            tls_args = (self._tls, self.node.tls.server_hostname or self.node.host)
+            handshake_failure(self._tls)  # forget an earlier one
         try:
             assoc = self._ae.associate(
                 self.node.host,
@@ -491,6 +498,7 @@ class DimseClient:
                 ae_title=self.node.ae_title,
                 ext_neg=[build_role(c, scp_role=True) for c in STORAGE_CLASSES],
                 evt_handlers=handlers,
+                tls_args=tls_args,
             )
         except (OSError, ValueError, RuntimeError) as exc:
             raise AssociationError(self._label, f"cannot request an association: {exc}") from exc
@@ -517,6 +525,9 @@ class DimseClient:
                 self._label, f"the server rejected the association {lasting}: {reason}{hint}"
             )
         if not watch.connected:
+            failure = handshake_failure(self._tls) if self._tls is not None else None
+            if failure is not None:
+                return self._tls_failure(failure)
             return self._connect_failure()
         if watch.handshake is None:
             watch.ended.wait(_END_GRACE)
@@ -532,14 +543,32 @@ class DimseClient:
                 self._label, f"the server aborted the association request{detail}"
             )
         if watch.end_event in ("Evt17", "Evt19"):
+            hint = "is this port a DICOM server? does it require TLS (--tls-ca, tls in nodes.toml)?"
+            if self.node.tls is not None and self.node.tls.cert is None:
+                hint = "does the server require a client certificate (--tls-cert, --tls-key)?"
+            elif self.node.tls is not None:
+                hint = "does the server trust the CA that signed our certificate (--tls-cert)?"
             return AssociationError(
                 self._label,
-                "the connection closed before the association was accepted "
-                "(is this port a DICOM server?)",
+                f"the connection closed before the association was accepted ({hint})",
             )
         return RemoteTimeoutError(
             self._label,
             f"no answer to the association request within {self.node.timeouts.acse:g} s",
+        )
+
+    def _tls_failure(self, failure: ssl.SSLError) -> AssociationError:
+        where = f"{self.node.host}:{self.node.port}"
+        hint = ""
+        if isinstance(failure, ssl.SSLCertVerificationError):
+            hint = (
+                " (is the server's certificate signed by the CA given as --tls-ca or tls.ca, "
+                "and does it name the host we connect to?)"
+            )
+        elif "wrong version" in str(failure).lower() or "record layer" in str(failure).lower():
+            hint = " (does this port talk TLS? it answered something else)"
+        return AssociationError(
+            self._label, f"TLS handshake with {where} failed: {describe_failure(failure)}{hint}"
         )
 
     def _connect_failure(self) -> RemoteError:
@@ -764,6 +793,7 @@ class DimseClient:
                 self.node.store_port or 0,
                 node=self._label,
                 timeouts=(timeouts.acse, timeouts.dimse, timeouts.network),
+                tls=self.node.tls,
             )
             receiver.start()
             self._receiver = receiver

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from pydicom import dcmwrite
 from pydicom.dataset import Dataset
@@ -50,6 +50,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
 from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
+from dicomref._dimse._tls import Tls
 from dicomref.errors import RemoteError
 from dicomref.store import fsync_folder
 
@@ -332,12 +333,14 @@ class StoreReceiver:
         *,
         node: str,
         timeouts: tuple[float, float, float] = (30.0, 60.0, 60.0),
+        tls: Tls | None = None,
     ) -> None:
         self.ae_title = ae_title
         self.host = host
         self.requested_port = port
         self.node = node
         self._acse, self._dimse, self._network = timeouts
+        self.tls = tls  # listen with TLS (see ._tls_receive)
         self._ae: AE | None = None
         self._server: ThreadedAssociationServer | None = None
         self._sink: StoreSink | None = None
@@ -365,8 +368,19 @@ class StoreReceiver:
             if context.abstract_syntax is not None:
                 ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
         handlers: list[EventHandlerType] = [(evt.EVT_C_STORE, self._on_store)]
+        secure: dict[str, Any] = {}
+        if self.tls is not None:
+            from dicomref.remote._tls_receive import HandshakingServer, receiver_context
+
+            secure = {
+                "server_class": HandshakingServer,
+                "tls": receiver_context(self.tls, self.node),
+                "handshake_timeout": self._acse,
+            }
         try:
-            server = ae.make_server((self.host, self.requested_port), evt_handlers=handlers)
+            server = ae.make_server(
+                (self.host, self.requested_port), evt_handlers=handlers, **secure
+            )
         except OSError as exc:
             where = f"{self.host or '*'}:{self.requested_port}"
             raise RemoteError(

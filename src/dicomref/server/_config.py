@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from dicomref._dimse._node import Node, check_ae_title
+from dicomref._dimse._tls import Tls
 from dicomref.errors import UsageError
 
 DEFAULT_AE: Final = "DICOMREF_QR"
@@ -106,6 +107,10 @@ class ServerConfig:
       power loss or a kernel crash can lose what was acknowledged without ``fsync``.  The
       flush runs while the catalog commits, so it costs little (see bench/serve.py for
       both figures).
+    - ``tls``: accept TLS connections only (:class:`~dicomref._dimse._tls.Tls`: our
+      ``cert`` and ``key``; ``ca`` and ``verify_peer=True`` to require every client to
+      present a certificate signed by ``ca``).  The handshake happens in the gate, under
+      ``artim_timeout``.  C-MOVE sub-associations to ``destinations`` stay plain TCP.
     """
 
     ae_title: str = DEFAULT_AE
@@ -130,6 +135,7 @@ class ServerConfig:
     max_peer_connections: int = DEFAULT_MAX_PEER_CONNECTIONS
     max_pending: int = DEFAULT_MAX_PENDING
     max_inflated: int = DEFAULT_MAX_INFLATED
+    tls: Tls | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", check_ae_title(self.ae_title, "server AE title"))
@@ -164,6 +170,18 @@ class ServerConfig:
         ):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be a positive number of seconds")
+        if self.tls is not None:
+            if not isinstance(self.tls, Tls):
+                raise UsageError(f"tls must be a Tls or None, not {self.tls!r}")
+            if self.tls.cert is None:
+                raise UsageError(
+                    "a TLS server needs its certificate and key (--tls-cert, --tls-key)"
+                )
+            if self.tls.verify_peer and self.tls.ca is None:
+                raise UsageError(
+                    "requiring client certificates needs the CA that signs them (--tls-ca); "
+                    "or pass verify_peer=False to accept clients without one"
+                )
 
     def destination(self, ae_title: str) -> Destination | None:
         """The configured destination called ``ae_title`` (spaces ignored), or None."""

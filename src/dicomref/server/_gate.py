@@ -17,7 +17,14 @@ without limit.  The :class:`Gate` sits between the listening socket and pynetdic
 - one peer address holds at most ``max_peer_connections`` connections, waiting or
   associated: beyond that, its own oldest waiting connection is closed to make room, or,
   when it has none waiting, the new one is refused;
-- at most ``max_pending`` connections wait at once; beyond that the oldest is closed.
+- at most ``max_pending`` connections wait at once; beyond that the oldest is closed;
+- with TLS (``ServerConfig.tls``), the handshake happens here too, before the
+  A-ASSOCIATE-RQ, on the same non-blocking sockets and under the same ARTIM deadline
+  (``SSLWantReadError``/``SSLWantWriteError`` say which way to wait): a peer that stalls
+  in the middle of its handshake holds no thread and no slot, and is closed on time;
+  one that fails it (a plain-TCP client, a certificate we do not trust) is closed with a
+  warning.  Decrypted bytes OpenSSL holds already (``SSLSocket.pending()``) are read at
+  once, as ``select`` cannot see them.
 
 Closing the oldest rather than refusing the newest means nobody is locked out by
 connections that sit idle: a real client sends its request within milliseconds of
@@ -31,6 +38,7 @@ import logging
 import queue
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -56,6 +64,8 @@ _PROVIDER: Final = 2
 _UNRECOGNISED: Final = 1
 _UNEXPECTED: Final = 2
 _INVALID_VALUE: Final = 6
+#: OpenSSL's reasons for a first record that is not TLS (a plain DICOM PDU, say).
+_NOT_TLS: Final = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL"})
 #: Seconds the loop sleeps at most when no connection waits (it is woken for new ones).
 _IDLE_WAIT: Final = 1.0
 #: Seconds between two warnings about the same peer.
@@ -67,11 +77,22 @@ def abort_pdu(reason: int, source: int = _PROVIDER) -> bytes:
     return struct.pack(">BBL4B", _ABORT, 0, 4, 0, 0, source, reason)
 
 
+def send_nowait(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` if it fits without waiting (a TLS socket: only from the thread that
+    reads it, as OpenSSL requires); nothing if not."""
+    if isinstance(sock, ssl.SSLSocket):  # no flags on an SSLSocket: make it non-blocking
+        with contextlib.suppress(OSError, ValueError):
+            sock.settimeout(0.0)
+            sock.send(data)
+        return
+    with contextlib.suppress(OSError):
+        sock.send(data, socket.MSG_DONTWAIT)
+
+
 def drop(sock: socket.socket, answer: bytes = b"") -> None:
     """Send ``answer`` if it fits without waiting, then close ``sock``."""
-    with contextlib.suppress(OSError):
-        if answer:
-            sock.send(answer, socket.MSG_DONTWAIT)
+    if answer:
+        send_nowait(sock, answer)
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
@@ -98,6 +119,8 @@ class _Waiting:
     deadline: float
     received: bytearray = field(default_factory=bytearray)
     needed: int = _HEADER
+    handshaking: bool = False
+    events: int = selectors.EVENT_READ
 
     @property
     def peer(self) -> str:
@@ -117,13 +140,20 @@ class Gate:
     """Holds new connections until their A-ASSOCIATE-RQ is complete (see the module).
 
     ``associated(peer)`` tells how many associations ``peer`` (an address) holds;
-    ``hand_over`` receives each connection that completed its request.
+    ``hand_over`` receives each connection that completed its request; ``tls``: the
+    server's TLS context (None: plain TCP), each connection then handed over as an
+    ``SSLSocket``.
     """
 
     def __init__(
-        self, limits: GateLimits, hand_over: Handover, associated: Callable[[str], int]
+        self,
+        limits: GateLimits,
+        hand_over: Handover,
+        associated: Callable[[str], int],
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.limits = limits
+        self._tls = tls
         self._hand_over = hand_over
         self._associated = associated
         self._arrivals: queue.SimpleQueue[tuple[socket.socket, Any]] = queue.SimpleQueue()
@@ -228,6 +258,9 @@ class Gate:
             self._close(oldest, "closed to make room: too many connections waiting")
         try:
             sock.setblocking(False)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                waiting.sock, waiting.handshaking = sock, True
             self._selector.register(sock, selectors.EVENT_READ)
         except (OSError, ValueError):
             drop(sock)
@@ -246,27 +279,74 @@ class Gate:
             )
 
     def _read(self, waiting: _Waiting) -> None:
+        if waiting.handshaking and not self._handshake(waiting):
+            return
+        while self._read_some(waiting):
+            pass
+
+    def _handshake(self, waiting: _Waiting) -> bool:
+        """One step of the TLS handshake; True once it is complete."""
+        assert isinstance(waiting.sock, ssl.SSLSocket)
+        try:
+            waiting.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._wait_for(waiting, selectors.EVENT_READ)
+            return False
+        except ssl.SSLWantWriteError:
+            self._wait_for(waiting, selectors.EVENT_WRITE)
+            return False
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            self._forget(waiting)
+            drop(waiting.sock)
+            hint = ""
+            if isinstance(exc, ssl.SSLError) and exc.reason in _NOT_TLS:
+                hint = " (the peer does not talk TLS: a client without TLS?)"
+            self._warn(
+                waiting.peer,
+                f"connection from {waiting} closed: TLS handshake failed: {exc}{hint}",
+            )
+            return False
+        waiting.handshaking = False
+        self._wait_for(waiting, selectors.EVENT_READ)
+        LOGGER.debug("connection from %s: TLS %s", waiting, waiting.sock.version())
+        return True
+
+    def _wait_for(self, waiting: _Waiting, events: int) -> None:
+        if waiting.events != events:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.modify(waiting.sock, events)
+            waiting.events = events
+
+    def _read_some(self, waiting: _Waiting) -> bool:
+        """Read what has come; True when a TLS socket holds more already decrypted."""
         try:
             chunk = waiting.sock.recv(waiting.needed - len(waiting.received))
-        except (BlockingIOError, InterruptedError):
-            return
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            self._wait_for(waiting, selectors.EVENT_READ)
+            return False
+        except ssl.SSLWantWriteError:
+            self._wait_for(waiting, selectors.EVENT_WRITE)
+            return False
         except OSError as exc:
             self._forget(waiting)
             drop(waiting.sock)
             LOGGER.debug("connection from %s failed before associating: %s", waiting, exc)
-            return
+            return False
         if not chunk:
             self._forget(waiting)
             drop(waiting.sock)
             LOGGER.debug("connection from %s closed before associating", waiting)
-            return
+            return False
+        self._wait_for(waiting, selectors.EVENT_READ)
         waiting.received += chunk
-        if len(waiting.received) < waiting.needed:
-            return
-        if waiting.needed == _HEADER:
-            self._check_header(waiting)
-        else:
-            self._complete(waiting)
+        if len(waiting.received) >= waiting.needed:
+            if waiting.needed == _HEADER:
+                self._check_header(waiting)
+            else:
+                self._complete(waiting)
+            if self._waiting.get(waiting.sock) is not waiting:
+                return False  # handed over or closed: no longer the gate's
+        return isinstance(waiting.sock, ssl.SSLSocket) and waiting.sock.pending() > 0
 
     def _check_header(self, waiting: _Waiting) -> None:
         kind, _, length = struct.unpack(">BBL", waiting.received)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from datetime import datetime
@@ -60,12 +61,14 @@ class GatedServer(ThreadedAssociationServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, *args: Any, limits: GateLimits, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, limits: GateLimits, tls: ssl.SSLContext | None = None, **kwargs: Any
+    ) -> None:
         kwargs["request_handler"] = _GatedHandler
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # no ssl_context: the gate does the handshake
         self._requests: dict[socket.socket, tuple[A_ASSOCIATE_RQ, bytes]] = {}
         self._requests_lock = threading.Lock()
-        self.gate = Gate(limits, self._hand_over, self.associated_from)
+        self.gate = Gate(limits, self._hand_over, self.associated_from, tls)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """A connection was accepted: to the gate (it never blocks)."""
@@ -105,10 +108,17 @@ class GatedServer(ThreadedAssociationServer):
 
 
 def start_gated(
-    ae: AE, address: tuple[str, int], handlers: list[EventHandlerType], limits: GateLimits
+    ae: AE,
+    address: tuple[str, int],
+    handlers: list[EventHandlerType],
+    limits: GateLimits,
+    tls: ssl.SSLContext | None = None,
 ) -> GatedServer:
-    """``ae.start_server(address, block=False, evt_handlers=handlers)``, gated."""
-    server = ae.make_server(address, evt_handlers=handlers, server_class=GatedServer, limits=limits)
+    """``ae.start_server(address, block=False, evt_handlers=handlers)``, gated (and with
+    TLS when ``tls`` is given: the gate does each handshake)."""
+    server = ae.make_server(
+        address, evt_handlers=handlers, server_class=GatedServer, limits=limits, tls=tls
+    )
     assert isinstance(server, GatedServer)
     server.gate.start()
     stamp = datetime.now().strftime("%Y%m%d%H%M%S")
@@ -128,9 +138,18 @@ def _raw_socket(assoc: Any) -> socket.socket | None:
 def cut(assoc: Any) -> None:
     """End ``assoc``'s connection now, whatever its peer does: an A-ABORT if it fits in
     the socket's buffer, then ``shutdown``, which ends any ``recv`` or ``send`` its threads
-    are blocked in; its DUL then sees the connection closed (Evt17) and stops."""
+    are blocked in; its DUL then sees the connection closed (Evt17) and stops.
+
+    On a TLS connection no A-ABORT is sent: its DUL thread may be reading, and OpenSSL
+    allows no write from another thread meanwhile; the TCP connection is shut down under
+    TLS (``socket.socket.shutdown``: ``SSLSocket.shutdown`` would also drop the TLS state
+    the DUL thread is using)."""
     raw = _raw_socket(assoc)
     if raw is None:
+        return
+    if isinstance(raw, ssl.SSLSocket):
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(raw, socket.SHUT_RDWR)
         return
     if assoc.dul.state_machine.current_state in _ABORTABLE:
         with contextlib.suppress(OSError):

@@ -37,7 +37,7 @@ import struct
 from typing import Any, Final
 
 from dicomref._dimse._contexts import QUERY_MODELS, VERIFICATION
-from dicomref.server._gate import MAX_ASSOCIATE_PDU, abort_pdu
+from dicomref.server._gate import MAX_ASSOCIATE_PDU, abort_pdu, send_nowait
 
 LOGGER = logging.getLogger(__name__)
 
@@ -181,8 +181,7 @@ def _abort(dul: Any, sock: socket.socket, reason: int, why: str) -> None:
     """Send an A-ABORT (if it fits without waiting), close, tell the state machine the
     connection is closed; nothing more is read."""
     LOGGER.warning("association with %s aborted: %s", _peer(dul), why)
-    with contextlib.suppress(OSError):
-        sock.send(abort_pdu(reason), socket.MSG_DONTWAIT)
+    send_nowait(sock, abort_pdu(reason))
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     dul.event_queue.put(_CLOSED)

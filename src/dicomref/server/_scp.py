@@ -120,8 +120,9 @@ class Server:
             ae = self._make_ae()
             handlers = self._handlers(store, indexer, catalog)
             address = (self.config.host, self.config.port)
+            tls = self.config.tls.server_context() if self.config.tls is not None else None
             try:
-                server = start_gated(ae, address, handlers, self._gate_limits())
+                server = start_gated(ae, address, handlers, self._gate_limits(), tls)
             except OSError as exc:
                 raise ServerError(
                     f"cannot listen on {self.config.host}:{self.config.port}: "
@@ -136,12 +137,13 @@ class Server:
             raise
         self._ae, self._server = ae, server
         LOGGER.info(
-            "serving %s as %s on %s:%d (%s%s)",
+            "serving %s as %s on %s:%d (%s%s%s)",
             catalog,
             self.config.ae_title,
             self.config.host,
             self.port,
             "strict" if self.config.strict else "lenient",
+            ", TLS" if tls is not None else "",
             f", storing into {store.root}" if store is not None else ", no C-STORE",
         )
         return self.port
