@@ -31,6 +31,9 @@ from dicomref.cli._remote_options import (
     OurAeOption,
     RetrieveOption,
     StorePortOption,
+    TlsCaOption,
+    TlsCertOption,
+    TlsKeyOption,
     node_from_cli,
 )
 from dicomref.cli._uid_args import optional_uid, uid_arguments, uid_or_file_arguments
@@ -76,6 +79,9 @@ def locate(
     study: StudyOption = None,
     ae: OurAeOption = None,
     config: ConfigOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_ca: TlsCaOption = None,
     db: DbOption = None,
     probe: ProbeOption = False,
     json_out: JsonOption = False,
@@ -90,7 +96,9 @@ def locate(
     from dicomref.remote import locate as locate_objects
 
     setup_logging(verbose)
-    target = node_from_cli(node, ae=ae, config=config)
+    target = node_from_cli(
+        node, ae=ae, config=config, tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca
+    )
     with Catalog(db) as catalog:
         capabilities = _capabilities(catalog, target, probe)
         report = locate_objects(
@@ -184,6 +192,9 @@ def fetch(
     ae: OurAeOption = None,
     store_port: StorePortOption = None,
     config: ConfigOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_ca: TlsCaOption = None,
     db: DbOption = None,
     probe: ProbeOption = False,
     json_out: JsonOption = False,
@@ -201,7 +212,16 @@ def fetch(
     from dicomref.store import ManagedStore
 
     setup_logging(verbose)
-    target = node_from_cli(node, ae=ae, store_port=store_port, retrieve=retrieve, config=config)
+    target = node_from_cli(
+        node,
+        ae=ae,
+        store_port=store_port,
+        retrieve=retrieve,
+        config=config,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+    )
     store = ManagedStore(out_dir)
     with Catalog(db) as catalog:
         capabilities = _capabilities(catalog, target, probe)
