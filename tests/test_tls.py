@@ -39,7 +39,7 @@ from dicomref.errors import AssociationError, ConfigError, UsageError
 from dicomref.remote._config import parse_config
 from dicomref.remote._dimse import DimseClient
 from dicomref.remote._receiver import StoreReceiver, StoreSink
-from dicomref.server import ServerConfig
+from dicomref.server import Destination, ServerConfig
 from serve_support import ServeCommand, catalog_of
 from servers import (
     LOOPBACK,
@@ -65,7 +65,7 @@ subjectAltName = IP:127.0.0.1, DNS:localhost
 basicConstraints = CA:FALSE
 keyUsage = digitalSignature, keyEncipherment
 extendedKeyUsage = clientAuth, serverAuth
-subjectAltName = DNS:dicomref-client
+subjectAltName = DNS:dicomref-client, IP:127.0.0.1
 """
 
 
@@ -359,6 +359,32 @@ def test_probe_and_fetch_over_tls(
     no_tracebacks(serve)
 
 
+def test_fetch_by_c_move_with_tls_both_ways(
+    tmp_path: Path, pki: Pki, catalog_url: str, ct_folder: Path
+) -> None:
+    """The server reaches its destination (our C-MOVE receiver) with TLS, presenting its
+    certificate; the receiver presents ours (the client certificate names 127.0.0.1) and
+    requires the server's to be signed by the CA."""
+    uid = str(pydicom.dcmread(sorted(ct_folder.glob("*"))[1]).SOPInstanceUID)
+    store_port = free_port()
+    destination = f"DICOMREF@{LOOPBACK}:{store_port}"
+    with serving(
+        tmp_path, catalog_url, *_serve_options(pki), "--destination-tls", destination
+    ) as serve:
+        node = f"{AE_TITLE}@{LOOPBACK}:{serve.port}"
+        tls = ["--tls-ca", str(pki.pem("ca")), "--tls-cert", str(pki.pem("client"))]
+        tls += ["--tls-key", str(pki.key("client"))]
+        db = ["--db", f"sqlite:///{tmp_path / 'mine.sqlite'}"]
+        out = tmp_path / "out"
+        move = ["--retrieve", "move", "--store-port", str(store_port)]
+        done = _cli("fetch", node, uid, "--out", str(out), *move, *tls, *db)
+        assert done.returncode == 0, done.stdout + done.stderr
+        fetched = [pydicom.dcmread(p).SOPInstanceUID for p in out.rglob("*") if p.is_file()]
+        assert fetched == [uid]
+    assert "C-MOVE to DICOMREF" in serve.log.read_text()
+    no_tracebacks(serve)
+
+
 def test_a_server_certificate_from_another_ca_is_a_clear_error(
     tmp_path: Path, pki: Pki, catalog_url: str
 ) -> None:
@@ -521,6 +547,8 @@ def test_tls_files_are_checked_with_clear_errors(
         ServerConfig(tls=Tls(cert=pki.pem("server"), key=pki.key("server")))
     with pytest.raises(UsageError, match="certificate and key"):
         ServerConfig(tls=Tls(ca=pki.pem("ca"), verify_peer=False))
+    with pytest.raises(UsageError, match="reached with TLS"):
+        ServerConfig(destinations=(Destination.parse("A@127.0.0.1:104", tls=True),))
     open_key = tmp_path / "open.key"
     open_key.write_bytes(pki.key("client").read_bytes())
     open_key.chmod(0o644)

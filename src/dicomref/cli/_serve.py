@@ -46,6 +46,14 @@ def serve(
             help="A C-MOVE destination, AE@host:port (repeatable); others get 0xA801.",
         ),
     ] = None,
+    destination_tls: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--destination-tls",
+            help="A C-MOVE destination reached with TLS, AE@host:port (repeatable; needs "
+            "--tls-cert: our certificate is the client's, --tls-ca checks the destination's).",
+        ),
+    ] = None,
     allow: Annotated[
         list[str] | None,
         typer.Option(
@@ -180,7 +188,10 @@ def serve(
         host=host,
         port=port,
         store=store,
-        destinations=tuple(Destination.parse(text) for text in destination or ()),
+        destinations=(
+            *(Destination.parse(text) for text in destination or ()),
+            *(Destination.parse(text, tls=True) for text in destination_tls or ()),
+        ),
         allowed_callers=frozenset(allow) if allow else None,
         retrievers=frozenset(retrieve_allow) if retrieve_allow else None,
         strict=strict,

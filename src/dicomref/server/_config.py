@@ -42,17 +42,19 @@ import pydicom; a test checks that both agree)."""
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """A C-MOVE destination: the AE title a client names, and where that AE listens."""
+    """A C-MOVE destination: the AE title a client names, and where that AE listens;
+    ``tls``: reached with TLS (the server's own certificate and CA, ``ServerConfig.tls``)."""
 
     ae_title: str
     host: str
     port: int
+    tls: bool = False
 
     @classmethod
-    def parse(cls, text: str) -> Destination:
+    def parse(cls, text: str, *, tls: bool = False) -> Destination:
         """A destination from ``AE@host:port`` (IPv6 in brackets); UsageError otherwise."""
         node = Node.parse(text)
-        return cls(node.ae_title, node.host, node.port)
+        return cls(node.ae_title, node.host, node.port, tls)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -110,7 +112,9 @@ class ServerConfig:
     - ``tls``: accept TLS connections only (:class:`~dicomref._dimse._tls.Tls`: our
       ``cert`` and ``key``; ``ca`` and ``verify_peer=True`` to require every client to
       present a certificate signed by ``ca``).  The handshake happens in the gate, under
-      ``artim_timeout``.  C-MOVE sub-associations to ``destinations`` stay plain TCP.
+      ``artim_timeout``.  C-MOVE sub-associations go with TLS to the ``destinations``
+      marked ``tls`` (our certificate as the client's, the destination's checked against
+      ``ca``, or the system's CAs without one), plain TCP to the others.
     """
 
     ae_title: str = DEFAULT_AE
@@ -155,6 +159,11 @@ class ServerConfig:
                     f"{seen[destination.ae_title]} and {destination}"
                 )
             seen[destination.ae_title] = destination
+            if destination.tls and self.tls is None:
+                raise UsageError(
+                    f"move destination {destination} is to be reached with TLS, which needs "
+                    "the server's own certificate and key (--tls-cert, --tls-key)"
+                )
         for count in ("max_associations", "max_peer_connections", "max_pending", "max_inflated"):
             if getattr(self, count) < 1:
                 raise UsageError(f"{count} must be at least 1")

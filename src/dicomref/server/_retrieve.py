@@ -24,6 +24,7 @@ context for the uncompressed syntaxes and one per compressed syntax the matches 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from pynetdicom.presentation import PresentationContext
 
 from dicomref._dimse._contexts import VERIFICATION
 from dicomref._dimse._levels import Level
+from dicomref._dimse._tls import Tls
 from dicomref._dimse._tuning import tune_requestor
 from dicomref.catalog import Catalog
 from dicomref.errors import CatalogError
@@ -137,10 +139,19 @@ def load(item: Instance) -> tuple[Dataset, str | None]:
     return ds, None
 
 
-def _association_options(contexts: list[PresentationContext]) -> dict[str, Any]:
+def _association_options(
+    contexts: list[PresentationContext], tls_args: tuple[ssl.SSLContext, str] | None = None
+) -> dict[str, Any]:
     """How pynetdicom associates with a C-MOVE destination: these contexts, tuned as every
-    association we request (:func:`~dicomref._dimse._tuning.tune_requestor`)."""
-    return {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, tune_requestor)]}
+    association we request (:func:`~dicomref._dimse._tuning.tune_requestor`), with TLS
+    when ``tls_args`` (context, server name) are given."""
+    options: dict[str, Any] = {
+        "contexts": contexts,
+        "evt_handlers": [(evt.EVT_CONN_OPEN, tune_requestor)],
+    }
+    if tls_args is not None:
+        options["tls_args"] = tls_args
+    return options
 
 
 class RetrieveService:
@@ -157,6 +168,10 @@ class RetrieveService:
         self.config = config
         self.policy = policy
         self.sink = sink
+        self._tls: ssl.SSLContext | None = None
+        if config.tls is not None and any(d.tls for d in config.destinations):
+            tls = config.tls
+            self._tls = Tls(tls.cert, tls.key, tls.ca).client_context()  # files read now
 
     def _prepare(self, event: Any, command: str) -> list[Instance] | Refusal:
         caller = calling_ae(event)
@@ -209,7 +224,8 @@ class RetrieveService:
             yield status(found.status, found.reason), None
             return
         contexts = contexts_for(found) or [build_context(VERIFICATION)]
-        yield destination.host, destination.port, _association_options(contexts)
+        tls_args = (self._tls, destination.host) if destination.tls and self._tls else None
+        yield destination.host, destination.port, _association_options(contexts, tls_args)
         yield len(found)
         failed = yield from self._send(event, found)
         self._log_done(event, f"C-MOVE to {destination}", found, failed, started)
