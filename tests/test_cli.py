@@ -220,3 +220,48 @@ def test_sample_command(tmp_path: Path) -> None:
     data = json.loads(run("sample", tmp_path / "s", "--slices", "5", "--seed", "3", "--json"))
     assert data["patient_id"]
     assert len(data["objects"]) >= 5
+
+
+def test_progress_is_drawn_on_a_terminal_only(tmp_path: Path, sample: Sample) -> None:
+    """On a terminal, scan draws rich's progress on stderr; piped, it loads none of it."""
+    import pty
+
+    dicomref = str(Path(sys.executable).parent / "dicomref")
+    db = f"sqlite:///{tmp_path / 'tty.sqlite'}"
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [dicomref, "scan", str(sample.root), "--db", db],
+            stderr=follower,
+            stdout=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed once the child and we are done
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0, drawn[-2000:]
+    assert b"\x1b[" in drawn  # rich drew (and cleared) its progress line
+    probe = (
+        "import sys, runpy; sys.argv = ['dicomref', 'scan', sys.argv[1], '--db', sys.argv[2]]\n"
+        "try:\n    runpy.run_module('dicomref', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('rich.progress' in sys.modules)"
+    )
+    piped = subprocess.run(
+        [sys.executable, "-c", probe, str(sample.root), f"sqlite:///{tmp_path / 'p.sqlite'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert piped.stdout.strip().splitlines()[-1] == "False", piped.stderr[-2000:]

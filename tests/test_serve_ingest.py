@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import CTImageStorage, RTPlanStorage
+from pydicom.uid import UID, CTImageStorage, RTPlanStorage
 from pynetdicom.dimse_messages import C_STORE_RSP
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
@@ -149,3 +149,41 @@ def test_an_object_held_outside_the_store_is_not_stored_twice(
         assert [s.path for s in catalog.locate(str(changed.SOPInstanceUID))] == [str(path)]
     store = served.server.config.store
     assert store is not None and not [p for p in store.rglob("*") if p.is_file()]
+
+
+# -- UIDs that are not UIDs ----------------------------------------------------------------------
+
+
+_BAD_UIDS = ["1.2.3.4/../../etc", "1.2.3\n4", "1.2.x.4", "1." + "2" * 200]
+_WHERE = ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"]
+
+
+@pytest.mark.parametrize(
+    ("where", "bad"),
+    # pynetdicom will not send an Affected SOP Instance UID over 64 characters at all
+    [(w, b) for w in _WHERE for b in _BAD_UIDS if w != "SOPInstanceUID" or len(b) <= 64],
+    ids=repr,
+)
+def test_a_c_store_whose_uid_is_not_a_uid_is_refused(
+    held_outside: tuple[Served, Path], tmp_path: Path, bad: str, where: str
+) -> None:
+    """Sent over a real association: refused with a failure status, nothing written to the
+    store or the catalog, and the server goes on taking good objects."""
+    served, path = held_outside
+    ds = pydicom.dcmread(path)
+    ds.PatientID = "BAD-UID"
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.10.99.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    setattr(ds, where, bad)
+    if where == "SOPInstanceUID":
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(bad)
+    with raw_association(served.port, calling="SENDER", storage=[CTImageStorage]) as assoc:
+        answer = assoc.send_c_store(ds)
+        assert int(answer.Status) & 0xF000 in (0xA000, 0xC000), hex(int(answer.Status))
+    with Catalog(served.catalog_url) as catalog:
+        assert catalog.locate(bad) == []
+        assert catalog.locate("1.2.826.0.1.3680043.10.99.1") == []
+    store = served.server.config.store
+    assert store is not None and not [p for p in store.rglob("*") if p.is_file()]
+    [good] = clone_ct(tmp_path / "good", 1)
+    assert _store(served.port, good) == 0x0000

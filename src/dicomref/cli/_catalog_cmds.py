@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +17,7 @@ from dicomref.cli._common import (
     JsonOption,
     MaxInflatedOption,
     MaxValueOption,
+    NoProgress,
     VerboseOption,
     console,
     err,
@@ -73,7 +75,9 @@ def scan(
         raise SystemExit(EXIT_PROBLEMS)
 
 
-def _progress() -> Progress:
+def _progress() -> Progress | NoProgress:
+    if not sys.stderr.isatty():
+        return NoProgress()
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

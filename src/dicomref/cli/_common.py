@@ -38,6 +38,7 @@ from dicomref.model import to_json
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import TaskID
 
     from dicomref.extraction import ReadLimits
 
@@ -76,6 +77,24 @@ out = cast("Console", _Deferred(stderr=False))
 """Data on stdout (a rich Console, made on first use)."""
 err = cast("Console", _Deferred(stderr=True))
 """Logs, progress and errors on stderr (a rich Console, made on first use)."""
+
+
+class NoProgress:
+    """A progress display for when stderr is not a terminal (a pipe, a file, a script):
+    it draws nothing, and rich's progress machinery (~60 ms to import, a refresh thread)
+    is never loaded.  It takes the calls the commands make on ``rich.progress.Progress``."""
+
+    def __enter__(self) -> NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = None) -> TaskID:
+        return cast("TaskID", 0)
+
+    def update(self, task: TaskID, **fields: object) -> None:
+        return None
 
 
 def console(deferred: Console) -> Console:

@@ -8,6 +8,7 @@ destination).  The report goes to stdout, progress to stderr.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,6 +18,7 @@ from dicomref.cli._common import (
     EXIT_PROBLEMS,
     DbOption,
     JsonOption,
+    NoProgress,
     VerboseOption,
     console,
     err,
@@ -366,7 +368,9 @@ def _print_steps(steps: tuple[str, ...]) -> None:
         out.print(f"  {number}. {step}", markup=False)
 
 
-def _progress() -> Progress:
+def _progress() -> Progress | NoProgress:
+    if not sys.stderr.isatty():
+        return NoProgress()
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     return Progress(
