@@ -271,14 +271,17 @@ class Writer:
             finally:
                 self.turn.release()
 
-    def flush(self, *, checkpoint: bool = False) -> None:
+    def flush(
+        self, *, checkpoint: bool = False, also: Callable[[Connection], None] | None = None
+    ) -> None:
         """Write everything queued in one transaction (waiting for the turn, if shared);
         with ``checkpoint``, then copy the SQLite write-ahead log into the database, in the
-        same turn (so that no other writer's checkpoint is running)."""
+        same turn (so that no other writer's checkpoint is running).  ``also(conn)`` runs
+        in that transaction, last (a cluster scan's ledger row), even with nothing queued."""
         if self.turn is not None:
             self.turn.acquire(True)
         try:
-            self._write()
+            self._write(also)
             if checkpoint:
                 with self._engine.connect() as conn:
                     wal_checkpoint(conn)
@@ -286,8 +289,8 @@ class Writer:
             if self.turn is not None:
                 self.turn.release()
 
-    def _write(self) -> None:
-        if not self._objects and not self._forget:
+    def _write(self, also: Callable[[Connection], None] | None = None) -> None:
+        if not self._objects and not self._forget and also is None:
             return
         objects = list(self._objects.values())
         new_patients: dict[str, PatientRow] = {}
@@ -309,6 +312,8 @@ class Writer:
                     self._delete_paths.run(conn, chunk)
                 self._insert_file.run(conn, [_stored_row(r[0]) for r in objects])
                 ref_count = self._write_refs(conn, [r for r in objects if r[4]])
+                if also is not None:
+                    also(conn)
         self._known_patients.update(new_patients)
         self._known_studies.update(new_studies)
         self._known_series.update(new_series)
