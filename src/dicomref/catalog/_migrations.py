@@ -212,6 +212,22 @@ def _v5(conn: Connection) -> None:
         )
 
 
+def _v6(conn: Connection) -> None:
+    md = MetaData(naming_convention=NAMING)
+    Table(
+        "scan_batches",
+        md,
+        Column("batch_id", Text, primary_key=True),
+        Column("files", Integer, nullable=False),
+        Column("indexed", Integer, nullable=False),
+        Column("not_instances", Integer, nullable=False),
+        Column("refs", Integer, nullable=False),
+        Column("outcomes", Text, nullable=False),
+        Column("finished_at", Text, nullable=False),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "patients, studies, series, files and references", _v1),
     Migration(2, "files.content_sha256: content hashes cached for duplicate groups", _v2),
@@ -227,6 +243,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "references in study and series items read by their place, whatever SOP class they "
         "claim (Varian/Brainlab structure sets): no longer objects to fetch or dangling",
         _v5,
+    ),
+    Migration(
+        6,
+        "scan_batches: the ledger of a cluster scan, one row per batch written (its id a hash "
+        "of the batch's paths, sizes and times): a rerun skips the batches already done",
+        _v6,
     ),
 )
 

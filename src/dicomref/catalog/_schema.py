@@ -167,6 +167,21 @@ node_capabilities = Table(
     Column("dicomref_version", Text, nullable=False),  # the dicomref that measured
 )
 
+# Version 6: the ledger of a cluster scan (see dicomref.catalog._ledger): one row per batch
+# written, in the batch's transaction; what the batch found besides indexed files is kept in
+# ``outcomes`` (JSON) so that a rerun that skips it reports the same failures.
+scan_batches = Table(
+    "scan_batches",
+    metadata,
+    Column("batch_id", Text, primary_key=True),  # SHA-256 of paths, sizes and mtimes
+    Column("files", Integer, nullable=False),
+    Column("indexed", Integer, nullable=False),
+    Column("not_instances", Integer, nullable=False),
+    Column("refs", Integer, nullable=False),  # reference places written
+    Column("outcomes", Text, nullable=False),  # {"failed": [[path, error]…], "not_dicom": […]}
+    Column("finished_at", Text, nullable=False),  # ISO 8601 UTC
+)
+
 #: Columns of ``files`` written by a scan, in the order of a row tuple (see ``_rows``).
 FILE_COLUMNS: tuple[str, ...] = (
     "path",
@@ -202,4 +217,13 @@ REF_COLUMNS: tuple[str, ...] = (
     "is_instance",
 )
 
-TABLES = (schema_migrations, patients, studies, series, files, refs, node_capabilities)
+TABLES = (
+    schema_migrations,
+    patients,
+    studies,
+    series,
+    files,
+    refs,
+    node_capabilities,
+    scan_batches,
+)
