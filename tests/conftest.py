@@ -1,15 +1,31 @@
-"""Fixtures shared across the suite: generated patients and catalogs over them."""
+"""Fixtures shared across the suite: generated patients, catalogs over them, and the
+session's PostgreSQL server.
+
+Catalog back ends: ``catalog_url`` is a SQLite file unless the test is parametrized with
+``catalog_backend`` (``@BOTH_BACKENDS`` on a test, or ``pytestmark = BOTH_BACKENDS`` on a
+module): then it runs once on SQLite and once on a fresh database of ``postgres_server``,
+a throwaway PostgreSQL cluster started once per test session (per xdist worker).
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from dicomref.catalog import Catalog
 from dicomref.sample import Sample, generate_sample
+from servers import PostgresServer, ServerUnavailableError, unavailable
+
+BACKENDS = ("sqlite", "postgresql")
+BOTH_BACKENDS = pytest.mark.parametrize("catalog_backend", BACKENDS, indirect=True)
+"""Run a test (or, as ``pytestmark``, a module) on a SQLite and on a PostgreSQL catalog."""
+
+_database_numbers = itertools.count()
 
 SMALL_SLICES = 12
 
@@ -26,8 +42,41 @@ def sample(tmp_path: Path) -> Sample:
     return generate_sample(tmp_path / "patient", slices=SMALL_SLICES)
 
 
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session; skipped where PostgreSQL is not installed
+    (a failure when CI is "true")."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    try:
+        server.start()
+    except ServerUnavailableError as exc:
+        unavailable(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def catalog_url(tmp_path: Path) -> str:
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def catalog_backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" unless the test is parametrized with BOTH_BACKENDS."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def catalog_url(catalog_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A catalog URL nobody else uses: a SQLite file, or a new PostgreSQL database."""
+    if catalog_backend == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
     return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
 
 

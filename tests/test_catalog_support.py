@@ -1,9 +1,7 @@
 """Fixtures and fakes shared by the catalog and scan tests (this module holds no tests).
 
-* ``db_url``: a fresh catalog URL per test; SQLite by default, or a fresh database on the
-  PostgreSQL server named by ``DICOMREF_TEST_DB`` (e.g.
-  ``postgresql+psycopg://postgres@127.0.0.1:54329/postgres``): the whole catalog suite then
-  runs against PostgreSQL.
+* ``db_url``: a fresh catalog URL per test, parametrized: each test using it runs on a SQLite
+  file and on a new database of the session's throwaway PostgreSQL server.
 * summaries made from a few numbers, so tests read as the facts they set up;
 * a fake file reader: "FAKEDICOM" files hold an ObjectSummary as JSON, so scans can be
   tested without the real reader (and with failures chosen at will).
@@ -13,14 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from dicomref.errors import DicomReadError, NotAnInstanceError, NotDicomError
 from dicomref.model import Kind, ObjectSummary, Reference, to_json
@@ -30,26 +25,14 @@ RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
 RTPLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 STUDY_CLASS = "1.2.840.10008.3.1.2.3.1"
 
-TEST_DB_ENV = "DICOMREF_TEST_DB"
 
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    """A catalog URL nobody else uses: a SQLite file, or a new PostgreSQL database."""
-    server = os.environ.get(TEST_DB_ENV)
-    if not server:
-        yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-        return
-    name = f"dicomref_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A catalog URL nobody else uses: a SQLite file, then a new PostgreSQL database on the
+    session's server (conftest.py's ``postgres_url``): every test using it runs on both."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
 
 
 def uid(*parts: int) -> str:

@@ -10,6 +10,9 @@
   they listen on every interface, so they start only in a private network namespace
   (``scripts/in-netns.sh``); elsewhere ``start()`` raises ServerUnavailableError.
 - :class:`QrscpServer`: pynetdicom's qrscp, bound to 127.0.0.1.
+- :class:`PostgresServer`: a throwaway PostgreSQL cluster (Debian package ``postgresql``) on
+  127.0.0.1: ``PostgresServer(workdir).start()``, ``.create_database(name)`` → its URL,
+  ``.url(name)``, ``.drop_database(name)``, ``.stop()``.
 - :func:`dcmtk_program`: DCMTK's program of a name, checked by its ``--version`` (never
   pynetdicom's script of the same name); :func:`require_dcmtk` raises when it is missing.
 - :class:`ScriptedPeer`, :class:`GarbagePeer`: in-process peers that hang, abort or speak
@@ -27,6 +30,7 @@ from ._errors import ServerLoadError, ServerStartError, ServerUnavailableError
 from ._netns import NotInPrivateNetnsError, in_private_netns, require_private_netns
 from ._orthanc import OrthancServer
 from ._ports import LOOPBACK, Peer, free_port, free_ports, port_open
+from ._postgres import PostgresServer, postgres_bin_dir
 from ._process import ManagedProcess, wait_until
 from ._pytest import in_ci, running, unavailable
 from ._qrscp import QrscpServer
@@ -42,6 +46,7 @@ __all__ = [
     "NotInPrivateNetnsError",
     "OrthancServer",
     "Peer",
+    "PostgresServer",
     "QrscpServer",
     "ScriptedPeer",
     "ServerLoadError",
@@ -55,6 +60,7 @@ __all__ = [
     "in_ci",
     "in_private_netns",
     "port_open",
+    "postgres_bin_dir",
     "require_dcmtk",
     "require_private_netns",
     "running",
