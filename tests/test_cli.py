@@ -252,9 +252,8 @@ def test_progress_is_drawn_on_a_terminal_only(tmp_path: Path, sample: Sample) ->
     assert done.returncode == 0, drawn[-2000:]
     assert b"\x1b[" in drawn  # rich drew (and cleared) its progress line
     probe = (
-        "import sys, runpy; sys.argv = ['dicomref', 'scan', sys.argv[1], '--db', sys.argv[2]]\n"
-        "try:\n    runpy.run_module('dicomref', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
+        "import sys\nfrom dicomref.cli import app\n"
+        "app(['scan', sys.argv[1], '--db', sys.argv[2]], standalone_mode=False)\n"
         "print('rich.progress' in sys.modules)"
     )
     piped = subprocess.run(
@@ -265,3 +264,29 @@ def test_progress_is_drawn_on_a_terminal_only(tmp_path: Path, sample: Sample) ->
         check=True,
     )
     assert piped.stdout.strip().splitlines()[-1] == "False", piped.stderr[-2000:]
+
+
+def test_the_process_ends_at_once_with_everything_written(tmp_path: Path, sample: Sample) -> None:
+    """main() skips the interpreter's teardown: exit codes, every byte of output, and the
+    exit handlers (here logging's) are kept; a reader that goes away early is no crash."""
+    dicomref = str(Path(sys.executable).parent / "dicomref")
+    structure_set = sample.structure_sets[0].path
+    done = subprocess.run(
+        [dicomref, "refs", "--json", str(structure_set)], capture_output=True, timeout=120
+    )
+    assert done.returncode == 0 and len(json.loads(done.stdout)) > 40
+    missing = subprocess.run([dicomref, "refs", str(tmp_path / "absent.dcm")], capture_output=True)
+    assert missing.returncode == 3 and b"absent.dcm" in missing.stderr
+    usage = subprocess.run([dicomref, "show", "1..2"], capture_output=True)
+    assert usage.returncode == 2
+    with subprocess.Popen(
+        [dicomref, "refs", "--json", str(structure_set)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.read(10)
+        reader.stdout.close()  # like `| head -c 10`
+        stderr = reader.stderr.read()
+        assert reader.wait(timeout=120) in (0, 1)
+    assert b"Traceback" not in stderr

@@ -28,13 +28,14 @@ def imported_after(code: str) -> set[str]:
 
 
 def run_cli(*argv: str) -> str:
-    """Code that runs ``dicomref ARGV`` in-process, its output swallowed, exit ignored."""
+    """Code that runs ``dicomref ARGV`` in-process, its output swallowed, exit ignored
+    (``_run``: the command without ``main``'s immediate exit)."""
     return (
         "import contextlib, io, sys\n"
         f"sys.argv = ['dicomref', *{list(argv)!r}]\n"
-        "from dicomref.cli import main\n"
+        "from dicomref.cli import _run\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "    main()"
+        "    _run()"
     )
 
 
