@@ -13,6 +13,7 @@
     │   └── NotInCatalogError      a UID the catalog does not hold
     ├── ConfigError                a configuration file that cannot be used
     ├── ServerError                the Q/R server cannot start (address in use, …)
+    ├── ClusterError               a cluster scan's Dask scheduler unreachable, or without workers
     └── RemoteError                talking to a DICOM server went wrong (names the node)
         ├── AssociationError       no association: refused, rejected, unreachable, aborted
         ├── RemoteTimeoutError     the server did not answer in time
@@ -123,6 +124,11 @@ class NotAnInstanceError(DicomReadError):
 
 class ServerError(DicomrefError):
     """dicomref's own DICOM server (``dicomref serve``) cannot start or run."""
+
+
+class ClusterError(DicomrefError):
+    """The Dask cluster of a cluster scan cannot be reached, has no worker, or lost a batch
+    with every worker that ran it."""
 
 
 class RemoteError(DicomrefError):

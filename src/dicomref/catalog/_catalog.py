@@ -107,6 +107,7 @@ class Catalog:
         workers: int | None = None,
         progress: Callable[[ScanProgress], None] | None = None,
         limits: ReadLimits | None = None,
+        cluster: str | None = None,
     ) -> ScanReport:
         """Index files, folders (recursively) and DICOMDIRs; incremental, parallel.
 
@@ -120,6 +121,12 @@ class Catalog:
         most every 0.1 s.  ``limits`` bounds what reading one file may take (default:
         :class:`~dicomref.extraction.ReadLimits`'s); a file past them fails alone.
 
+        With ``cluster`` (a Dask scheduler's address, ``tcp://host:8786``; needs
+        ``dicomref[cluster]``), the files are read and written by the cluster's workers, in
+        batches recorded in the catalog's ledger: a rerun skips the batches done
+        (``workers`` is then unused; the workers must reach the files by the same paths, and
+        the catalog by its URL).  Raises ClusterError when the cluster cannot be used.
+
         Raises UsageError for a path that does not exist (before anything is done).
         """
         if workers is not None and workers < 1:
@@ -129,13 +136,21 @@ class Catalog:
             from dicomref.extraction import read_object_apart
 
             reader = functools.partial(read_object_apart, limits=limits)
-        scan = Scan(
-            self._engine,
-            reader=reader,
-            lister=lister,
-            workers=workers or _cpus(),
-            progress=progress,
-        )
+        scan: Scan
+        if cluster is not None:
+            from dicomref.catalog._cluster import ClusterScan
+
+            scan = ClusterScan(
+                self._engine, self._url, cluster, reader=reader, lister=lister, progress=progress
+            )
+        else:
+            scan = Scan(
+                self._engine,
+                reader=reader,
+                lister=lister,
+                workers=workers or _cpus(),
+                progress=progress,
+            )
         with translating(self._url, "write the scan to the catalog"):
             return scan.run(paths)
 

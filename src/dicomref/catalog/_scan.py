@@ -232,6 +232,40 @@ class Scan:
 
     # -- the scan --------------------------------------------------------------------------
 
+    def _count_chunk(self, report: ChunkReport) -> None:
+        """Count a chunk read and written elsewhere (a worker process, a cluster task)."""
+        for failure in report.failed:
+            self._fail(failure.path, failure.error)
+        self._not_dicom.extend(other.path for other in report.not_dicom)
+        self.not_instances += report.not_instances
+        self.indexed += report.indexed
+        self._references += report.references
+        self.done += report.done
+        self._tick()
+
+    def _read_and_write(self, targets: _Targets, listed: Sequence[str]) -> None:
+        """Read the files found that need reading and write their rows (a cluster scan
+        does this its own way: :class:`~._cluster.ClusterScan`)."""
+        to_read = self._to_read(targets, listed)
+        for outcome in read_all(self._reader, to_read, self._workers, self._engine):
+            if isinstance(outcome, Failed):
+                self._fail(outcome.path, outcome.error)
+                self._writer.forget(outcome.path)
+            elif isinstance(outcome, NotInstance):
+                self.not_instances += 1
+                self._writer.forget(outcome.path)
+            elif isinstance(outcome, NotDicom):
+                self._not_dicom.append(outcome.path)
+                self._writer.forget(outcome.path)
+            elif isinstance(outcome, ChunkReport):  # read and written by a worker
+                self._count_chunk(outcome)
+                continue
+            else:
+                self._writer.add(outcome)
+                self.indexed += 1
+            self.done += 1
+            self._tick()
+
     def _remove_gone(self) -> int:
         """Drop rows of files no longer found (not those under unlistable folders), then
         the series, studies and patients left without files; one transaction."""
@@ -262,32 +296,7 @@ class Scan:
         listed = self._list_dicomdirs(targets.dicomdirs)
         self._load_existing(targets, listed)
         self._tick(force=True)
-        to_read = self._to_read(targets, listed)
-        for outcome in read_all(self._reader, to_read, self._workers, self._engine):
-            if isinstance(outcome, Failed):
-                self._fail(outcome.path, outcome.error)
-                self._writer.forget(outcome.path)
-            elif isinstance(outcome, NotInstance):
-                self.not_instances += 1
-                self._writer.forget(outcome.path)
-            elif isinstance(outcome, NotDicom):
-                self._not_dicom.append(outcome.path)
-                self._writer.forget(outcome.path)
-            elif isinstance(outcome, ChunkReport):  # read and written by a worker
-                for failure in outcome.failed:
-                    self._fail(failure.path, failure.error)
-                self._not_dicom.extend(other.path for other in outcome.not_dicom)
-                self.not_instances += outcome.not_instances
-                self.indexed += outcome.indexed
-                self._references += outcome.references
-                self.done += outcome.done
-                self._tick()
-                continue
-            else:
-                self._writer.add(outcome)
-                self.indexed += 1
-            self.done += 1
-            self._tick()
+        self._read_and_write(targets, listed)
         self._writer.flush()
         removed = self._remove_gone()
         with self._engine.connect() as conn:

@@ -46,6 +46,15 @@ def scan(
     workers: Annotated[
         int | None, typer.Option(help="Processes reading files (default: one per core).")
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Read on a Dask cluster: its scheduler, e.g. tcp://host:8786 "
+            "(pip install 'dicomref[cluster]'); the workers must reach the files by the same "
+            "paths and the catalog (--db) by its URL.",
+        ),
+    ] = None,
     json_out: JsonOption = False,
     max_inflated_mib: MaxInflatedOption = None,
     max_value_mib: MaxValueOption = None,
@@ -66,7 +75,9 @@ def scan(
             progress.update(task, completed=p.files_done, total=p.total)
 
         limits = read_limits(max_inflated_mib, max_value_mib)
-        result = catalog.scan(paths, workers=workers, progress=report, limits=limits)
+        result = catalog.scan(
+            paths, workers=workers, progress=report, limits=limits, cluster=cluster
+        )
     if json_out:
         print_json(result)
     else:

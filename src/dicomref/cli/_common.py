@@ -9,7 +9,8 @@ Data goes to stdout, logs and progress to stderr.  Exit codes (documented in the
 2     bad usage: unknown option, a value that cannot be used
 3     an input file that is not readable DICOM
 4     the catalog: cannot be opened, or does not hold the UID asked for
-5     a DICOM server: unreachable, refused the association, timed out or failed
+5     a DICOM server: unreachable, refused the association, timed out or failed;
+      or the Dask cluster of ``scan --cluster``: unreachable, no worker
 130   interrupted (Ctrl-C)
 ====  =========================================================================
 """
@@ -28,6 +29,7 @@ import typer
 from dicomref._filenames import json_safe
 from dicomref.errors import (
     CatalogError,
+    ClusterError,
     ConfigError,
     DicomReadError,
     DicomrefError,
@@ -178,7 +180,7 @@ def exit_code_for(exc: DicomrefError) -> int:
         return EXIT_INPUT
     if isinstance(exc, CatalogError):
         return EXIT_CATALOG
-    if isinstance(exc, RemoteError):
+    if isinstance(exc, RemoteError | ClusterError):
         return EXIT_REMOTE
     return EXIT_PROBLEMS
 
