@@ -2,9 +2,10 @@
 session's PostgreSQL server.
 
 Catalog back ends: ``catalog_url`` is a SQLite file unless the test is parametrized with
-``catalog_backend`` (``@BOTH_BACKENDS`` on a test, or ``pytestmark = BOTH_BACKENDS`` on a
-module): then it runs once on SQLite and once on a fresh database of ``postgres_server``,
-a throwaway PostgreSQL cluster started once per test session (per xdist worker).
+``catalog_backend`` (``@BOTH_BACKENDS`` from backends.py on a test, or ``pytestmark =
+BOTH_BACKENDS`` in a module): then it runs once on SQLite and once on a fresh database of
+``postgres_server``, a throwaway PostgreSQL cluster started once per test session (per
+xdist worker).
 """
 
 from __future__ import annotations
@@ -20,10 +21,6 @@ import pytest
 from dicomref.catalog import Catalog
 from dicomref.sample import Sample, generate_sample
 from servers import PostgresServer, ServerUnavailableError, unavailable
-
-BACKENDS = ("sqlite", "postgresql")
-BOTH_BACKENDS = pytest.mark.parametrize("catalog_backend", BACKENDS, indirect=True)
-"""Run a test (or, as ``pytestmark``, a module) on a SQLite and on a PostgreSQL catalog."""
 
 _database_numbers = itertools.count()
 

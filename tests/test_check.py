@@ -8,11 +8,14 @@ from collections.abc import Callable
 import pydicom
 import pytest
 
+from backends import BOTH_BACKENDS
 from dicomref.catalog import Catalog
 from dicomref.check import CheckOptions, Severity, run_checks
 from dicomref.errors import UsageError
 from dicomref.model import Kind
 from dicomref.sample import Sample
+
+pytestmark = BOTH_BACKENDS
 
 
 def codes(catalog: Catalog, **kw: object) -> list[str]:

@@ -6,11 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
+from backends import BOTH_BACKENDS
 from dicomref.catalog import Catalog
 from dicomref.errors import NotInCatalogError
 from dicomref.graph import Direction, build_graph, to_dot
 from dicomref.model import Kind
 from dicomref.sample import Sample
+
+pytestmark = BOTH_BACKENDS
 
 
 def test_forward_one_hop_from_a_plan(sample: Sample, scanned: Callable[[], Catalog]) -> None:

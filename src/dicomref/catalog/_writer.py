@@ -8,7 +8,11 @@ leaves a consistent catalog, and two scans writing the same path cannot clash.
 The hot inserts are compiled once and run as DB-API ``executemany`` over plain tuples
 (positional drivers such as sqlite3) or dicts (named ones): a few microseconds a row.
 Patients, studies and series are inserted with ON CONFLICT DO NOTHING, once per key per
-writer (an in-memory set remembers what is already there).
+writer (an in-memory set remembers what is already there), sorted by key.
+
+On PostgreSQL, files and references go in with ``COPY`` instead, and a file's rows are
+upserted on its path rather than deleted and inserted again (see :mod:`._copy`): a replayed
+batch changes no row, and concurrent writers of one path do not collide.
 
 Writers in several processes of one scan share a :class:`Turn`: a writer whose batch is full
 writes it if the turn is free, and otherwise queues on (reading more files meanwhile) until
@@ -23,14 +27,17 @@ from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Connection,
     Delete,
     Engine,
     Select,
     Table,
+    and_,
     bindparam,
     delete,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects import sqlite
@@ -141,10 +148,17 @@ def _insert_ignoring(engine: Engine, table: Table) -> Insert:
     return table.insert()  # other backends: plain insert (the caches avoid most conflicts)
 
 
+def _fills(table: Table, excluded: Any, fill: Sequence[str]) -> ColumnElement[bool]:
+    """True where the new row has a value for a column the existing row lacks: only then is
+    the row updated (a replay rewrites nothing)."""
+    return or_(*(and_(table.c[n].is_(None), excluded[n].is_not(None)) for n in fill))
+
+
 def _insert_filling(engine: Engine, table: Table, fill: Sequence[str]) -> Insert:
     """INSERT … ON CONFLICT DO UPDATE that fills the ``fill`` columns where the existing row
     has none (a row written before they existed, or from a file that lacked them), and
-    changes nothing else: the first file of a study still decides its values."""
+    changes nothing else: the first file of a study still decides its values.  A row that
+    needs no filling is not touched."""
     keys = [c.name for c in table.primary_key.columns]
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -153,12 +167,14 @@ def _insert_filling(engine: Engine, table: Table, fill: Sequence[str]) -> Insert
         return pg.on_conflict_do_update(
             index_elements=keys,
             set_={name: func.coalesce(table.c[name], pg.excluded[name]) for name in fill},
+            where=_fills(table, pg.excluded, fill),
         )
     if engine.dialect.name == "sqlite":
         lite = sqlite.insert(table)
         return lite.on_conflict_do_update(
             index_elements=keys,
             set_={name: func.coalesce(table.c[name], lite.excluded[name]) for name in fill},
+            where=_fills(table, lite.excluded, fill),
         )
     return table.insert()
 
@@ -231,6 +247,7 @@ class Writer:
         self._insert_series = st.insert_series
         self._delete_paths = st.delete_paths
         self._ids_of = st.ids_of
+        self._copy = engine.dialect.name == "postgresql"
         self._known_patients: set[str] = set()
         self._known_studies: set[str] = set()
         self._known_series: set[str] = set()
@@ -307,13 +324,19 @@ class Writer:
         with self._engine.connect() as conn:
             conn.execution_options(**{WRITE: True})
             with conn.begin():
-                self._ensure(conn, new_patients.values(), new_studies.values(), new_series.values())
-                for chunk in _chunks(paths + self._forget):
-                    self._delete_paths.run(conn, chunk)
-                self._insert_file.run(conn, [_stored_row(r[0]) for r in objects])
-                ref_count = self._write_refs(conn, [r for r in objects if r[4]])
+                self._ensure(conn, new_patients, new_studies, new_series)
+                if self._copy:
+                    from dicomref.catalog import _copy  # psycopg: only for PostgreSQL
+
+                    _copy.write_batch(conn, objects, self._forget)
+                else:
+                    for chunk in _chunks(paths + self._forget):
+                        self._delete_paths.run(conn, chunk)
+                    self._insert_file.run(conn, [_stored_row(r[0]) for r in objects])
+                    self._write_refs(conn, [r for r in objects if r[4]])
                 if also is not None:
                     also(conn)
+        ref_count = sum(ref[5] for r in objects for ref in r[4])  # path_count: places
         self._known_patients.update(new_patients)
         self._known_studies.update(new_studies)
         self._known_series.update(new_series)
@@ -326,25 +349,22 @@ class Writer:
     def _ensure(
         self,
         conn: Connection,
-        new_patients: Iterable[PatientRow],
-        new_studies: Iterable[StudyRow],
-        new_series: Iterable[SeriesRow],
+        new_patients: dict[str, PatientRow],
+        new_studies: dict[str, StudyRow],
+        new_series: dict[str, SeriesRow],
     ) -> None:
-        self._insert_patient.run(conn, list(new_patients))
-        self._insert_study.run(conn, list(new_studies))
-        self._insert_series.run(conn, list(new_series))
+        """Upsert the patients, studies and series, each sorted by key: concurrent writers
+        then lock the same keys in the same order, and never deadlock."""
+        self._insert_patient.run(conn, [new_patients[k] for k in sorted(new_patients)])
+        self._insert_study.run(conn, [new_studies[k] for k in sorted(new_studies)])
+        self._insert_series.run(conn, [new_series[k] for k in sorted(new_series)])
 
-    def _write_refs(self, conn: Connection, with_refs: list[ObjectRows]) -> int:
+    def _write_refs(self, conn: Connection, with_refs: list[ObjectRows]) -> None:
         if not with_refs:
-            return 0
+            return
         ids: dict[str, int] = {}
         for chunk in _chunks([r[0][0] for r in with_refs]):
             for row in self._ids_of.run(conn, chunk):
                 ids[row[0]] = row[1]
         rows = [(ids[r[0][0]], *ref) for r in with_refs for ref in r[4]]
         self._insert_ref.run(conn, rows)
-        places = 0
-        for r in with_refs:
-            for ref in r[4]:
-                places += ref[5]  # path_count
-        return places
