@@ -8,20 +8,24 @@ destination).  The report goes to stdout, progress to stderr.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from dicomref.cli._cohort import (
+    DEFAULT_ASSOCIATIONS,
+    AssociationsOption,
+    FromFileOption,
+    ProgressLine,
+    QueryOption,
+    starts_json,
+)
 from dicomref.cli._common import (
     EXIT_PROBLEMS,
     DbOption,
     JsonOption,
-    NoProgress,
     VerboseOption,
-    console,
-    err,
     maps_errors,
     out,
     print_json,
@@ -38,14 +42,17 @@ from dicomref.cli._remote_options import (
     TlsKeyOption,
     node_from_cli,
 )
-from dicomref.cli._uid_args import optional_uid, uid_arguments, uid_or_file_arguments
+from dicomref.cli._uid_args import (
+    optional_uid,
+    starts_from_file,
+    uid_arguments,
+    uid_or_file_arguments,
+)
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from dicomref._dimse._node import Node
     from dicomref.catalog import Catalog
-    from dicomref.remote import Capabilities, FetchProgress, FetchReport, LocateReport
+    from dicomref.remote import Capabilities, FetchReport, LocateReport
 
 StudyOption = Annotated[
     str | None,
@@ -163,18 +170,22 @@ def _print_locate(report: LocateReport, verbose: int) -> None:
 @maps_errors
 def fetch(
     node: NodeArg,
-    starts: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="UID|FILE...",
-            help="SOP Instance UIDs to fetch, or DICOM files whose references to fetch.",
-            callback=uid_or_file_arguments,
-        ),
-    ],
     out_dir: Annotated[
         Path,
         typer.Option("--out", help="The folder to fetch into (a managed store).", file_okay=False),
     ],
+    starts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="UID|FILE...",
+            help="SOP Instance UIDs to fetch, or DICOM files whose references to fetch.",
+            callback=uid_or_file_arguments,
+            show_default=False,
+        ),
+    ] = None,
+    from_file: FromFileOption = None,
+    query: QueryOption = None,
+    associations: AssociationsOption = DEFAULT_ASSOCIATIONS,
     no_follow: Annotated[
         bool,
         typer.Option(
@@ -204,15 +215,28 @@ def fetch(
 ) -> None:
     """Fetch exactly these objects and what they reference, never whole studies.
 
-    Objects already in the catalog or in --out are not fetched again, so an interrupted
-    fetch resumes.  Every object fetched is indexed in the catalog.  Exit code 1 when
-    some objects are missing (each is listed with its reason).
+    Many starts at once (a cohort): arguments, --from-file and --query together, in one
+    plan (an object several need moves once), over --associations.  Objects already in
+    the catalog or in --out are not fetched again, so an interrupted fetch resumes.
+    Every object fetched is indexed in the catalog.  Exit code 1 when some objects are
+    missing (each is listed with its reason), or when --query selects nothing.
     """
     from dicomref.catalog import Catalog
-    from dicomref.remote import Wanted
+    from dicomref.remote import CohortQuery, Wanted
     from dicomref.remote import fetch as fetch_objects
     from dicomref.store import ManagedStore
 
+    starts = list(starts or [])
+    if from_file is not None:
+        starts += starts_from_file(from_file)
+    selection = CohortQuery.parse(query) if query else None
+    if not starts and selection is None:
+        raise typer.BadParameter(
+            "give the starts: UIDs or files, --from-file LIST or --query KEY=VALUE",
+            param_hint="UID|FILE",
+        )
+    if len(starts) < 2 and selection is None:
+        associations = 1  # one start: a handful of requests, not worth a second association
     setup_logging(verbose)
     target = node_from_cli(
         node,
@@ -228,16 +252,7 @@ def fetch(
     with Catalog(db) as catalog:
         capabilities = _capabilities(catalog, target, probe)
         hints = [Wanted(s, study=study) for s in starts if not Path(s).exists()] if study else []
-        with _progress() as progress:
-            task = progress.add_task("connecting", total=None)
-
-            def show(state: FetchProgress) -> None:
-                progress.update(
-                    task,
-                    description=f"{state.requests} requests, {state.objects} objects "
-                    f"({_size(state.bytes)})",
-                )
-
+        with ProgressLine() as progress:
             report = fetch_objects(
                 target,
                 starts,
@@ -248,13 +263,15 @@ def fetch(
                 with_dependents=with_dependents,
                 retrieve=target.retrieve,
                 hints=hints,
-                progress=show,
+                progress=progress.show,
+                query=selection,
+                associations=associations,
             )
     if json_out:
         print_json(_fetch_json(report, out_dir))
     else:
         _print_fetch(report, out_dir, verbose)
-    if not report.complete:
+    if not report.complete or (selection is not None and not report.starts):
         raise SystemExit(EXIT_PROBLEMS)
 
 
@@ -288,6 +305,7 @@ def _fetch_json(report: FetchReport, out_dir: Path) -> dict[str, Any]:
             "note": whole.note,
         },
         "saved": None if report.saved is None else round(report.saved, 4),
+        "starts": starts_json(report),
         "files": [
             {
                 "uid": f.key.sop,
@@ -314,6 +332,9 @@ def _print_fetch(report: FetchReport, out_dir: Path, verbose: int) -> None:
     if report.held:
         line += f"; {report.held} already held"
     out.print(line + ".", markup=False)
+    if len(report.starts) > 1 or not report.starts:
+        complete = sum(1 for s in report.starts if s.complete)
+        out.print(f"Starts: {complete} of {len(report.starts)} complete.", markup=False)
     if report.missing:
         out.print(f"Missing {len(report.missing)}:")
         for missing in report.missing:
@@ -366,20 +387,6 @@ def _print_steps(steps: tuple[str, ...]) -> None:
     out.print("Steps:")
     for number, step in enumerate(steps, start=1):
         out.print(f"  {number}. {step}", markup=False)
-
-
-def _progress() -> Progress | NoProgress:
-    if not sys.stderr.isatty():
-        return NoProgress()
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console(err),
-        transient=True,
-    )
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:

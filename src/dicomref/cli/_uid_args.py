@@ -36,10 +36,10 @@ def optional_uid(value: str | None) -> str | None:
     return None if value is None else _checked(value)
 
 
-def uid_or_file_arguments(values: list[str]) -> list[str]:
+def uid_or_file_arguments(values: list[str] | None) -> list[str]:
     """Starts of a fetch: an existing path is a file (read later), anything else a UID."""
     checked = []
-    for value in values:
+    for value in values or ():
         if Path(value).exists():
             checked.append(value)
             continue
@@ -48,3 +48,23 @@ def uid_or_file_arguments(values: list[str]) -> list[str]:
             raise typer.BadParameter(f"{why}, and no file of that name exists")
         checked.append(value.rstrip(PADDING))
     return checked
+
+
+def starts_from_file(listing: Path) -> list[str]:
+    """The starts a ``--from-file`` list names: one UID or path a line; blank lines and
+    lines starting with ``#`` skipped; each line checked as :func:`uid_or_file_arguments`
+    checks an argument.  A bad line is a usage error naming the list and the line."""
+    try:
+        text = listing.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {listing}: {exc}") from exc
+    starts = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = line.strip()
+        if not value or value.startswith("#"):
+            continue
+        try:
+            starts += uid_or_file_arguments([value])
+        except typer.BadParameter as exc:
+            raise typer.BadParameter(f"{listing} line {number}: {exc.message}") from exc
+    return starts

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dicomref.remote._planner import Plan, plan
     from dicomref.remote._probe import probe
     from dicomref.remote._probe_report import ProbeReport, ProbeResult
+    from dicomref.remote._query import CohortQuery
     from dicomref.remote._report import (
         FetchedObject,
         FetchProgress,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         LocateReport,
         MissingObject,
         Requests,
+        StartResult,
         WholeStudy,
     )
     from dicomref.remote._resolve import Start, fetch, locate
@@ -64,6 +66,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["Plan", "plan"], "._planner"),
     "probe": "._probe",
     **dict.fromkeys(["ProbeReport", "ProbeResult"], "._probe_report"),
+    "CohortQuery": "._query",
     **dict.fromkeys(
         [
             "FetchedObject",
@@ -73,6 +76,7 @@ _LAZY: dict[str, str] = {
             "LocateReport",
             "MissingObject",
             "Requests",
+            "StartResult",
             "WholeStudy",
         ],
         "._report",
@@ -89,6 +93,7 @@ __all__ = [
     "REFERENCE_SEQUENCES",
     "Attempt",
     "Capabilities",
+    "CohortQuery",
     "FetchProgress",
     "FetchReport",
     "FetchedObject",
@@ -115,6 +120,7 @@ __all__ = [
     "Scope",
     "ScopeKind",
     "Start",
+    "StartResult",
     "State",
     "Step",
     "Timeouts",

@@ -16,6 +16,7 @@ from dicomref.remote._enums import Level, Method, ParentKeys, Root
 from dicomref.remote._locate import tried
 from dicomref.remote._modality import reference_sequences
 from dicomref.remote._options import PlanOptions
+from dicomref.remote._query import CohortQuery
 from dicomref.remote._state import State
 from dicomref.remote._steps import (
     LIST_SEPARATOR,
@@ -368,3 +369,56 @@ def _patient_keys(root: Root, group: list[Wanted]) -> Keys:
 
 def _objects(count: int) -> str:
     return f"{count} object" if count == 1 else f"{count} objects"
+
+
+def selection_finds(
+    query: CohortQuery, level: Level, scopes: Iterable[Scope], root: Root
+) -> list[Find]:
+    """The C-FINDs that select a cohort's starts at ``level``, one per parent in ``scopes``.
+
+    Hierarchical, a level at a time: STUDY (one request, scope PATIENT), then SERIES in
+    each study found (scope STUDY), then IMAGE in each series found (scope SERIES); every
+    identifier carries the unique keys of the levels above with values, the query's keys
+    of its level as matching keys, and what the next level needs as return keys
+    (zero-length).  Under the Patient Root model PatientID comes first.
+    """
+    asked = dict(query.at(level))
+    finds: list[Find] = []
+    for scope in scopes:
+        patient = scope.patient_id or asked.get("PatientID", "")
+        keys: list[tuple[str, str]] = []
+        if root is Root.PATIENT or level is Level.STUDY:
+            keys.append(("PatientID", patient))
+        if level is Level.STUDY:
+            keys.append(("StudyInstanceUID", asked.pop("StudyInstanceUID", "")))
+            asked.pop("PatientID", None)
+            purpose = "select the studies of the cohort"
+        elif level is Level.SERIES:
+            keys += [
+                ("StudyInstanceUID", scope.study or ""),
+                ("SeriesInstanceUID", asked.pop("SeriesInstanceUID", "")),
+                ("Modality", asked.pop("Modality", "")),
+            ]
+            purpose = f"select the series of study {scope.study}"
+        else:
+            keys += [
+                ("StudyInstanceUID", scope.study or ""),
+                ("SeriesInstanceUID", scope.series or ""),
+                ("SOPInstanceUID", asked.pop("SOPInstanceUID", "")),
+                ("SOPClassUID", asked.pop("SOPClassUID", "")),
+            ]
+            purpose = f"select the objects of series {scope.series}"
+        keys += asked.items()
+        finds.append(
+            Find(
+                level=level,
+                keys=tuple(keys),
+                return_keys=(),
+                purpose=f"{purpose} ({query.describe()})",
+                resolves=frozenset(),
+                scope=scope,
+                root=root,
+            )
+        )
+        asked = dict(query.at(level))
+    return finds

@@ -86,20 +86,82 @@ class RetrieveAnswer:
     unsupported: bool = False
 
 
-class Executor:
-    """Sends steps on one :class:`DimseClient` and counts them.  Not thread-safe, except
-    :meth:`arrived` (called from the thread that receives objects)."""
+class Tally:
+    """What the requests of one fetch cost, shared by the executors of its associations:
+    requests per command, one line per request (in the order answered), objects received,
+    and the progress callback.  Thread-safe."""
 
-    def __init__(
-        self, client: DimseClient, progress: Callable[[FetchProgress], None] | None = None
-    ) -> None:
-        self.client = client
-        self._progress = progress
+    def __init__(self, progress: Callable[[FetchProgress], None] | None = None) -> None:
+        self.progress = progress
+        self.clients: list[DimseClient] = []
+        self.wanted: int | None = None
         self._counts = {"C-FIND": 0, "C-MOVE": 0, "C-GET": 0}
         self._steps: list[str] = []
         self._lock = threading.Lock()
         self._received = 0
         self._received_bytes = 0
+
+    @property
+    def requests(self) -> Requests:
+        with self._lock:
+            return Requests(
+                c_find=self._counts["C-FIND"],
+                c_move=self._counts["C-MOVE"],
+                c_get=self._counts["C-GET"],
+            )
+
+    @property
+    def associations(self) -> int:
+        return sum(client.associations_opened for client in self.clients)
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._steps)
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._steps.append(text)
+        LOGGER.info("%s", text)
+
+    def count(self, command: str) -> None:
+        with self._lock:
+            self._counts[command] += 1
+
+    def received(self, size: int) -> None:
+        with self._lock:
+            self._received += 1
+            self._received_bytes += size
+
+    def report(self, step: str) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            progress = FetchProgress(
+                step=step,
+                requests=sum(self._counts.values()),
+                objects=self._received,
+                bytes=self._received_bytes,
+                wanted=self.wanted,
+            )
+        self.progress(progress)
+
+
+class Executor:
+    """Sends steps on one :class:`DimseClient` and counts them in its :class:`Tally`
+    (its own, or one shared with the executors of other associations).  One thread at a
+    time, except :meth:`arrived` (called from the thread that receives objects)."""
+
+    def __init__(
+        self,
+        client: DimseClient,
+        progress: Callable[[FetchProgress], None] | None = None,
+        *,
+        tally: Tally | None = None,
+    ) -> None:
+        self.client = client
+        self.tally = tally if tally is not None else Tally(progress)
+        self.tally.clients.append(client)
         self._current = ""
         self._began = 0.0
 
@@ -107,30 +169,24 @@ class Executor:
 
     @property
     def requests(self) -> Requests:
-        return Requests(
-            c_find=self._counts["C-FIND"],
-            c_move=self._counts["C-MOVE"],
-            c_get=self._counts["C-GET"],
-        )
+        return self.tally.requests
 
     @property
     def associations(self) -> int:
-        return self.client.associations_opened
+        """Associations opened by every client of the tally."""
+        return self.tally.associations
 
     @property
     def steps(self) -> tuple[str, ...]:
-        return tuple(self._steps)
+        return self.tally.steps
 
     def note(self, line: str) -> None:
         """Add a line to the steps that is not a request (a decision, a local finding)."""
-        self._steps.append(line)
-        LOGGER.info("%s", line)
+        self.tally.line(line)
 
     def arrived(self, size: int) -> None:
         """One object arrived (``size`` bytes): update the progress."""
-        with self._lock:
-            self._received += 1
-            self._received_bytes += size
+        self.tally.received(size)
         self._report()
 
     # -- requests --------------------------------------------------------------------------
@@ -200,28 +256,17 @@ class Executor:
     # -- helpers ---------------------------------------------------------------------------
 
     def _begin(self, command: str, level: Level, purpose: str) -> None:
-        self._counts[command] += 1
+        self.tally.count(command)
         self._current = f"{command} {level.value}: {purpose}"
         self._began = time.perf_counter()
         LOGGER.debug("sending %s", self._current)
         self._report()
 
     def _end(self, outcome: str) -> None:
-        line = f"{self._current} -> {outcome} ({time.perf_counter() - self._began:.2f} s)"
-        self._steps.append(line)
-        LOGGER.info("%s", line)
+        self.tally.line(f"{self._current} -> {outcome} ({time.perf_counter() - self._began:.2f} s)")
 
     def _report(self) -> None:
-        if self._progress is None:
-            return
-        with self._lock:
-            progress = FetchProgress(
-                step=self._current,
-                requests=sum(self._counts.values()),
-                objects=self._received,
-                bytes=self._received_bytes,
-            )
-        self._progress(progress)
+        self.tally.report(self._current)
 
 
 def _answer(result: RetrieveResult) -> RetrieveAnswer:

@@ -58,6 +58,25 @@ class MissingObject:
 
 
 @dataclass(frozen=True, slots=True)
+class StartResult:
+    """What one start of a fetch needed: ``start`` as given (a UID or a file's path);
+    ``uid`` its SOP Instance UID; ``needed``: the SOP Instance UIDs of its closure, in
+    the order reached (a UID start first; a file start is read, not fetched, so only
+    what it references); ``missing``: those of them not fetched, each with why.  An
+    object shared by several starts is in each one's ``needed``, and moved once.
+    """
+
+    start: str
+    uid: str
+    needed: tuple[str, ...]
+    missing: tuple[MissingObject, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True, slots=True)
 class FetchedObject:
     """One object written to the store by this fetch.
 
@@ -104,6 +123,7 @@ class FetchReport:
     ``steps``: what was sent and what came back, in order, one line each.
     ``whole_study``: the comparison with a whole-study download (None when nothing moved).
     ``capabilities``: what is known of the server at the end (given + learnt on the way).
+    ``starts``: one result per start (the query's selection included), in order.
     """
 
     node: str
@@ -121,6 +141,7 @@ class FetchReport:
     fetched: tuple[FetchedObject, ...]
     whole_study: WholeStudy | None
     capabilities: Capabilities
+    starts: tuple[StartResult, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -157,7 +178,9 @@ class FetchReport:
 class FetchProgress:
     """Passed to the ``progress`` callback after each request and each arrival.
 
-    ``step``: the request being sent or just answered; ``objects``/``bytes``: kept so far.
+    ``step``: the request being sent or just answered; ``objects``/``bytes``: received so
+    far; ``wanted``: objects known to be wanted and not held yet (the closure grows as
+    objects arrive, so it is a lower bound; None before it is known).
     May be called from the thread that receives objects.
     """
 
@@ -165,6 +188,7 @@ class FetchProgress:
     requests: int
     objects: int
     bytes: int
+    wanted: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,15 +28,19 @@ from dicomref.errors import UsageError
 from dicomref.extraction import read_object
 from dicomref.model import ObjectSummary
 from dicomref.remote._capabilities import Capabilities
+from dicomref.remote._cohort import select, start_results
 from dicomref.remote._costs import Costs
 from dicomref.remote._dependents import DependentSearch
 from dicomref.remote._dimse import DimseClient
 from dicomref.remote._discovery import discover, search_only, unhinted
+from dicomref.remote._enums import Root
 from dicomref.remote._executor import Executor
 from dicomref.remote._holdings import Holdings, catalog_hints
 from dicomref.remote._match import Match
 from dicomref.remote._options import PlanOptions, Preference
 from dicomref.remote._planner import Plan, plan
+from dicomref.remote._pool import ClientPool
+from dicomref.remote._query import CohortQuery
 from dicomref.remote._report import (
     FetchProgress,
     FetchReport,
@@ -144,6 +148,8 @@ def fetch(
     retrieve: Preference | None = None,
     hints: Iterable[Wanted] = (),
     progress: Callable[[FetchProgress], None] | None = None,
+    query: CohortQuery | None = None,
+    associations: int = 1,
 ) -> FetchReport:
     """Fetch exactly the objects ``starts`` name from ``node`` into ``out``.
 
@@ -168,13 +174,20 @@ def fetch(
     UIDs.  ``progress`` is called after each request and each arrival (maybe from another
     thread).
 
+    A cohort: ``query`` selects more starts on the server (hierarchical C-FINDs; every
+    object matched is a start, placed by the query).  All starts share one plan, so an
+    object several of them need moves once; ``associations``: how many associations a
+    phase's independent steps are sent over at once (C-MOVEs excepted: one at a time, the
+    receiver's port is shared).  The report's ``starts`` says what each start needed and
+    what of that is missing.
+
     Raises :class:`~dicomref.errors.UsageError` for a start that is neither a file nor a
     UID, :class:`~dicomref.errors.DicomReadError` for a start file that is not DICOM, and
     :class:`~dicomref.errors.RemoteError` when the server cannot be talked to (what
     arrived until then is kept and indexed).
     """
     began = time.monotonic()
-    files, uids = _split(starts)
+    files, uids = _split(starts, allow_none=query is not None)
     summaries = [read_object(path) for path in files]
     if retrieve is None:
         retrieve = node.retrieve
@@ -188,16 +201,20 @@ def fetch(
     holdings = Holdings(out, catalog)
     reused = holdings.index_store()  # before any connection: it may fork readers
     given = {h.sop_uid: h for h in hints}
-    with DimseClient(node) as client:
-        executor = Executor(client, progress)
+    with ClientPool(node, associations, progress) as pool:
+        executor = pool.main
         if reused is not None and reused.indexed:
             executor.note(
                 f"{reused.indexed} objects found in {out.root} indexed in the catalog "
                 "(an earlier fetch stopped before indexing them)"
             )
         state = State(capabilities=caps, costs=Costs.of(caps))
-        run = FetchRun(executor, out, catalog, holdings, state, options, follow=follow)
+        run = FetchRun(executor, out, catalog, holdings, state, options, follow=follow, pool=pool)
         try:
+            if query is not None:
+                selected = select(pool, query, caps.query_root or Root.STUDY)
+                given.update({w.sop_uid: w.merged(given.get(w.sop_uid, w)) for w in selected})
+                uids = _unique([*uids, *(w.sop_uid for w in selected)])
             for summary in summaries:
                 holdings.add(summary)
                 run.want(run.named_by(summary, 0, Path(summary.path).name))
@@ -229,12 +246,13 @@ def fetch(
             learnt = _learnt(known, run.state)
             if catalog is not None and learnt != known:
                 catalog.save_capabilities(str(node), learnt)
+        missing = tuple(_missing(run, m.sop_uid, m.reason) for m in final.missing)
         return FetchReport(
             node=str(node),
             objects=len(fetched),
             bytes=sum(f.size for f in fetched),
             held=len(final.held),
-            missing=tuple(_missing(run, m.sop_uid, m.reason) for m in final.missing),
+            missing=missing,
             discarded=run.discarded,
             discarded_bytes=run.discarded_bytes,
             refused=run.refused,
@@ -245,6 +263,7 @@ def fetch(
             fetched=fetched,
             whole_study=comparison,
             capabilities=learnt,
+            starts=start_results(run, list(zip(files, summaries, strict=True)), uids, missing),
         )
 
 
@@ -304,7 +323,7 @@ def _allowing(caps: Capabilities, retrieve: Preference) -> Capabilities:
     return caps
 
 
-def _split(starts: Iterable[Start]) -> tuple[list[Path], list[str]]:
+def _split(starts: Iterable[Start], *, allow_none: bool = False) -> tuple[list[Path], list[str]]:
     files: list[Path] = []
     uids: list[str] = []
     for start in starts:
@@ -315,7 +334,7 @@ def _split(starts: Iterable[Start]) -> tuple[list[Path], list[str]]:
             if not path.is_file():
                 raise UsageError(f"{path}: not a file (a start is a DICOM file or a UID)")
             files.append(path)
-    if not files and not uids:
+    if not files and not uids and not allow_none:
         raise UsageError("nothing to fetch: give at least one UID or file")
     return files, _unique(uids)
 

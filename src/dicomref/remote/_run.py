@@ -21,7 +21,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,12 +47,13 @@ from dicomref.remote._options import PlanOptions
 from dicomref.remote._planner import Plan, plan
 from dicomref.remote._report import FetchedObject
 from dicomref.remote._state import State
-from dicomref.remote._steps import Find, Retrieve
+from dicomref.remote._steps import Find, Retrieve, Step
 from dicomref.remote._wanted import Wanted
 from dicomref.store import ManagedStore
 
 if TYPE_CHECKING:
     from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+    from dicomref.remote._pool import ClientPool
 
 LOGGER = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ class FetchRun:
         options: PlanOptions,
         *,
         follow: bool,
+        pool: ClientPool | None = None,
     ) -> None:
         self.executor = executor
+        self.pool = pool
         self.store = store
         self.catalog = catalog
         self.holdings = holdings
@@ -140,6 +143,7 @@ class FetchRun:
                 held.append(uid)
                 queue.extend(self.named_by(local, depth, label_of(local)))
         self.state = self.state.with_wanted(wanted).with_held(held)
+        self.executor.tally.wanted = len(self.state.wanted.keys() - self.state.held)
 
     def named_by(
         self, summary: ObjectSummary, depth: int, label: str
@@ -183,6 +187,9 @@ class FetchRun:
             current = plan(self.state, self.options)
             if current.done:
                 return current
+            if self.pool is not None and self.pool.size > 1:
+                self._phase(self.pool, current.steps)
+                continue
             for step in current.steps:
                 if isinstance(step, Find):
                     self.find(step)
@@ -190,16 +197,51 @@ class FetchRun:
                     self.retrieve(step)
         raise RemoteError(str(self.executor.client.node), "the fetch did not converge")
 
+    def _phase(self, pool: ClientPool, steps: Sequence[Step]) -> None:
+        """Send a phase's steps over the pool's associations; record each answer here, in
+        the order they come.  The first error is raised once every step has answered."""
+        batches = {id(s): self._batch(s) for s in steps if isinstance(s, Retrieve)}
+
+        def send(executor: Executor, step: Step) -> list[Dataset] | RetrieveAnswer:
+            if isinstance(step, Find):
+                return executor.run_find(step)
+            batch = batches[id(step)]
+            return executor.retrieve(step, batch, batch.count)
+
+        failure: RemoteError | None = None
+        for sent in pool.send(steps, send):
+            try:
+                if isinstance(sent.step, Find):
+                    rows = sent.value if isinstance(sent.value, list) else []
+                    self._found(sent.step, rows, sent.error, sent.seconds)
+                else:
+                    answer = sent.value if isinstance(sent.value, RetrieveAnswer) else None
+                    batch = batches[id(sent.step)]
+                    self._retrieved(sent.step, batch, answer, sent.error, sent.seconds)
+            except RemoteError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
     def find(self, step: Find) -> list[Dataset]:
         """Send ``step`` and record its answer; the rows ([] when refused)."""
         began = time.perf_counter()
         try:
             rows = self.executor.run_find(step)
         except StatusError as exc:
-            self.state = self.state.with_cost(time.perf_counter() - began, retrieve=False)
-            self.state = self.state.with_find_failed(step, reason_of(exc))
+            return self._found(step, [], exc, time.perf_counter() - began)
+        return self._found(step, rows, None, time.perf_counter() - began)
+
+    def _found(
+        self, step: Find, rows: list[Dataset], error: BaseException | None, seconds: float
+    ) -> list[Dataset]:
+        """Record the answer to ``step``: its rows, or the refusal ``error``."""
+        if error is not None and not isinstance(error, StatusError):
+            raise error
+        self.state = self.state.with_cost(seconds, retrieve=False)
+        if error is not None:
+            self.state = self.state.with_find_failed(step, reason_of(error))
             return []
-        self.state = self.state.with_cost(time.perf_counter() - began, retrieve=False)
         self.state = self.state.with_found(step, [Match.from_dataset(r) for r in rows])
         if _SEQUENCE_KEYS & set(step.return_keys):
             self._follow_rows(step, rows)
@@ -243,30 +285,53 @@ class FetchRun:
         With ``accept`` every arrival is read before it is kept (candidates); with
         ``hold`` the arrivals nobody claimed are appended there instead of discarded.
         """
-        done = self.state.held | self.state.retrieved
-        keep = frozenset(u for u in self.state.wanted if u not in done)
-        if accept is not None:
-            keep = frozenset()
-        batch = Batch(self.store, self.holding, keep, self.executor.arrived)
+        batch = self._batch(step, accept)
         began = time.perf_counter()
         try:
             answer = self.executor.retrieve(step, batch, batch.count)
         except RemoteError as exc:
-            if not self._refused_fallback(step, exc):
+            seconds = time.perf_counter() - began
+            return self._retrieved(step, batch, None, exc, seconds, accept, hold)
+        seconds = time.perf_counter() - began
+        return self._retrieved(step, batch, answer, None, seconds, accept, hold)
+
+    def _batch(self, step: Retrieve, accept: Accept | None = None) -> Batch:
+        """Where the objects ``step`` brings go: the wanted ones not yet here straight into
+        the store (none with ``accept``: each is read first), the others held back."""
+        done = self.state.held | self.state.retrieved
+        keep = frozenset(u for u in self.state.wanted if u not in done)
+        if accept is not None:
+            keep = frozenset()
+        return Batch(self.store, self.holding, keep, self.executor.arrived)
+
+    def _retrieved(
+        self,
+        step: Retrieve,
+        batch: Batch,
+        answer: RetrieveAnswer | None,
+        error: BaseException | None,
+        seconds: float,
+        accept: Accept | None = None,
+        hold: list[Arrival] | None = None,
+    ) -> list[InstanceKey]:
+        """Record the answer to ``step`` (or its ``error``) and what ``batch`` took in."""
+        began = time.perf_counter()
+        if error is not None or answer is None:
+            if not isinstance(error, RemoteError) or not self._refused_fallback(step, error):
                 batch.sync()
                 self.settle(batch.arrivals, accept, hold)
                 self._mismatches(batch)
-                raise
+                raise error or RemoteError(str(self.executor.client.node), "no answer")
             self.executor.note(
                 "C-MOVE is not used further in this fetch: the server does not know where "
                 "to send (0xA801); what C-GET cannot bring is listed as missing"
             )
-            answer = RetrieveAnswer(None, reason_of(exc), 0, (), unsupported=True)
+            answer = RetrieveAnswer(None, reason_of(error), 0, (), unsupported=True)
         batch.sync()
         self._mismatches(batch)
         arrivals = batch.arrivals
         self.state = self.state.with_cost(
-            time.perf_counter() - began,
+            seconds + time.perf_counter() - began,
             retrieve=True,
             objects=len(arrivals),
             size=sum(a.size for a in arrivals),
