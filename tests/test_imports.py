@@ -16,7 +16,7 @@ import pytest
 from dicomref.sample import generate_sample
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "dicomref"
-HEAVY = ("pynetdicom", "sqlalchemy", "numpy", "pydicom", "rich", "pydantic")
+HEAVY = ("pynetdicom", "sqlalchemy", "numpy", "pydicom", "rich", "pydantic", "dask", "distributed")
 
 
 def imported_after(code: str) -> set[str]:
@@ -50,7 +50,8 @@ def run_cli(*argv: str) -> str:
         ("import dicomref.catalog, dicomref.check, dicomref.server", HEAVY),
         ("from dicomref.server import ServerConfig", ("pynetdicom", "sqlalchemy", "pydicom")),
         ("from dicomref.remote import Node, Capabilities", ("pynetdicom", "sqlalchemy")),
-        ("import dicomref.catalog._catalog", ("pynetdicom",)),
+        ("import dicomref.catalog._catalog", ("pynetdicom", "dask", "distributed")),
+        ("import dicomref.catalog._batches", ("dask", "distributed")),  # a cluster task
         ("from dicomref import references, read_object", ("pynetdicom", "sqlalchemy")),
     ],
 )
@@ -64,6 +65,15 @@ def test_refs_needs_no_catalog_server_or_pydantic(tmp_path: Path) -> None:
         loaded = imported_after(run_cli(*argv))
         assert "dicomref" in loaded
         assert not {"pynetdicom", "sqlalchemy", "numpy", "pydantic"} & loaded, argv
+
+
+def test_a_local_scan_imports_no_dask(tmp_path: Path) -> None:
+    """Dask is for ``scan --cluster`` alone (dicomref[cluster])."""
+    generate_sample(tmp_path / "patient", slices=2)
+    db = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    loaded = imported_after(run_cli("scan", str(tmp_path / "patient"), "--db", db))
+    assert "sqlalchemy" in loaded  # the scan ran
+    assert not {"dask", "distributed"} & loaded
 
 
 def test_the_server_imports_nothing_from_the_client() -> None:

@@ -89,12 +89,12 @@ class ClusterScan(Scan):
         reader: Reader,
         lister: DicomdirLister,
         progress: ProgressCallback | None,
-        batch_files: int = BATCH_FILES,
+        batch_files: int | None = None,
     ) -> None:
         super().__init__(engine, reader=reader, lister=lister, workers=1, progress=progress)
         self._url = shared_url(url)
         self._address = address
-        self._batch_files = batch_files
+        self._batch_files = batch_files or BATCH_FILES
 
     # -- batches ---------------------------------------------------------------------------
 
