@@ -10,8 +10,6 @@ xdist worker).
 
 from __future__ import annotations
 
-import itertools
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +19,6 @@ import pytest
 from dicomref.catalog import Catalog
 from dicomref.sample import Sample, generate_sample
 from servers import PostgresServer, ServerUnavailableError, unavailable
-
-_database_numbers = itertools.count()
 
 SMALL_SLICES = 12
 
@@ -57,10 +53,9 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The URL of a new, empty database on the session's server, dropped after the test."""
-    name = f"test_{os.getpid()}_{next(_database_numbers)}"
-    url = postgres_server.create_database(name)
+    url = postgres_server.new_database("test")
     yield url
-    postgres_server.drop_database(name)
+    postgres_server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID
 
+from backends import BACKENDS, BOTH_BACKENDS
 from dicomref._dimse._node import Node
 from dicomref.catalog import Catalog
 from dicomref.errors import AssociationError, StatusError, UsageError
@@ -41,7 +42,7 @@ from serve_support import (
     raw_association,
     start,
 )
-from servers import LOOPBACK, clone_ct, free_port, wait_until
+from servers import LOOPBACK, PostgresServer, clone_ct, free_port, wait_until
 
 SLICES = 12
 OUR_AE = "DICOMREF"
@@ -55,8 +56,14 @@ def patient(tmp_path_factory: pytest.TempPathFactory) -> Sample:
     return generate_sample(tmp_path_factory.mktemp("serve") / "patient", slices=SLICES)
 
 
-@pytest.fixture(scope="module")
-def url(patient: Sample, tmp_path_factory: pytest.TempPathFactory) -> str:
+@pytest.fixture(scope="module", params=BACKENDS)
+def url(
+    request: pytest.FixtureRequest, patient: Sample, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The patient's catalog: every test served from it runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return catalog_of([patient.root], server.new_database("serve"))
     folder = tmp_path_factory.mktemp("catalog")
     return catalog_of([patient.root], f"sqlite:///{folder / 'catalog.sqlite'}")
 
@@ -754,8 +761,9 @@ def test_sigterm_stops_the_command_cleanly(url: str, tmp_path: Path) -> None:
     assert "aborting 1 association" in rest and "stopped" in rest
 
 
-def test_acknowledged_objects_survive_sigkill(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+@BOTH_BACKENDS
+def test_acknowledged_objects_survive_sigkill(tmp_path: Path, catalog_url: str) -> None:
+    url = catalog_url
     paths = clone_ct(tmp_path / "in", 20)
     process, port = _serve_cli(tmp_path, url, "--store", str(tmp_path / "store"))
     try:

@@ -4,6 +4,7 @@
 
     server = PostgresServer(tmp_path).start()      # initdb + postgres on a free loopback port
     url = server.create_database("scan_test")      # → "postgresql+psycopg://postgres@127.0.0.1:P/scan_test"
+    other = server.new_database("scan")            # a name never used before: scan_<pid>_<n>
     ...                                            # Catalog(url), dicomref scan --db url ...
     server.drop_database("scan_test")
     server.stop()                                  # fast shutdown, data folder removed
@@ -26,6 +27,7 @@ or ``with PostgresServer(tmp_path) as server: ...``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import re
@@ -49,6 +51,7 @@ database superuser's name either way."""
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
+_numbers = itertools.count()
 _DB_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -101,6 +104,12 @@ class PostgresServer:
         """Create an empty database ``name`` (letters, digits, _) and return its URL."""
         self._sql(f'CREATE DATABASE "{self._checked(name)}"')
         return self.url(name)
+
+    def new_database(self, prefix: str = "db") -> str:
+        """Create a database of a name not used before (``prefix``, this process's id and
+        a counter) and return its URL; the name is ``make_url(url).database``."""
+        name = f"{self._checked(prefix)}_{os.getpid()}_{next(_numbers)}"
+        return self.create_database(name)
 
     def drop_database(self, name: str) -> None:
         """Drop database ``name`` even if clients are still connected; no error if absent."""

@@ -178,6 +178,32 @@ class Catalog:
             writer.flush()
             return writer.files_written
 
+    def add_unless_held(
+        self, summaries: Sequence[ObjectSummary], unless_held: Sequence[bool]
+    ) -> list[bool]:
+        """Index objects received by a server, in one transaction; per summary, whether it
+        was written.  A summary whose ``unless_held`` is true is skipped when a file at
+        another path holds its SOP Instance UID already.  The check runs inside the write,
+        under a lock per UID, so that processes sharing the catalog (several ``serve`` on
+        one PostgreSQL database) never both index one object.
+        """
+        from dicomref.catalog._held import unless_held as keep_unheld
+
+        if len(summaries) != len(unless_held):
+            raise ValueError("add_unless_held: one unless_held flag per summary")
+        checked = {s.path for s, check in zip(summaries, unless_held, strict=True) if check}
+        held: set[str] = set()
+        with translating(self._url, "add objects to the catalog"):
+            if self._statements is None:
+                self._statements = Statements(self._engine)
+            writer = Writer(
+                self._engine, statements=self._statements, keep=keep_unheld(checked, held)
+            )
+            for summary in summaries:
+                writer.add(to_rows(summary))
+            writer.flush()
+        return [s.path not in held for s in summaries]
+
     # -- reading ---------------------------------------------------------------------------
 
     def locate(self, sop_uid: str) -> list[ObjectSummary]:

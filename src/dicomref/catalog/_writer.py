@@ -231,14 +231,28 @@ class Statements:
         )
 
 
+Keep = Callable[[Connection, list[ObjectRows]], list[ObjectRows]]
+"""Run first in each batch's transaction: which of the queued objects to write (the rest are
+dropped).  A server's duplicate check (see :mod:`._held`)."""
+
+
 class Writer:
-    """Buffers rows and writes them in batches.  Call :meth:`flush` at the end."""
+    """Buffers rows and writes them in batches.  Call :meth:`flush` at the end.
+
+    ``keep``, if given, chooses in each batch's transaction which objects to write.
+    """
 
     def __init__(
-        self, engine: Engine, turn: Turn | None = None, statements: Statements | None = None
+        self,
+        engine: Engine,
+        turn: Turn | None = None,
+        statements: Statements | None = None,
+        *,
+        keep: Keep | None = None,
     ) -> None:
         self._engine = engine
         self.turn = turn
+        self._keep = keep
         st = statements or Statements(engine)
         self._insert_file = st.insert_file
         self._insert_ref = st.insert_ref
@@ -313,17 +327,19 @@ class Writer:
         new_patients: dict[str, PatientRow] = {}
         new_studies: dict[str, StudyRow] = {}
         new_series: dict[str, SeriesRow] = {}
-        for _, patient, study, series_row, _ in objects:
-            if patient is not None and patient[0] not in self._known_patients:
-                new_patients.setdefault(patient[0], patient)
-            if study[0] not in self._known_studies:
-                new_studies.setdefault(study[0], study)
-            if series_row[0] not in self._known_series:
-                new_series.setdefault(series_row[0], series_row)
-        paths = list(self._objects)
         with self._engine.connect() as conn:
             conn.execution_options(**{WRITE: True})
             with conn.begin():
+                if self._keep is not None:
+                    objects = self._keep(conn, objects)
+                for _, patient, study, series_row, _ in objects:
+                    if patient is not None and patient[0] not in self._known_patients:
+                        new_patients.setdefault(patient[0], patient)
+                    if study[0] not in self._known_studies:
+                        new_studies.setdefault(study[0], study)
+                    if series_row[0] not in self._known_series:
+                        new_series.setdefault(series_row[0], series_row)
+                paths = [r[0][0] for r in objects]
                 self._ensure(conn, new_patients, new_studies, new_series)
                 if self._copy:
                     from dicomref.catalog import _copy  # psycopg: only for PostgreSQL

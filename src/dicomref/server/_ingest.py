@@ -8,8 +8,10 @@ acknowledged object survives a SIGKILL (SQLite WAL: a committed transaction is i
 log before the commit returns), while concurrent associations share commits.
 
 A summary submitted ``unless_held`` is indexed only if no other file holds its SOP
-Instance UID: the writer asks the catalog about the whole batch in one query, just before
-its commit, so the handler's duplicate check costs it nothing while its file is flushed.
+Instance UID: the writer asks the catalog about the batch inside its transaction (see
+:meth:`~dicomref.catalog.Catalog.add_unless_held`), so the handler's duplicate check costs
+it nothing while its file is flushed, and servers sharing one catalog never both index an
+object.
 """
 
 from __future__ import annotations
@@ -20,10 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlalchemy import bindparam, select
-
 from dicomref.catalog import Catalog
-from dicomref.catalog.schema import files
 from dicomref.errors import CatalogError
 from dicomref.model import ObjectSummary
 
@@ -31,11 +30,6 @@ LOGGER = logging.getLogger(__name__)
 #: Most objects one transaction indexes.
 MAX_BATCH: Final = 256
 _POLL: Final = 1.0
-#: Every file holding one SOP Instance UID: run once per object of a batch.  A single
-#: statement with an expanding IN list is rendered anew for every batch (SQLAlchemy cannot
-#: cache the rendered list), which measured as a quarter of the indexer thread's time with
-#: 4 associations storing at once; this one is compiled once and cached.
-_HOLDERS: Final = select(files.c.path).where(files.c.sop_instance == bindparam("uid"))
 
 
 @dataclass(slots=True)
@@ -147,8 +141,11 @@ class Indexer:
         error: CatalogError | None = None
         committed = False
         try:
-            self._mark_held([job for job in batch if job.unless_held])
-            self.catalog.add([job.summary for job in batch if not job.held])
+            written = self.catalog.add_unless_held(
+                [job.summary for job in batch], [job.unless_held for job in batch]
+            )
+            for job, was_written in zip(batch, written, strict=True):
+                job.held = not was_written
             committed = True
         except CatalogError as exc:
             error = exc
@@ -160,15 +157,3 @@ class Indexer:
                 job.done.set()
         self.indexed += sum(not job.held for job in batch)
         self.commits += 1
-
-    def _mark_held(self, jobs: list[_Job]) -> None:
-        """Mark the jobs whose SOP Instance UID a file other than theirs holds already."""
-        if not jobs:
-            return
-        holders: dict[str, set[str]] = {}
-        with self.catalog.reading() as conn:
-            for uid in {job.summary.sop_instance for job in jobs}:
-                holders[uid] = {str(path) for (path,) in conn.execute(_HOLDERS, {"uid": uid})}
-        for job in jobs:
-            paths = holders.get(job.summary.sop_instance, set())
-            job.held = bool(paths - {job.summary.path})
