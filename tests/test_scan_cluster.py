@@ -21,6 +21,7 @@ from cluster_support import LoggingReader, reads
 from dicomref.catalog import Catalog, ScanReport, _catalog, _cluster
 from dicomref.catalog._batches import Entry, batch_id
 from dicomref.catalog._schema import scan_batches
+from dicomref.errors import ClusterError
 from dicomref.extraction import dicomdir_files
 from dicomref.sample import generate_sample
 from servers import ServerUnavailableError, free_port, unavailable
@@ -238,3 +239,27 @@ def test_an_in_memory_catalog_cannot_be_shared() -> None:
     )
     url = "postgresql+psycopg://u:secret@h/db"
     assert _cluster.shared_url(url) == url
+
+
+def test_a_worker_that_cannot_run_the_tasks_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster lacks the reader's module (tests/ is not on its path): ClusterError."""
+    data = tmp_path / "data"
+    generate_sample(data, slices=2)
+    monkeypatch.setattr(
+        _catalog, "_file_readers", lambda: (LoggingReader(tmp_path, 0.0), dicomdir_files)
+    )
+    dask = DaskCluster(tmp_path / "dask", workers=1)
+    try:
+        dask.start()
+    except ServerUnavailableError as error:
+        unavailable(str(error))
+    try:
+        with (
+            Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog,
+            pytest.raises(ClusterError, match="cannot run the scan's tasks"),
+        ):
+            catalog.scan([data], cluster=dask.address)
+    finally:
+        dask.stop()

@@ -195,7 +195,14 @@ class ClusterScan(Scan):
         )
 
     def _collect(self, future: Future[Any]) -> None:
-        report: ChunkReport = future.result()
+        try:
+            report: ChunkReport = future.result()
+        except ImportError as error:  # a worker could not unpickle the task
+            raise _unpicklable(self._address, str(error)) from error
+        except RuntimeError as error:  # the scheduler could not (it unpickles the graph)
+            if "deserializ" not in str(error):
+                raise
+            raise _unpicklable(self._address, "the scheduler cannot unpickle them") from error
         future.release()
         self._count_chunk(report)
 
@@ -207,3 +214,10 @@ def _known(report: ChunkReport, stale: set[str], found: Recorded) -> ChunkReport
     not_dicom = tuple(n for n in report.not_dicom if n.path in stale)
     others = len(found.not_instances & stale)
     return ChunkReport(len(failed) + len(not_dicom) + others, 0, others, failed, 0, not_dicom)
+
+
+def _unpicklable(address: str, why: str) -> ClusterError:
+    return ClusterError(
+        f"the cluster at {address} cannot run the scan's tasks ({why}): install the same "
+        "dicomref on the scheduler and every worker (pip install 'dicomref[cluster]')"
+    )
