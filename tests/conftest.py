@@ -73,6 +73,30 @@ def catalog_url(catalog_backend: str, tmp_path: Path, request: pytest.FixtureReq
 
 
 @pytest.fixture
+def make_catalog_url(
+    catalog_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], str]]:
+    """``make_catalog_url(name)``: the URL of another new catalog on the test's back end (a
+    SQLite file ``name``.sqlite, or a new PostgreSQL database dropped after the test)."""
+    made: list[str] = []
+    server: PostgresServer | None = None
+    if catalog_backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+
+    def make(name: str) -> str:
+        if server is None:
+            return f"sqlite:///{tmp_path / f'{name}.sqlite'}"
+        url = server.new_database(name)
+        made.append(url.rsplit("/", 1)[1])
+        return url
+
+    yield make
+    for database in made:
+        assert server is not None
+        server.drop_database(database)
+
+
+@pytest.fixture
 def scanned(sample: Sample, catalog_url: str) -> Callable[[], Catalog]:
     """Returns a function that (re)scans this test's sample and opens the catalog."""
 

@@ -16,6 +16,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from typer.testing import CliRunner
 
+from backends import BOTH_BACKENDS
 from dicomref.cli import app
 from dicomref.sample import Sample
 
@@ -82,6 +83,7 @@ def test_refs_goes_on_past_every_kind_of_unreadable_file(tmp_path: Path) -> None
     assert done.stdout.startswith(f"{good}: RTDOSE RT Dose Storage ")
 
 
+@BOTH_BACKENDS
 def test_scan_show_check_graph(sample: Sample, catalog_url: str) -> None:
     report = json.loads(run("scan", sample.root, "--db", catalog_url, "--json"))
     assert report["files"] == len(sample.objects)

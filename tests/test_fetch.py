@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from backends import BOTH_BACKENDS
 from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.catalog import Catalog
 from dicomref.cli import app
@@ -196,12 +197,16 @@ def run_fetch(
 # -- the seed case ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("server", SERVERS, indirect=True)
+@pytest.mark.parametrize(
+    ("server", "catalog_backend"),
+    [*((server, "sqlite") for server in SERVERS), ("dcmqrscp", "postgresql")],
+    indirect=True,
+)
 def test_a_plan_uid_brings_its_structure_set_and_ct_and_nothing_else(
-    server: DicomServer, store_port: int, patients: Patients, tmp_path: Path
+    server: DicomServer, store_port: int, patients: Patients, tmp_path: Path, catalog_url: str
 ) -> None:
     sample = patients.a
-    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    catalog = Catalog(catalog_url)
     report = run_fetch(
         server, store_port, tmp_path / "out", [sample.plans[0].sop_instance], catalog=catalog
     )
@@ -337,11 +342,16 @@ def test_an_interrupted_fetch_resumes(
     assert (report.objects, report.held) == (9, 1)
 
 
+@BOTH_BACKENDS
 def test_objects_in_the_catalog_are_not_fetched_and_it_gives_hints(
-    dcmqrscp_strict: DicomServer, store_port: int, patients: Patients, tmp_path: Path
+    dcmqrscp_strict: DicomServer,
+    store_port: int,
+    patients: Patients,
+    tmp_path: Path,
+    make_catalog_url: Callable[[str], str],
 ) -> None:
     sample = patients.a
-    with Catalog(f"sqlite:///{tmp_path / 'all.sqlite'}") as catalog:
+    with Catalog(make_catalog_url("all")) as catalog:
         catalog.scan([sample.root], workers=1)
         report = run_fetch(
             dcmqrscp_strict,
@@ -358,7 +368,7 @@ def test_objects_in_the_catalog_are_not_fetched_and_it_gives_hints(
     )
     # a catalog that knows only the plan: the structure set it names is searched in the
     # plan's study (a bare UID otherwise sends a strict server through every study)
-    with Catalog(f"sqlite:///{tmp_path / 'plan.sqlite'}") as catalog:
+    with Catalog(make_catalog_url("plan")) as catalog:
         catalog.scan([sample.plans[0].path], workers=1)
         report = run_fetch(
             dcmqrscp_strict,
@@ -399,10 +409,11 @@ def cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@BOTH_BACKENDS
 def test_cli_fetch_json_and_exit_status(
-    dcmqrscp: DicomServer, store_port: int, patients: Patients, tmp_path: Path
+    dcmqrscp: DicomServer, store_port: int, patients: Patients, tmp_path: Path, catalog_url: str
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    db = catalog_url
     common = ["--store-port", str(store_port), "--db", db, "--out", str(tmp_path / "out")]
     code, out, _ = cli(
         "fetch", node_text(dcmqrscp), str(patients.a.plans[0].path), *common, "--json"

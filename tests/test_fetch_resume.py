@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from backends import BOTH_BACKENDS
 from dicomref._dimse._node import DEFAULT_OUR_AE
 from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
@@ -43,12 +44,13 @@ def kill_when_stored(command: list[str], out: Path, count: int) -> int:
     return len(stored_files(out))
 
 
+@BOTH_BACKENDS
 def test_a_fetch_killed_mid_transfer_and_rerun_indexes_every_file_it_reuses(
-    tmp_path: Path,
+    tmp_path: Path, catalog_url: str
 ) -> None:
     patient = generate_sample(tmp_path / "patient", slices=160, rows=256, columns=256)
     out = tmp_path / "out"
-    db = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    db = catalog_url
     store_port = free_port()
     server = DcmqrscpServer(tmp_path / "pacs", peers=[Peer(DEFAULT_OUR_AE, LOOPBACK, store_port)])
     with running(server):

@@ -17,6 +17,7 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode
 from pynetdicom.presentation import build_context
 
+from backends import BOTH_BACKENDS
 from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
 from dicomref.server import ServerConfig
@@ -98,10 +99,11 @@ def test_a_staged_file_is_linked_never_over_another(tmp_path: Path) -> None:
 # -- the indexer's duplicate check -------------------------------------------------------------
 
 
-def test_the_indexer_skips_what_another_file_holds(tmp_path: Path) -> None:
+@BOTH_BACKENDS
+def test_the_indexer_skips_what_another_file_holds(tmp_path: Path, catalog_url: str) -> None:
     [path] = clone_ct(tmp_path / "in", 1)
     summary = read_object(path)
-    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+    with Catalog(catalog_url) as catalog:
         catalog.add([summary])
         indexer = Indexer(catalog)
         indexer.start()
@@ -120,10 +122,10 @@ def test_the_indexer_skips_what_another_file_holds(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def held_outside(tmp_path: Path) -> Iterator[tuple[Served, Path]]:
+def held_outside(tmp_path: Path, catalog_url: str) -> Iterator[tuple[Served, Path]]:
     """A server whose catalog holds one CT file outside its store."""
     [path] = clone_ct(tmp_path / "scanned", 1, patient_id="HELD-OUTSIDE")
-    url = catalog_of([tmp_path / "scanned"], f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    url = catalog_of([tmp_path / "scanned"], catalog_url)
     running = start(ServerConfig(port=0, store=tmp_path / "store"), url)
     try:
         yield running, path
@@ -136,6 +138,7 @@ def _store(port: int, path: Path) -> int:
         return int(assoc.send_c_store(path).Status)
 
 
+@BOTH_BACKENDS
 def test_an_object_held_outside_the_store_is_not_stored_twice(
     held_outside: tuple[Served, Path], tmp_path: Path
 ) -> None:

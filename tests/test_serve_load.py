@@ -16,6 +16,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage
 
+from backends import BOTH_BACKENDS
 from dicomref._dimse._node import Node
 from dicomref._dimse._tuning import REQUESTOR_POLL, quiet_pynetdicom, tune_requestor
 from dicomref.catalog import Catalog
@@ -179,13 +180,16 @@ def test_many_associations_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_during_ingest_leaves_a_consistent_catalog(tmp_path: Path) -> None:
+@BOTH_BACKENDS
+def test_sigkill_during_ingest_leaves_a_consistent_catalog(
+    tmp_path: Path, catalog_url: str
+) -> None:
     """Two associations stream objects in; the server is SIGKILLed mid-stream, then
     restarted on the same store and catalog.  Every acknowledged object is indexed and
     readable, every file in the store is indexed (the start-up re-index), no ``.part``
     file is left, and C-FIND finds every acknowledged object."""
     quiet_pynetdicom()
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    url = catalog_url
     store = tmp_path / "store"
     log = tmp_path / "serve.log"
     paths = clone_ct(tmp_path / "in", 300, patient_id="KILLED")
