@@ -15,7 +15,8 @@ Contenders, alternating, ``--repeat`` times on each link:
 - naive (``_fetch_naive``): pynetdicom alone, one STUDY-level C-MOVE of each patient's
   planning study after the other (the study UIDs given for free), written atomically.
 
-Printed per link: objects, MB, requests, associations, best and median seconds; the
+Printed per link: objects, MB, requests, associations, best and median seconds, the
+median CPU seconds of this process (every thread; the naive receiver runs in it too); the
 ratios 1-association/N-associations (the parallel speed-up) and naive/dicomref.
 
 Run inside the private network namespace (Orthanc listens on every interface, and the
@@ -60,6 +61,7 @@ class Row:
     requests: str = ""
     associations: int = 0
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -110,7 +112,7 @@ def run_dicomref(
     db = f"sqlite:///{folder / 'catalog.sqlite'}"
     from dicomref.catalog import Catalog
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     with Catalog(db) as catalog:
         report = fetch(
             node,
@@ -121,6 +123,7 @@ def run_dicomref(
             associations=associations,
         )
     seconds = time.perf_counter() - began
+    row.cpu.append(time.process_time() - cpu)
     got = {p.name for p in stored_files(folder / "out")}
     expected = cohort.union()
     if not report.complete or len(got) != len(expected) or report.objects != len(expected):
@@ -136,7 +139,7 @@ def run_dicomref(
 
 def run_naive(receiver: NaiveReceiver, node: Node, cohort: Cohort, folder: Path, row: Row) -> None:
     objects = size = moves = associations = 0
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for number, study in enumerate(cohort.studies):
         run = naive_move(receiver, node.ae_title, node.port, study, folder / f"s{number}")
         if run.failed or run.status != 0:
@@ -144,6 +147,7 @@ def run_naive(receiver: NaiveReceiver, node: Node, cohort: Cohort, folder: Path,
         objects, size = objects + run.objects, size + run.bytes
         moves, associations = moves + run.c_move, associations + run.associations
     row.times.append(time.perf_counter() - began)
+    row.cpu.append(time.process_time() - cpu)
     if objects != cohort.study_objects():
         raise AssertionError(f"naive: {objects} objects; the studies hold {cohort.study_objects()}")
     row.objects, row.bytes = objects, size
@@ -153,11 +157,12 @@ def run_naive(receiver: NaiveReceiver, node: Node, cohort: Cohort, folder: Path,
 
 def table(link: str, rows: dict[str, Row], parallel: int) -> list[str]:
     lines = [f"{link}:", f"  {'contender':<36} {'objects':>7} {'MB':>7} {'assocs':>6} "
-             f"{'best s':>7} {'median s':>8}  requests"]  # fmt: skip
+             f"{'best s':>7} {'median s':>8} {'CPU s':>6}  requests"]  # fmt: skip
     for name, row in rows.items():
         lines.append(
             f"  {name:<36} {row.objects:>7} {row.bytes / 1e6:>7.1f} {row.associations:>6} "
-            f"{min(row.times):>7.2f} {statistics.median(row.times):>8.2f}  {row.requests}"
+            f"{min(row.times):>7.2f} {statistics.median(row.times):>8.2f} "
+            f"{statistics.median(row.cpu):>6.2f}  {row.requests}"
         )
     one, many = rows["dicomref, 1 association"], rows[f"dicomref, {parallel} associations"]
     naive = rows[NAIVE]
