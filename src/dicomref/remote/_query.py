@@ -55,7 +55,7 @@ class CohortQuery:
         keys: dict[str, str] = {}
         for text in texts:
             try:
-                words = shlex.split(text)
+                words = _words(text)
             except ValueError as exc:
                 raise UsageError(f"--query {text!r}: {exc}") from exc
             for word in words:
@@ -75,6 +75,15 @@ class CohortQuery:
 
     def describe(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.keys)
+
+
+def _words(text: str) -> list[str]:
+    """``text`` split on spaces, quotes respected as a shell does, backslashes kept (they
+    separate the UIDs of a list)."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.escape = ""
+    return list(lexer)
 
 
 def check_value(key: str, value: str) -> str:

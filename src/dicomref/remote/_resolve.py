@@ -209,17 +209,25 @@ def fetch(
                 "(an earlier fetch stopped before indexing them)"
             )
         state = State(capabilities=caps, costs=Costs.of(caps))
+        origins = dict.fromkeys(uids, _ASKED)
         run = FetchRun(executor, out, catalog, holdings, state, options, follow=follow, pool=pool)
         try:
             if query is not None:
                 selected = select(pool, query, caps.query_root or Root.STUDY)
                 given.update({w.sop_uid: w.merged(given.get(w.sop_uid, w)) for w in selected})
                 uids = _unique([*uids, *(w.sop_uid for w in selected)])
+                chosen = Origin(None, f"the query {query.describe()}")
+                origins.update((w.sop_uid, chosen) for w in selected if w.sop_uid not in origins)
             for summary in summaries:
                 holdings.add(summary)
                 run.want(run.named_by(summary, 0, Path(summary.path).name))
             run.want(
-                (given.get(uid, Wanted(uid)).merged(holdings.hints(uid)), 0, _ASKED) for uid in uids
+                (
+                    given.get(uid, Wanted(uid)).merged(holdings.hints(uid)),
+                    0,
+                    origins.get(uid, _ASKED),
+                )
+                for uid in uids
             )
             blind = [
                 uid for uid in uids if uid not in run.state.held and unhinted(run.state.wanted[uid])
