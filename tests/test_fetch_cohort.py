@@ -307,3 +307,23 @@ def test_a_cohort_fetch_killed_mid_run_resumes(tmp_path: Path) -> None:
     with Catalog(db) as catalog:
         indexed = {Path(s.path) for s in catalog.instances()}
     assert indexed == {f.absolute() for f in stored_files(out)}
+
+
+@pytest.mark.parametrize("pacs", ["dcmqrscp", "orthanc"], indirect=True)
+def test_a_cohort_by_c_move_over_several_associations(
+    pacs: Pacs, cohort: list[Sample], tmp_path: Path
+) -> None:
+    """C-MOVEs share one receiver port: sent one at a time, the C-FINDs in parallel."""
+    out = tmp_path / "out"
+    code, text = cli(
+        *fetch_args(pacs, out, f"sqlite:///{tmp_path / 'c.sqlite'}"),
+        *(p.sop_instance for _, p in plans(cohort)),
+        "--retrieve", "move", "--associations", "4", "--json",
+    )  # fmt: skip
+    assert code == 0, text
+    data = json.loads(text)
+    union = set().union(*(closure(s, p) for s, p in plans(cohort)))
+    check_store(out, union)
+    assert arrived(data["steps"]) == len(union)
+    assert data["requests"]["C-MOVE"] > 0 and data["requests"]["C-GET"] == 0
+    assert all(r["complete"] for r in data["starts"])
