@@ -1,7 +1,8 @@
 """The catalog on PostgreSQL: bulk load with COPY, and lookups at scale.
 
 Starts a throwaway PostgreSQL server (tests/servers/_postgres.py: Debian's ``postgresql``,
-on 127.0.0.1, durable: fsync and synchronous commit on, as a team's server runs), then:
+on 127.0.0.1, durable: fsync and synchronous commit on, as a team's server runs; 1 GB of
+shared buffers, ``--shared-buffers``), then:
 
 1. **Bulk load**: ``--load`` synthetic instances (two references each, 100 per series) go
    into a new database through the scan's writer (``COPY`` into a staging table, upsert,
@@ -170,11 +171,16 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1_000_000, help="catalog for lookups")
     parser.add_argument("--baseline", type=int, default=10_000, help="small catalog, same run")
     parser.add_argument("--samples", type=int, default=2_000, help="lookups timed per catalog")
+    parser.add_argument("--shared-buffers", default="1GB", help="the server's cache")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-lookups", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dicomref-bench-pg-") as tmp:
-        server = PostgresServer(Path(tmp), durable=True)
+        server = PostgresServer(
+            Path(tmp),
+            durable=True,
+            settings={"shared_buffers": args.shared_buffers, "max_wal_size": "4GB"},
+        )
         try:
             server.start()
         except ServerUnavailableError as exc:

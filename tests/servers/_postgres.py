@@ -20,7 +20,8 @@ or ``with PostgresServer(tmp_path) as server: ...``.
 * It listens on 127.0.0.1 only, on a free port, with its Unix socket in that folder (never
   ``/var/run/postgresql``), and trusts every local connection: user ``postgres``, no password.
 * ``durable=False`` (the default, for tests) turns off fsync and synchronous commit; benches
-  that measure writes pass ``durable=True``.
+  that measure writes pass ``durable=True``.  ``settings`` adds or overrides server
+  settings (``{"shared_buffers": "1GB"}``).
 * The postmaster dies with the process that started it (``--pdeathsig``), so a killed test
   session leaves no server behind.
 """
@@ -81,9 +82,12 @@ def _really_root() -> bool:
 class PostgresServer:
     """One PostgreSQL cluster on 127.0.0.1, for one test session (or one bench run)."""
 
-    def __init__(self, workdir: Path, *, durable: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, *, durable: bool = False, settings: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.durable = durable
+        self.settings = dict(settings or {})
         self.port = free_port()
         self.user = SERVER_USER
         self._home: Path | None = None
@@ -173,6 +177,7 @@ class PostgresServer:
         }
         if not self.durable:
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        settings |= self.settings
         argv = [*as_user, str(bindir / "postgres"), "-D", str(data)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
