@@ -172,3 +172,40 @@ def test_two_writers_of_the_same_batch_at_once_leave_one_row_each(
     assert len(content["files"]) == 302
     assert len(content["refs"]) == 301
     engine.dispose()
+
+
+def test_two_processes_saving_one_server_s_capabilities_at_once_leave_one_row(
+    db_url: str,
+) -> None:
+    from dicomref.remote._capabilities import Capabilities
+
+    node = "PACS@127.0.0.1:104"
+    catalogs = [Catalog(db_url), Catalog(db_url)]
+    errors: list[BaseException] = []
+    rounds = 20
+    start = threading.Barrier(2)
+
+    def save(catalog: Catalog, c_get: bool) -> None:
+        for i in range(rounds):
+            start.wait()
+            caps = dataclasses.replace(
+                Capabilities.conservative(), c_get=c_get, measured_at=f"2024-05-01T10:00:{i:02d}"
+            )
+            try:
+                catalog.save_capabilities(node, caps)
+            except Exception as exc:  # noqa: BLE001 - a thread cannot raise into the test
+                errors.append(exc)
+
+    threads = [
+        threading.Thread(target=save, args=(catalog, flag))
+        for catalog, flag in zip(catalogs, (True, False), strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    saved = catalogs[0].load_capabilities(node)
+    assert saved is not None and saved.measured_at == f"2024-05-01T10:00:{rounds - 1:02d}"
+    for catalog in catalogs:
+        catalog.close()
