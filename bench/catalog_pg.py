@@ -17,6 +17,8 @@ shared buffers, ``--shared-buffers``), then:
    UIDs; the baseline is the same lookups on a catalog of ``--baseline`` instances, same
    run.  Target (issue 11): median under 1 ms at 10,000,000 instances / 20,000,000
    references (``--instances 10000000``: about half an hour and 10 GB here).
+3. **Serve**: ``dicomref serve`` on that catalog (127.0.0.1), ``--finds`` IMAGE C-FIND by
+   SOP Instance UID from DCMTK's findscu on one association.  Target: median under 10 ms.
 
     .venv/bin/python bench/catalog_pg.py                  # 200k load, 1M lookups
     .venv/bin/python bench/catalog_pg.py --instances 10000000
@@ -25,6 +27,8 @@ shared buffers, ``--shared-buffers``), then:
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import sys
 import tempfile
 import time
@@ -46,6 +50,7 @@ from dicomref.model import Kind  # noqa: E402
 from servers import PostgresServer, ServerUnavailableError  # noqa: E402
 
 TARGET_US = 1000.0
+FIND_TARGET_MS = 10.0
 
 
 # -- 1. bulk load ------------------------------------------------------------------------------
@@ -164,6 +169,31 @@ def build_in_server(url: str, n: int) -> float:
     return seconds
 
 
+def serve_finds(url: str, n: int, count: int, work: Path) -> None:
+    """``dicomref serve`` on the large catalog, on 127.0.0.1: DCMTK findscu's IMAGE C-FIND
+    by SOP Instance UID (Study and Series UIDs zero-length), ``count`` on one association."""
+    from _serve_dcmtk import find, write_queries
+    from _serve_proc import AE_TITLE, ServeProcess
+
+    rng = random.Random(5)
+    sop_uids = [f"{ROOT}.1.{rng.randrange(n)}" for _ in range(count)]
+    queries = write_queries(work / "queries", sop_uids)
+    options = ("--host", "127.0.0.1")
+    with ServeProcess(url, work / "serve.log", options=options) as serve:
+        run = find(AE_TITLE, serve.port, queries, work / "findscu.log")
+    wrong = [m for m in run.matches if m != 1]
+    if not run.ok or len(run.times_ms) != count or wrong:
+        raise SystemExit(f"findscu: {len(wrong)} queries without exactly one match ({run.log})")
+    times = sorted(run.times_ms)
+    median = statistics.median(times)
+    verdict = "PASS" if median < FIND_TARGET_MS else "FAIL"
+    print(
+        f"serve C-FIND IMAGE by SOP UID at {n:,} instances (findscu, {count:,} queries): "
+        f"median {median:.2f} ms (target < {FIND_TARGET_MS:.0f} ms: {verdict}), "
+        f"p99 {times[int(count * 0.99) - 1]:.2f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--load", type=int, default=200_000, help="instances bulk-loaded")
@@ -172,6 +202,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=10_000, help="small catalog, same run")
     parser.add_argument("--samples", type=int, default=2_000, help="lookups timed per catalog")
     parser.add_argument("--shared-buffers", default="1GB", help="the server's cache")
+    parser.add_argument(
+        "--finds", type=int, default=500, help="serve C-FIND queries on it (0: none)"
+    )
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-lookups", action="store_true")
     args = parser.parse_args()
@@ -214,6 +247,8 @@ def main() -> None:
                         f"{b:7.1f} us at {args.baseline:,}; ratio {g / b:.2f}x"
                     )
                 print(f"p99: locate {big[1]:.1f} us, referrers {big[3]:.1f} us")
+                if args.finds:
+                    serve_finds(large, args.instances, args.finds, Path(tmp))
         finally:
             server.stop()
 
