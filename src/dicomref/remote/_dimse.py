@@ -432,11 +432,16 @@ class DimseClient:
 
         return self._with_association("C-GET", run, sink)
 
-    def close(self) -> None:
-        """Release the association (abort it if the release fails) and stop receiving."""
+    def close(self, *, abort: bool = False) -> None:
+        """Release the association (abort it if the release fails) and stop receiving.
+
+        ``abort``: abort at once, for an association an interruption (Ctrl-C) may have left
+        in the middle of an operation, whose peer would answer no A-RELEASE (the release
+        would wait out the ACSE timeout)."""
         assoc, self._assoc = self._assoc, None
         if assoc is not None and assoc.is_established:
-            assoc.release()
+            if not abort:
+                assoc.release()
             if not assoc.is_released:
                 assoc.abort()
         receiver, self._receiver = self._receiver, None
@@ -452,7 +457,7 @@ class DimseClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(abort=exc is not None and not isinstance(exc, Exception))
 
     def __repr__(self) -> str:
         state = "open" if self._is_open() else "closed"

@@ -16,9 +16,9 @@ other steps.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -61,7 +61,7 @@ class ClientPool:
             raise ValueError(f"a pool needs at least one association, not {size}")
         self.tally = Tally(progress)
         self.executors = [Executor(DimseClient(node), tally=self.tally) for _ in range(size)]
-        self._threads: ThreadPoolExecutor | None = None
+        self._workers: list[threading.Thread] = []
 
     @property
     def main(self) -> Executor:
@@ -92,38 +92,56 @@ class ClientPool:
             yield _timed(self.main, step, run)
 
     def _parallel(self, steps: list[Step], run: Callable[[Executor, Step], T]) -> Iterator[Sent[T]]:
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="dicomref-assoc")
-        free: queue.SimpleQueue[Executor] = queue.SimpleQueue()
-        for executor in self.executors:
-            free.put(executor)
+        """One daemon thread per association, each taking the next step until none is left.
+        Daemon threads: an interrupted fetch exits without waiting for the requests still
+        out (their associations are aborted; see :meth:`close`)."""
+        todo: queue.SimpleQueue[Step] = queue.SimpleQueue()
+        for step in steps:
+            todo.put(step)
+        answers: queue.SimpleQueue[Sent[T] | BaseException] = queue.SimpleQueue()
 
-        def job(step: Step) -> Sent[T]:
-            executor = free.get()
+        def work(executor: Executor) -> None:
             try:
-                return _timed(executor, step, run)
-            finally:
-                free.put(executor)
+                while True:
+                    try:
+                        step = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    answers.put(_timed(executor, step, run))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                answers.put(exc)
 
-        pending: set[Future[Sent[T]]] = {self._threads.submit(job, s) for s in steps}
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+        workers = [
+            threading.Thread(target=work, args=(e,), name=f"dicomref-assoc-{n}", daemon=True)
+            for n, e in enumerate(self.executors[: len(steps)])
+        ]
+        self._workers = workers
+        for worker in workers:
+            worker.start()
+        for _ in steps:
+            answer = answers.get()
+            if isinstance(answer, BaseException):
+                raise answer
+            yield answer
 
-    def close(self) -> None:
-        """Wait for running steps, then release every association."""
-        if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
-            self._threads = None
+    def close(self, *, abort: bool = False) -> None:
+        """Release every association once the running steps are done; ``abort``: abort
+        them at once and wait for nothing (an interruption: what is still running fails,
+        or dies with the process)."""
+        if abort:
+            for executor in self.executors:
+                executor.client.close(abort=True)
+            return
+        for worker in self._workers:
+            worker.join()
         for executor in self.executors:
             executor.client.close()
 
     def __enter__(self) -> ClientPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.close(abort=exc is not None and not isinstance(exc, Exception))
 
 
 def _is_move(step: Step) -> bool:
