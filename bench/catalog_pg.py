@@ -16,7 +16,7 @@ shared buffers, ``--shared-buffers``), then:
    measured here), analysed, then ``Catalog.locate`` and ``Catalog.referrers`` on random
    UIDs; the baseline is the same lookups on a catalog of ``--baseline`` instances, same
    run.  Target (issue 11): median under 1 ms at 10,000,000 instances / 20,000,000
-   references (``--instances 10000000``: about half an hour and 10 GB here).
+   references (``--instances 10000000``: ~8 minutes and 15 GB here).
 3. **Serve**: ``dicomref serve`` on that catalog (127.0.0.1), ``--finds`` IMAGE C-FIND by
    SOP Instance UID from DCMTK's findscu on one association.  Target: median under 10 ms.
 
