@@ -26,7 +26,7 @@ from dicomref.catalog._batches import BatchTask, Entry, Recorded, batch_id, reco
 from dicomref.catalog._engine import masked
 from dicomref.catalog._reading import ChunkReport, Reader
 from dicomref.catalog._scan import DicomdirLister, ProgressCallback, Scan, _Targets
-from dicomref.catalog._walk import is_dicomdir_name, stat_file
+from dicomref.catalog._walk import stat_file
 from dicomref.errors import ClusterError, UsageError
 
 if TYPE_CHECKING:
@@ -104,18 +104,7 @@ class ClusterScan(Scan):
         """The files found, in batches: (every file of the batch, those to read)."""
         batch: list[Entry] = []
         stale: list[Entry] = []
-        for path in self._found(targets, listed):
-            if path in self._seen:
-                continue
-            self._seen.add(path)
-            self.files += 1
-            old = self._existing.pop(path, None)
-            if is_dicomdir_name(path):
-                self.not_instances += 1
-                self.done += 1
-                if old is not None:
-                    self._writer.forget(path)
-                continue
+        for path, old in self._candidates(targets, listed):
             try:
                 size, mtime_ns = stat_file(path)
             except OSError:

@@ -208,20 +208,30 @@ class Scan:
             return False  # reading it will say what is wrong
         return old[0] == size and old[1] == mtime_ns
 
-    def _to_read(self, targets: _Targets, listed: Sequence[str]) -> Iterator[str]:
-        """Paths that need reading; counts the rest on the way."""
+    def _candidates(
+        self, targets: _Targets, listed: Sequence[str]
+    ) -> Iterator[tuple[str, tuple[int, int, int] | None]]:
+        """Each file found, once, with its catalog row (None: not indexed yet).  DICOMDIRs
+        are counted here as not instances (a row they had is forgotten), never yielded."""
         for path in self._found(targets, listed):
             if path in self._seen:
                 continue
             self._seen.add(path)
             self.files += 1
             old = self._existing.pop(path, None)
-            if is_dicomdir_name(path):
-                self.not_instances += 1
-                self.done += 1
-                if old is not None:
-                    self._writer.forget(path)
-            elif old is not None and self._unchanged(path, old):
+            if not is_dicomdir_name(path):
+                yield path, old
+                continue
+            self.not_instances += 1
+            self.done += 1
+            if old is not None:
+                self._writer.forget(path)
+            self._tick()
+
+    def _to_read(self, targets: _Targets, listed: Sequence[str]) -> Iterator[str]:
+        """Paths that need reading; counts the rest on the way."""
+        for path, old in self._candidates(targets, listed):
+            if old is not None and self._unchanged(path, old):
                 self.unchanged += 1
                 self.done += 1
             else:
