@@ -161,6 +161,7 @@ _BAD_UIDS = ["1.2.3.4/../../etc", "1.2.3\n4", "1.2.x.4", "1." + "2" * 200]
 _WHERE = ["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"]
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI", "ignore:The value length")
 @pytest.mark.parametrize(
     ("where", "bad"),
     # pynetdicom will not send an Affected SOP Instance UID over 64 characters at all
