@@ -49,8 +49,8 @@ from servers import (
     Peer,
     ServerUnavailableError,
     clone_ct,
+    dcmtk_for_test,
     port_open,
-    require_dcmtk,
     require_private_netns,
     running,
     unavailable,
@@ -127,7 +127,7 @@ def served(
 @pytest.fixture(scope="module")
 def storescp(tmp_path_factory: pytest.TempPathFactory, ports: Ports) -> Iterator[Path]:
     """DCMTK's storescp (AE STORESCP) writing what it receives into the yielded folder."""
-    program = _dcmtk_path("storescp")
+    program = dcmtk_for_test("storescp")
     try:
         require_private_netns("storescp")
     except ServerUnavailableError as exc:
@@ -155,19 +155,11 @@ def _dcmtk_env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}  # see servers.DcmtkNetworkMixin
 
 
-def _dcmtk_path(program: str) -> str:
-    """DCMTK's ``program`` (checked by its --version: not pynetdicom's script of that name)."""
-    try:
-        return require_dcmtk(program)
-    except ServerUnavailableError as exc:
-        unavailable(str(exc))
-
-
 def run(argv: Sequence[str], cwd: Path | None = None, *, dcmtk: bool = True) -> str:
     """Run a client program (``dcmtk``: DCMTK's program of the name ``argv[0]``); its
     combined output.  Fails the test on a non-zero exit."""
     if dcmtk:
-        argv = [_dcmtk_path(argv[0]), *argv[1:]]
+        argv = [dcmtk_for_test(argv[0]), *argv[1:]]
     done = subprocess.run(
         list(argv),
         cwd=cwd,

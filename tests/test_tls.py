@@ -46,9 +46,9 @@ from servers import (
     ManagedProcess,
     ServerUnavailableError,
     clone_ct,
+    dcmtk_for_test,
     free_port,
     port_open,
-    require_dcmtk,
     require_private_netns,
     unavailable,
 )
@@ -156,13 +156,6 @@ def serving(tmp_path: Path, url: str, *options: str) -> Iterator[ServeCommand]:
         serve.stop()
 
 
-def _dcmtk(name: str) -> str:
-    try:
-        return require_dcmtk(name)
-    except ServerUnavailableError as exc:
-        unavailable(str(exc))
-
-
 def dcmtk_tls(pki: Pki, client: str | None = "client") -> list[str]:
     """DCMTK's TLS options: our key and certificate (or anonymous TLS), the CA trusted."""
     own = ["+tls", str(pki.key(client)), str(pki.pem(client))] if client else ["+tla"]
@@ -171,7 +164,7 @@ def dcmtk_tls(pki: Pki, client: str | None = "client") -> list[str]:
 
 def run_dcmtk(name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_dcmtk(name), *args],
+        [dcmtk_for_test(name), *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -426,7 +419,7 @@ def test_a_plain_server_answers_a_tls_client_with_a_clear_error(
 @contextlib.contextmanager
 def storescp_tls(pki: Pki, folder: Path, *peer: str) -> Iterator[int]:
     """DCMTK's storescp with TLS on a free port (AE STORESCP), writing into ``folder``."""
-    program = _dcmtk("storescp")
+    program = dcmtk_for_test("storescp")
     try:
         require_private_netns("storescp")
     except ServerUnavailableError as exc:

@@ -32,7 +32,7 @@ from ._orthanc import OrthancServer
 from ._ports import LOOPBACK, Peer, free_port, free_ports, port_open
 from ._postgres import PostgresServer, postgres_bin_dir
 from ._process import ManagedProcess, wait_until
-from ._pytest import in_ci, running, unavailable
+from ._pytest import dcmtk_for_test, in_ci, running, unavailable
 from ._qrscp import QrscpServer
 from ._scripted import GarbagePeer, ScriptedPeer
 
@@ -54,6 +54,7 @@ __all__ = [
     "ServerUnavailableError",
     "clone_ct",
     "ct_small",
+    "dcmtk_for_test",
     "dcmtk_program",
     "free_port",
     "free_ports",

@@ -11,6 +11,7 @@ from typing import NoReturn, TypeVar
 import pytest
 
 from ._base import DicomServer
+from ._dcmtk import require_dcmtk
 from ._errors import ServerUnavailableError
 
 S = TypeVar("S", bound=DicomServer)
@@ -25,6 +26,15 @@ def unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (CI=true: every test server must be available)", pytrace=False)
     pytest.skip(reason)
+
+
+def dcmtk_for_test(name: str) -> str:
+    """DCMTK's program ``name`` (checked by its --version: not pynetdicom's script of that
+    name); skip the test where it is missing, fail it in CI."""
+    try:
+        return require_dcmtk(name)
+    except ServerUnavailableError as exc:
+        unavailable(str(exc))
 
 
 @contextlib.contextmanager
