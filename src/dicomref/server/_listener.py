@@ -32,7 +32,6 @@ _ASSOCIATE_RQ_RECEIVED: Final = "Evt6"
 #: States in which an association may be aborted through pynetdicom (A-ABORT request
 #: primitive, Evt15): established, or releasing.
 _ABORTABLE: Final = frozenset({"Sta6", "Sta7", "Sta8", "Sta9", "Sta10", "Sta11", "Sta12"})
-_POLL: Final = 0.02
 #: A-ABORT reason "reason not specified", source "service user" (0).
 _SERVICE_USER: Final = 0
 
@@ -165,9 +164,7 @@ def end_all(server: GatedServer, deadline: float) -> list[Any]:
     left = [assoc for assoc in server.active_associations if assoc.is_alive()]
     for assoc in left:
         cut(assoc)
-    while time.monotonic() < deadline:
-        left = [assoc for assoc in left if assoc.is_alive() or assoc.dul.is_alive()]
-        if not left:
-            break
-        time.sleep(_POLL)
-    return left
+    for assoc in left:
+        for thread in (assoc, assoc.dul):
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return [assoc for assoc in left if assoc.is_alive() or assoc.dul.is_alive()]
