@@ -32,7 +32,15 @@ from dicomref.extraction import read_object
 from dicomref.remote._holdings import stored_files
 from dicomref.sample import Sample, SampleObject, generate_sample
 from dicomref.server import Server, ServerConfig
-from servers import LOOPBACK, DcmqrscpServer, OrthancServer, Peer, free_port, running
+from servers import (
+    LOOPBACK,
+    DcmqrscpServer,
+    DicomServer,
+    OrthancServer,
+    Peer,
+    free_port,
+    running,
+)
 
 SERVERS = ["orthanc", "dcmqrscp", "serve"]
 ABSENT = "1.2.826.0.1.3680043.8.498.999999999"
@@ -55,14 +63,20 @@ def store_port() -> int:
     return free_port()
 
 
+def _loaded(server: DicomServer, cohort: list[Sample], store_port: int) -> Iterator[Pacs]:
+    """``server`` started with every patient of the cohort, as the Pacs to fetch from."""
+    with running(server):
+        server.load([o.path for s in cohort for o in s.objects])
+        yield Pacs(f"{server.peer.ae}@{LOOPBACK}:{server.peer.port}", store_port)
+
+
 @pytest.fixture(scope="module")
 def orthanc(
     tmp_path_factory: pytest.TempPathFactory, cohort: list[Sample], store_port: int
 ) -> Iterator[Pacs]:
     peers = [Peer(DEFAULT_OUR_AE, LOOPBACK, store_port)]
-    with running(OrthancServer(tmp_path_factory.mktemp("orthanc"), peers=peers)) as server:
-        server.load([o.path for s in cohort for o in s.objects])
-        yield Pacs(f"{server.peer.ae}@{LOOPBACK}:{server.peer.port}", store_port)
+    server = OrthancServer(tmp_path_factory.mktemp("orthanc"), peers=peers)
+    yield from _loaded(server, cohort, store_port)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +84,8 @@ def dcmqrscp(
     tmp_path_factory: pytest.TempPathFactory, cohort: list[Sample], store_port: int
 ) -> Iterator[Pacs]:
     peers = [Peer(DEFAULT_OUR_AE, LOOPBACK, store_port)]
-    with running(DcmqrscpServer(tmp_path_factory.mktemp("dcmqrscp"), peers=peers)) as server:
-        server.load([o.path for s in cohort for o in s.objects])
-        yield Pacs(f"{server.peer.ae}@{LOOPBACK}:{server.peer.port}", store_port)
+    server = DcmqrscpServer(tmp_path_factory.mktemp("dcmqrscp"), peers=peers)
+    yield from _loaded(server, cohort, store_port)
 
 
 @pytest.fixture(scope="module")
