@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-DEBIAN_PACKAGES=(dicom3tools dcmtk orthanc iproute2 util-linux openssl postgresql)
+DEBIAN_PACKAGES=(dicom3tools dcmtk orthanc orthanc-dicomweb iproute2 util-linux openssl postgresql chromium)
 
 if [ "${DICOMREF_SKIP_APT:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
