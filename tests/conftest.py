@@ -18,7 +18,7 @@ import pytest
 
 from dicomref.catalog import Catalog
 from dicomref.sample import Sample, generate_sample
-from servers import PostgresServer, ServerUnavailableError, unavailable
+from servers import OrthancServer, PostgresServer, ServerUnavailableError, running, unavailable
 
 SMALL_SLICES = 12
 
@@ -48,6 +48,17 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def orthanc_dicomweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """Orthanc with its DICOMweb plugin (Debian's orthanc-dicomweb), empty, one per test
+    module: its base URL is ``.dicomweb_url``; store test files with ``.upload(paths)``.
+    Needs the private network namespace (scripts/in-netns.sh); skipped where it cannot run (a
+    failure when CI is "true")."""
+    workdir = tmp_path_factory.mktemp("orthanc-dicomweb")
+    with running(OrthancServer(workdir, dicomweb=True)) as server:
+        yield server
 
 
 @pytest.fixture
