@@ -18,6 +18,7 @@
         ├── AssociationError       no association: refused, rejected, unreachable, aborted
         ├── RemoteTimeoutError     the server did not answer in time
         ├── StatusError            a failure status (names the command and the status code)
+        │   └── HttpStatusError    a DICOMweb request answered with an HTTP error status
         └── RetrieveMismatchError  a retrieve moved other objects than it was asked for
 
 Errors from lower layers (pydicom, SQLAlchemy, the OS) are translated at the
@@ -177,3 +178,15 @@ class RetrieveMismatchError(RemoteError):
         self.missing = missing
         self.unexpected = unexpected
         super().__init__(node, message)
+
+
+class HttpStatusError(StatusError):
+    """A DICOMweb request (``command``: ``QIDO-RS``, ``WADO-RS``) answered with an HTTP
+    error status; ``status`` is the HTTP status code (404), ``path`` the request's path
+    below the base URL (never its credentials)."""
+
+    def __init__(self, node: str, command: str, status: int, path: str, message: str) -> None:
+        self.command = command
+        self.status = status
+        self.path = path
+        RemoteError.__init__(self, node, f"{command} {path} answered HTTP {status}: {message}")
