@@ -46,7 +46,7 @@ from _fetch_link import qdisc, shaped, throughput  # noqa: E402
 from _fetch_naive import NAIVE_AE, NaiveReceiver, naive_move  # noqa: E402
 from dicomref._dimse._node import DEFAULT_OUR_AE, Node  # noqa: E402
 from dicomref.remote import Capabilities, fetch, probe  # noqa: E402
-from dicomref.remote._holdings import stored_files  # noqa: E402
+from dicomref.remote.fetching._holdings import stored_files  # noqa: E402
 from dicomref.sample import Sample, SampleObject, generate_sample  # noqa: E402
 from dicomref.store import ManagedStore  # noqa: E402
 from servers import LOOPBACK, OrthancServer, Peer, free_ports, in_private_netns, running  # noqa: E402

@@ -177,7 +177,7 @@ def test_two_writers_of_the_same_batch_at_once_leave_one_row_each(
 def test_two_processes_saving_one_server_s_capabilities_at_once_leave_one_row(
     db_url: str,
 ) -> None:
-    from dicomref.remote._capabilities import Capabilities
+    from dicomref.remote.planner._capabilities import Capabilities
 
     node = "PACS@127.0.0.1:104"
     catalogs = [Catalog(db_url), Catalog(db_url)]

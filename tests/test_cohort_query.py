@@ -7,7 +7,7 @@ import pytest
 
 from dicomref.errors import UsageError
 from dicomref.remote import CohortQuery, Level, Root, Scope, ScopeKind
-from dicomref.remote._build import selection_finds
+from dicomref.remote.planner._build import selection_finds
 
 STUDY = "1.2.826.0.1.3680043.8.498.1"
 SERIES = "1.2.826.0.1.3680043.8.498.2"

@@ -22,8 +22,8 @@ from dicomref.errors import (
     StatusError,
     UsageError,
 )
-from dicomref.remote._dimse import DimseClient, RetrieveResult, status_meaning
-from dicomref.remote._receiver import FolderWriter, listen_address, uid_filename
+from dicomref.remote.transport._dimse import DimseClient, RetrieveResult, status_meaning
+from dicomref.remote.transport._receiver import FolderWriter, listen_address, uid_filename
 from servers import (
     LOOPBACK,
     DcmqrscpServer,

@@ -29,7 +29,7 @@ from dicomref._dimse._node import DEFAULT_OUR_AE
 from dicomref.catalog import Catalog
 from dicomref.cli import app
 from dicomref.extraction import read_object
-from dicomref.remote._holdings import stored_files
+from dicomref.remote.fetching._holdings import stored_files
 from dicomref.sample import Sample, SampleObject, generate_sample
 from dicomref.server import Server, ServerConfig
 from servers import (

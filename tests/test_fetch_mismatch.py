@@ -17,7 +17,7 @@ from pydicom import dcmread
 from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.extraction import read_object
 from dicomref.remote import fetch
-from dicomref.remote._receiver import StoreSink
+from dicomref.remote.transport._receiver import StoreSink
 from dicomref.sample import Sample, generate_sample
 from dicomref.store import ManagedStore
 from qr_peer import ScriptedPacs

@@ -16,7 +16,7 @@ from backends import BOTH_BACKENDS
 from dicomref._dimse._node import DEFAULT_OUR_AE
 from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
-from dicomref.remote._holdings import stored_files
+from dicomref.remote.fetching._holdings import stored_files
 from dicomref.sample import generate_sample
 from servers import LOOPBACK, DcmqrscpServer, Peer, free_port, running
 

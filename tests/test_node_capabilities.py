@@ -14,7 +14,7 @@ from dicomref.catalog._engine import open_engine
 from dicomref.catalog._migrations import migrate
 from dicomref.catalog._schema import node_capabilities, schema_migrations
 from dicomref.errors import CatalogError
-from dicomref.remote._capabilities import Capabilities
+from dicomref.remote.planner._capabilities import Capabilities
 from test_catalog_support import db_url, uid
 
 __all__ = ["db_url"]

@@ -41,8 +41,8 @@ from dicomref.remote import (
     plan,
     split_uids,
 )
-from dicomref.remote._costs import Costs
-from dicomref.remote._run import needed
+from dicomref.remote.fetching._run import needed
+from dicomref.remote.planner._costs import Costs
 
 # -- capability sets measured on real servers (DESIGN §2) --------------------------------
 

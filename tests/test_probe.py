@@ -18,9 +18,9 @@ from dicomref._dimse._node import DEFAULT_OUR_AE, Node, Timeouts
 from dicomref.catalog import Catalog
 from dicomref.cli import app
 from dicomref.errors import AssociationError
-from dicomref.remote._capabilities import Capabilities
-from dicomref.remote._probe import probe
-from dicomref.remote._probe_report import Outcome, ProbeReport
+from dicomref.remote.planner._capabilities import Capabilities
+from dicomref.remote.probing._probe import probe
+from dicomref.remote.probing._report import Outcome, ProbeReport
 from dicomref.sample import generate_sample
 from servers import (
     LOOPBACK,

@@ -24,7 +24,7 @@ from dicomref.catalog._scan import DicomdirLister, Scan
 from dicomref.catalog._writer import Statements, Writer
 from dicomref.errors import NotInCatalogError, UsageError
 from dicomref.model import Kind, ObjectSummary, Reference
-from dicomref.remote._capabilities import Capabilities
+from dicomref.remote.planner._capabilities import Capabilities
 
 if TYPE_CHECKING:
     from dicomref.extraction import ReadLimits

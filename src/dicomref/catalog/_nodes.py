@@ -13,7 +13,7 @@ from sqlalchemy.dialects import sqlite
 
 from dicomref.catalog._schema import node_capabilities
 from dicomref.errors import CatalogError, UsageError
-from dicomref.remote._capabilities import Capabilities
+from dicomref.remote.planner._capabilities import Capabilities
 
 
 def _dicomref_version() -> str:

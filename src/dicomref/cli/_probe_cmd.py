@@ -76,7 +76,7 @@ def _print(report: ProbeReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from dicomref.remote._probe_report import Outcome
+    from dicomref.remote.probing._report import Outcome
 
     styles = {Outcome.YES: "green", Outcome.NO: "red", Outcome.UNKNOWN: "yellow"}
     out.print(f"{escape(report.node)}: probed at {report.measured_at} in {report.seconds:.1f} s")

@@ -22,19 +22,8 @@ from dicomref._lazy import face
 if TYPE_CHECKING:
     from dicomref._dimse._node import Node, Timeouts
     from dicomref._dimse._tls import Tls
-    from dicomref.remote._actions import Missing
-    from dicomref.remote._attempts import Attempt, Mode
-    from dicomref.remote._capabilities import Capabilities
     from dicomref.remote._config import NodeConfig, load_config, resolve_node
-    from dicomref.remote._enums import Level, Method, ParentKeys, Root
-    from dicomref.remote._match import Match
-    from dicomref.remote._modality import REFERENCE_SEQUENCES, modality_for
-    from dicomref.remote._options import PlanOptions, Preference
-    from dicomref.remote._planner import Plan, plan
-    from dicomref.remote._probe import probe
-    from dicomref.remote._probe_report import ProbeReport, ProbeResult
-    from dicomref.remote._query import CohortQuery
-    from dicomref.remote._report import (
+    from dicomref.remote.fetching._report import (
         FetchedObject,
         FetchProgress,
         FetchReport,
@@ -45,28 +34,39 @@ if TYPE_CHECKING:
         StartResult,
         WholeStudy,
     )
-    from dicomref.remote._resolve import Start, fetch, locate
-    from dicomref.remote._state import State
-    from dicomref.remote._steps import Find, Retrieve, Scope, ScopeKind, Step, split_uids
-    from dicomref.remote._wanted import Wanted
+    from dicomref.remote.fetching._resolve import Start, fetch, locate
+    from dicomref.remote.planner._actions import Missing
+    from dicomref.remote.planner._attempts import Attempt, Mode
+    from dicomref.remote.planner._capabilities import Capabilities
+    from dicomref.remote.planner._enums import Level, Method, ParentKeys, Root
+    from dicomref.remote.planner._match import Match
+    from dicomref.remote.planner._modality import REFERENCE_SEQUENCES, modality_for
+    from dicomref.remote.planner._options import PlanOptions, Preference
+    from dicomref.remote.planner._planner import Plan, plan
+    from dicomref.remote.planner._query import CohortQuery
+    from dicomref.remote.planner._state import State
+    from dicomref.remote.planner._steps import Find, Retrieve, Scope, ScopeKind, Step, split_uids
+    from dicomref.remote.planner._wanted import Wanted
+    from dicomref.remote.probing._probe import probe
+    from dicomref.remote.probing._report import ProbeReport, ProbeResult
 
 # Imported on first use (docs/architecture.md): importing one submodule, or the catalog
 # asking for Capabilities, must not import the DIMSE client and pynetdicom.
 _LAZY: dict[str, str] = {
-    "Missing": "._actions",
-    **dict.fromkeys(["Attempt", "Mode"], "._attempts"),
-    "Capabilities": "._capabilities",
+    "Missing": ".planner._actions",
+    **dict.fromkeys(["Attempt", "Mode"], ".planner._attempts"),
+    "Capabilities": ".planner._capabilities",
     **dict.fromkeys(["NodeConfig", "load_config", "resolve_node"], "._config"),
-    **dict.fromkeys(["Level", "Method", "ParentKeys", "Root"], "._enums"),
-    "Match": "._match",
-    **dict.fromkeys(["REFERENCE_SEQUENCES", "modality_for"], "._modality"),
+    **dict.fromkeys(["Level", "Method", "ParentKeys", "Root"], ".planner._enums"),
+    "Match": ".planner._match",
+    **dict.fromkeys(["REFERENCE_SEQUENCES", "modality_for"], ".planner._modality"),
     **dict.fromkeys(["Node", "Timeouts"], "dicomref._dimse._node"),
     "Tls": "dicomref._dimse._tls",
-    **dict.fromkeys(["PlanOptions", "Preference"], "._options"),
-    **dict.fromkeys(["Plan", "plan"], "._planner"),
-    "probe": "._probe",
-    **dict.fromkeys(["ProbeReport", "ProbeResult"], "._probe_report"),
-    "CohortQuery": "._query",
+    **dict.fromkeys(["PlanOptions", "Preference"], ".planner._options"),
+    **dict.fromkeys(["Plan", "plan"], ".planner._planner"),
+    "probe": ".probing._probe",
+    **dict.fromkeys(["ProbeReport", "ProbeResult"], ".probing._report"),
+    "CohortQuery": ".planner._query",
     **dict.fromkeys(
         [
             "FetchedObject",
@@ -79,12 +79,14 @@ _LAZY: dict[str, str] = {
             "StartResult",
             "WholeStudy",
         ],
-        "._report",
+        ".fetching._report",
     ),
-    **dict.fromkeys(["Start", "fetch", "locate"], "._resolve"),
-    "State": "._state",
-    **dict.fromkeys(["Find", "Retrieve", "Scope", "ScopeKind", "Step", "split_uids"], "._steps"),
-    "Wanted": "._wanted",
+    **dict.fromkeys(["Start", "fetch", "locate"], ".fetching._resolve"),
+    "State": ".planner._state",
+    **dict.fromkeys(
+        ["Find", "Retrieve", "Scope", "ScopeKind", "Step", "split_uids"], ".planner._steps"
+    ),
+    "Wanted": ".planner._wanted",
 }
 if not TYPE_CHECKING:
     __getattr__, __dir__ = face(__name__, _LAZY)

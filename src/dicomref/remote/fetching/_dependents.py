@@ -1,0 +1,245 @@
+"""Objects that reference what was fetched: the doses of a plan, the plans on a structure set,
+the structure sets drawn on an image series.
+
+Dependents run *downstream* of the RT chain, from the starts: image → RTSTRUCT →
+RTPLAN → RTDOSE/RTRECORD (:data:`DOWNSTREAM`).  They are searched for the start objects,
+then for the dependents found, and so on; not for the objects reached by following
+references (fetching plan 0 brings the doses of plan 0, not the other structure sets drawn
+on its CT, nor their plans).  Each dependent's own references are followed as usual.
+
+No server matches on sequence contents, so the referring objects' headers must be read:
+
+- where C-FIND returns sequence contents (``capabilities.sequence_return_keys``,
+  Orthanc): one IMAGE C-FIND per referring modality in the study, its reference
+  sequences asked back, rows filtered here; the dependents are then retrieved as usual;
+- elsewhere: the study's series of those modalities are listed and retrieved whole into
+  the holding folder (RT objects are few and small), read, and kept only if they
+  reference one of ours; the rest is discarded and counted in the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+
+from pydicom import uid as uids
+from pydicom.dataset import Dataset
+
+from dicomref.errors import DicomReadError, StatusError
+from dicomref.extraction import references
+from dicomref.model import ObjectSummary, Reference
+from dicomref.remote.fetching._intake import Arrival
+from dicomref.remote.fetching._run import FetchRun, Origin, class_label
+from dicomref.remote.planner._enums import Level, ParentKeys, Root
+from dicomref.remote.planner._match import Match
+from dicomref.remote.planner._modality import REFERENCE_SEQUENCES, modality_for
+from dicomref.remote.planner._steps import LIST_SEPARATOR, Find, Keys, Retrieve, Scope, ScopeKind
+from dicomref.remote.planner._wanted import Wanted
+from dicomref.remote.transport._executor import reason_of
+
+LOGGER = logging.getLogger(__name__)
+
+#: Referring modalities searched for an object of each modality.
+DOWNSTREAM: dict[str, tuple[str, ...]] = {
+    "RTSTRUCT": ("RTPLAN", "RTDOSE"),
+    "RTPLAN": ("RTDOSE", "RTRECORD"),
+}
+#: Referring modalities searched for an image (CT, MR, PET …): structure sets drawn on it.
+IMAGE_DOWNSTREAM: tuple[str, ...] = ("RTSTRUCT",)
+
+#: The SOP classes of each referring modality.
+REFERRER_CLASSES: dict[str, tuple[str, ...]] = {
+    "RTSTRUCT": (uids.RTStructureSetStorage,),
+    "RTPLAN": (uids.RTPlanStorage, uids.RTIonPlanStorage),
+    "RTDOSE": (uids.RTDoseStorage,),
+    "RTRECORD": (
+        uids.RTBeamsTreatmentRecordStorage,
+        uids.RTIonBeamsTreatmentRecordStorage,
+        uids.RTBrachyTreatmentRecordStorage,
+        uids.RTTreatmentSummaryRecordStorage,
+    ),
+}
+
+
+def downstream(summary: ObjectSummary) -> tuple[str, ...]:
+    """The modalities of objects that may depend on ``summary``."""
+    modality = modality_for(summary.sop_class) or summary.modality
+    if modality in DOWNSTREAM:
+        return DOWNSTREAM[modality]
+    if "Image Storage" in uids.UID(summary.sop_class).name:
+        return IMAGE_DOWNSTREAM
+    return ()
+
+
+def _references_any(refs: Iterable[Reference], targets: set[str]) -> bool:
+    return any(ref.instance and ref.target in targets for ref in refs)
+
+
+class DependentSearch:
+    """Searches dependents for a :class:`FetchRun`, recording them as wanted."""
+
+    def __init__(self, run: FetchRun) -> None:
+        self.run = run
+        self.searched: set[str] = set()
+        self.series_read: set[str] = set()
+        self.held_back: list[Arrival] = []
+
+    def finish(self) -> None:
+        """Discard the candidates no search claimed (counted in the report)."""
+        self.run.discard(self.held_back)
+        self.held_back = []
+
+    def search(self, roots: Iterable[ObjectSummary]) -> set[str]:
+        """Find what depends on ``roots`` (each searched once); the new dependents' UIDs."""
+        per_study: dict[str, tuple[set[str], set[str], str | None]] = {}
+        for root in roots:
+            if root.sop_instance in self.searched:
+                continue
+            self.searched.add(root.sop_instance)
+            wanted = downstream(root)
+            if not wanted:
+                continue
+            modalities, targets, _ = per_study.setdefault(
+                root.study, (set(), set(), root.patient_id)
+            )
+            modalities.update(wanted)
+            targets.add(root.sop_instance)
+        before = set(self.run.dependent_uids)
+        caps = self.run.state.capabilities
+        for study, (modalities, targets, patient_id) in per_study.items():
+            by_find = caps.sequence_return_keys is True and caps.image_level_usable
+            if by_find and self._by_find(study, modalities, targets, patient_id):
+                continue
+            self._by_candidates(study, modalities, targets, patient_id)
+        return self.run.dependent_uids - before
+
+    # -- servers that return sequence contents ---------------------------------------------
+
+    def _by_find(
+        self, study: str, modalities: set[str], targets: set[str], patient_id: str | None
+    ) -> bool:
+        """One IMAGE C-FIND per modality; False when the server refused one."""
+        root = self.run.state.capabilities.query_root or Root.STUDY
+        for modality in sorted(modalities):
+            classes = REFERRER_CLASSES[modality]
+            keys: Keys = (
+                ("StudyInstanceUID", study),
+                ("SeriesInstanceUID", ""),
+                ("SOPClassUID", LIST_SEPARATOR.join(classes)),
+                ("SOPInstanceUID", ""),
+            )
+            if root is Root.PATIENT:
+                keys = (("PatientID", patient_id or ""), *keys)
+            step = Find(
+                level=Level.IMAGE,
+                keys=keys,
+                return_keys=REFERENCE_SEQUENCES.get(modality, ()),
+                purpose=f"list the {modality} objects of study {study} with their references "
+                f"(for dependents of {_objects(len(targets))})",
+                resolves=frozenset(),
+                scope=Scope(ScopeKind.SERVER),
+                root=root,
+                parents=ParentKeys.VALUES,
+            )
+            try:
+                rows = self.run.executor.run_find(step)
+            except StatusError as exc:
+                self.run.executor.note(f"dependents by C-FIND refused ({reason_of(exc)})")
+                return False
+            self._record_rows(step, rows, classes, targets, study)
+        return True
+
+    def _record_rows(
+        self,
+        step: Find,
+        rows: list[Dataset],
+        classes: tuple[str, ...],
+        targets: set[str],
+        study: str,
+    ) -> None:
+        run = self.run
+        found: list[Match] = []
+        items: list[tuple[Wanted, int, Origin]] = []
+        for row in rows:
+            match = Match.from_dataset(row)
+            uid = match.sop
+            if uid is None or match.sop_class not in classes or uid in run.state.wanted:
+                continue
+            try:
+                refs = references(row)
+            except DicomReadError as exc:
+                LOGGER.debug("cannot read the references of a C-FIND row: %s", exc)
+                continue
+            if not _references_any(refs, targets):
+                continue
+            found.append(match)
+            run.dependent_uids.add(uid)
+            wanted = Wanted(
+                uid, sop_class=match.sop_class, study=match.study or study, series=match.series
+            )
+            items.append((wanted, 0, Origin(class_label(match.sop_class), None)))
+        if items:
+            run.want(items)
+            resolved = dataclasses.replace(step, resolves=frozenset(m.sop or "" for m in found))
+            run.state = run.state.with_found(resolved, found)
+
+    # -- elsewhere: retrieve the candidates and read them ----------------------------------
+
+    def _by_candidates(
+        self, study: str, modalities: set[str], targets: set[str], patient_id: str | None
+    ) -> None:
+        run = self.run
+        rows = run.state.series_in(study, None)
+        if rows is None:
+            root = run.state.capabilities.query_root or Root.STUDY
+            patient: Keys = (("PatientID", patient_id or ""),) if root is Root.PATIENT else ()
+            listing = Find(
+                level=Level.SERIES,
+                keys=(
+                    *patient,
+                    ("StudyInstanceUID", study),
+                    ("Modality", ""),
+                    ("SeriesInstanceUID", ""),
+                ),
+                return_keys=("SeriesNumber", "NumberOfSeriesRelatedInstances"),
+                purpose=f"list the series of study {study} "
+                f"(for dependents of {_objects(len(targets))})",
+                resolves=frozenset(),
+                scope=Scope(ScopeKind.STUDY, study=study),
+                root=root,
+            )
+            run.find(listing)
+            rows = run.state.series_in(study, None) or ()
+        methods = run.options.methods(run.state.capabilities)
+        if not methods:
+            run.executor.note("dependents not searched: the server offers no retrieve service")
+            return
+        classes = {c for m in modalities for c in REFERRER_CLASSES[m]}
+
+        def accept(summary: ObjectSummary) -> bool:
+            return summary.sop_class in classes and _references_any(summary.references, targets)
+
+        self.held_back = run.claim(self.held_back, accept)  # read in an earlier round
+        for row in rows:
+            if row.modality not in modalities or not row.series or row.series in self.series_read:
+                continue
+            self.series_read.add(row.series)
+            size = f"{_objects(row.count)}" if row.count is not None else "size unknown"
+            step = Retrieve(
+                method=methods[0],
+                level=Level.SERIES,
+                study=study,
+                series=row.series,
+                sop_uids=(),
+                expected=row.count,
+                purpose=f"retrieve {row.modality} series {row.series} whole ({size}) to read "
+                f"which objects reference {_objects(len(targets))} of ours",
+                root=run.state.capabilities.query_root or Root.STUDY,
+                patient_id=patient_id,
+            )
+            run.retrieve(step, accept=accept, hold=self.held_back)
+
+
+def _objects(count: int) -> str:
+    return f"{count} object" if count == 1 else f"{count} objects"

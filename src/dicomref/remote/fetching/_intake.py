@@ -1,0 +1,140 @@
+"""Receiving the objects of one retrieve: into the store if wanted, else into a holding area.
+
+A :class:`Batch` is the storage callback of one C-MOVE/C-GET.  Each object is written as
+the Part-10 file it arrived as (preamble, file meta with the transfer syntax it came in,
+the dataset's bytes as received: never decoded and encoded again):
+
+- to the :class:`~dicomref.store.ManagedStore` (atomically, under hashed paths) when its
+  SOP Instance UID is one the fetch wants;
+- otherwise to the holding folder, for the caller to decide once it has read what
+  arrived (a whole series fetched for a few objects, candidates for dependents): kept
+  when it turns out to be wanted, discarded and counted otherwise.
+
+Never a path from a raw UID: the store hashes, and so does the holding folder.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmwrite
+from pydicom.dataset import Dataset
+
+from dicomref.errors import UsageError
+from dicomref.model import InstanceKey
+from dicomref.remote.transport._receiver import Mismatch
+from dicomref.store import ManagedStore, fsync_folder, uid_token
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One object that arrived: where it was written and whether that is the store."""
+
+    key: InstanceKey
+    sop_class: str
+    modality: str | None
+    path: Path
+    size: int
+    kept: bool
+
+
+def encode(dataset: Dataset) -> bytes:
+    """``dataset`` as a complete DICOM file (preamble, file meta), in memory."""
+    buffer = io.BytesIO()
+    dcmwrite(buffer, dataset, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _text(dataset: Dataset, keyword: str) -> str:
+    value = str(dataset.get(keyword, "") or "").strip()
+    if not value:
+        raise UsageError(f"the server sent an object without {keyword}: it cannot be stored")
+    return value
+
+
+class Batch:
+    """The storage callback of one retrieve (called from the receiving thread).
+
+    ``keep``: SOP Instance UIDs written straight to ``store``; others go to ``holding``.
+    ``on_arrival`` is told the size of each object written.
+    """
+
+    def __init__(
+        self,
+        store: ManagedStore,
+        holding: Path,
+        keep: frozenset[str],
+        on_arrival: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.holding = holding
+        self.keep = keep
+        self._on_arrival = on_arrival
+        self._lock = threading.Lock()
+        self._arrivals: list[Arrival] = []
+        self._mismatches: list[Mismatch] = []
+        self._folders: set[Path] = set()
+
+    @property
+    def arrivals(self) -> tuple[Arrival, ...]:
+        with self._lock:
+            return tuple(self._arrivals)
+
+    @property
+    def mismatches(self) -> tuple[Mismatch, ...]:
+        """Objects refused because they were not what their C-STORE announced."""
+        with self._lock:
+            return tuple(self._mismatches)
+
+    def on_mismatch(self, mismatch: Mismatch) -> None:
+        """The receiver refused an object that was not what it was announced as."""
+        with self._lock:
+            self._mismatches.append(mismatch)
+
+    def sync(self) -> None:
+        """Make the renames into the store durable: each folder written to, synced once
+        (not once per object), before the objects are indexed."""
+        with self._lock:
+            folders, self._folders = self._folders, set()
+        if self.store.fsync:
+            for folder in sorted(folders):
+                fsync_folder(folder)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._arrivals)
+
+    def __call__(self, dataset: Dataset) -> None:
+        self.store_file(dataset, encode(dataset))
+
+    def store_file(self, dataset: Dataset, data: bytes) -> None:
+        """Keep ``data``, the file ``dataset`` arrived as (its bytes as received)."""
+        key = InstanceKey(
+            _text(dataset, "StudyInstanceUID"),
+            _text(dataset, "SeriesInstanceUID"),
+            _text(dataset, "SOPInstanceUID"),
+        )
+        sop_class = _text(dataset, "SOPClassUID")
+        modality = str(dataset.get("Modality", "") or "").strip() or None
+        if key.sop in self.keep:
+            stored = self.store.write(key, data, modality, sync_folder=False)
+            with self._lock:
+                self._folders.add(stored.path.parent)
+            arrival = Arrival(key, sop_class, modality, stored.path, len(data), True)
+        else:
+            self.holding.mkdir(parents=True, exist_ok=True)
+            path = self.holding / f"{uid_token(key.sop, 40)}.dcm"
+            path.write_bytes(data)
+            arrival = Arrival(key, sop_class, modality, path, len(data), False)
+        with self._lock:
+            self._arrivals.append(arrival)
+        LOGGER.debug("received SOP Instance %s (%d bytes)", key.sop, len(data))
+        if self._on_arrival is not None:
+            self._on_arrival(len(data))

@@ -1,0 +1,41 @@
+"""What the planner decides for one wanted object, before steps are grouped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dicomref.remote.planner._attempts import Mode
+from dicomref.remote.planner._steps import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Locate: a C-FIND over ``scope`` is the next thing to do for this object."""
+
+    scope: Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """Retrieve from ``study``/``series`` (``None``: keys left out) in ``mode``.
+
+    ``locating`` is True for a series fetched whole to look inside it (IMAGE level
+    refused); ``count`` is that series' size when known.
+    """
+
+    study: str | None
+    series: str | None
+    mode: Mode
+    count: int | None = None
+    locating: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """A wanted object the plan gives up on, and why (names the UID and what was searched)."""
+
+    sop_uid: str
+    reason: str
+
+
+Action = Search | Fetch | Missing

@@ -1,0 +1,55 @@
+"""Retrieve modes, and the record of retrieves that did not bring what was asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dicomref.remote.planner._enums import Level, Method
+from dicomref.remote.planner._steps import Retrieve
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """One way to retrieve: method, level, with a UID list or not, with parents or not."""
+
+    method: Method
+    level: Level
+    listed: bool = False
+    without_parents: bool = False
+
+    @classmethod
+    def of(cls, step: Retrieve) -> Mode:
+        """The mode ``step`` uses."""
+        return cls(
+            method=step.method,
+            level=step.level,
+            listed=step.listed,
+            without_parents=step.level is Level.IMAGE and step.study is None,
+        )
+
+    def describe(self) -> str:
+        """E.g. "C-MOVE with a UID list", "C-GET of the whole series"."""
+        name = "C-MOVE" if self.method is Method.MOVE else "C-GET"
+        if self.level is Level.SERIES:
+            return f"{name} of the whole series"
+        parts = [name]
+        if self.listed:
+            parts.append("with a UID list")
+        if self.without_parents:
+            parts.append("without Study/Series keys")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A retrieve that did not bring one wanted object.
+
+    ``series`` is the series it was asked from (``None`` when sent without parents);
+    ``note`` says what happened, for the report; ``arrived`` is how many objects that
+    retrieve did bring (others than this one).
+    """
+
+    mode: Mode
+    series: str | None
+    note: str
+    arrived: int = 0
