@@ -1,13 +1,15 @@
 """Extraction: what one DICOM object is, and which objects it references.
 
 :func:`read_object` reads a file's header with the fast walker (:mod:`._walker`; pydicom for
-Big Endian files), :func:`references` lists what an object references (a file, or a
-:class:`pydicom.Dataset` through the same walk), :func:`dicomdir_files` lists the files of a
-DICOMDIR.  The rules that name references are documented in :mod:`._rules`.  What reading
-one file may cost is bounded by :class:`ReadLimits` (:mod:`._limits`): a file past a bound
-raises :class:`~dicomref.errors.ReadLimitError`.
+Big Endian files), :func:`read_json` and :func:`read_json_series` read the same from DICOM
+JSON (DICOMweb metadata, :mod:`._json`), :func:`references` lists what an object references
+(a file, or a :class:`pydicom.Dataset` through the same walk), :func:`dicomdir_files` lists
+the files of a DICOMDIR.  The rules that name references are documented in :mod:`._rules`.
+What reading one file may cost is bounded by :class:`ReadLimits` (:mod:`._limits`): a file
+past a bound raises :class:`~dicomref.errors.ReadLimitError`.
 
 Modules: ``_walker`` (bytes → light tree), ``_adapter`` (pydicom Dataset → light tree),
+``_json`` (DICOM JSON → light tree), ``_json_series`` (series metadata, an instance at a time),
 ``_tree`` (the tree and its tags), ``_values`` (reading its values), ``_walk`` (the generic
 reference walk), ``_rules`` (the kinds table), ``_summary`` (ObjectSummary), ``_dicomdir``.
 """
@@ -21,6 +23,8 @@ from pydicom.dataset import Dataset
 from dicomref.errors import DicomReadError
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS, read_with_pydicom, tree_from_dataset
 from dicomref.extraction._dicomdir import dicomdir_files
+from dicomref.extraction._json import read_json
+from dicomref.extraction._json_series import JsonInstance, read_json_series
 from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits
 from dicomref.extraction._summary import Facts, check_instance, summarise, summarise_apart
 from dicomref.extraction._tree import SOP_CLASS_UID, SOP_INSTANCE_UID, Item
@@ -29,7 +33,15 @@ from dicomref.extraction._walk import RawReference, find_references
 from dicomref.extraction._walker import Header, read_header
 from dicomref.model import ObjectSummary, Reference
 
-__all__ = ["ReadLimits", "dicomdir_files", "read_object", "references"]
+__all__ = [
+    "JsonInstance",
+    "ReadLimits",
+    "dicomdir_files",
+    "read_json",
+    "read_json_series",
+    "read_object",
+    "references",
+]
 
 
 def read_object(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMITS) -> ObjectSummary:

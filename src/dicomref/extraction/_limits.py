@@ -21,6 +21,8 @@ MIB: Final = 1 << 20
 DEFAULT_MAX_INFLATED: Final = 256 * MIB
 #: Bytes of one value the reader keeps (a UID, a name, a list of frame numbers …).
 DEFAULT_MAX_VALUE: Final = 16 * MIB
+#: Characters of one instance's DICOM JSON metadata (a 27 MB structure set gives 91 MB).
+DEFAULT_MAX_METADATA: Final = 1024 * MIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +32,16 @@ class ReadLimits:
     ``max_inflated``: bytes the data set of a Deflated Explicit VR Little Endian file may
     inflate to before its header has been read (inflating stops there: a deflate bomb
     costs at most this much memory).  ``max_value``: bytes of any single value the reader
-    keeps.  Both in bytes; both must be positive.
+    keeps.  ``max_metadata``: characters of one instance's DICOM JSON metadata
+    (:mod:`._json`) read before the instance is refused.  All must be positive.
     """
 
     max_inflated: int = DEFAULT_MAX_INFLATED
     max_value: int = DEFAULT_MAX_VALUE
+    max_metadata: int = DEFAULT_MAX_METADATA
 
     def __post_init__(self) -> None:
-        for name in ("max_inflated", "max_value"):
+        for name in ("max_inflated", "max_value", "max_metadata"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ReadLimits.{name} must be a positive number of bytes")
 
