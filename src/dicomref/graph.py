@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections import deque
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ class Direction(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """An object in the graph; ``present`` is False for UIDs no indexed file holds."""
+    """An object in the graph; ``present`` is False for UIDs no indexed file holds.
+
+    A missing node's ``sop_class`` is the class its referrers name, and
+    ``expected_study``/``expected_series`` the location hints they give (None where
+    none does).
+    """
 
     uid: str
     present: bool
@@ -32,6 +38,8 @@ class Node:
     series: str | None = None
     path: str | None = None
     instance: bool = True
+    expected_study: str | None = None
+    expected_series: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +112,26 @@ def build_graph(
     edge_list = tuple(
         Edge(s, t, k, len(refs), refs[0].path) for (s, t, k), refs in sorted(edges.items())
     )
-    return Graph(uid, depth, direction, tuple(nodes.values()), edge_list)
+    return Graph(uid, depth, direction, tuple(_with_hints(nodes, edges).values()), edge_list)
+
+
+def _with_hints(
+    nodes: dict[str, Node], edges: dict[tuple[str, str, Kind], list[Reference]]
+) -> dict[str, Node]:
+    """Missing nodes with the class and location their referrers give (first one given)."""
+    for (_, target, _), refs in edges.items():
+        node = nodes.get(target)
+        if node is None or node.present:
+            continue
+        nodes[target] = dataclasses.replace(
+            node,
+            sop_class=node.sop_class
+            or next((r.target_class for r in refs if r.target_class), None),
+            expected_study=node.expected_study or next((r.study for r in refs if r.study), None),
+            expected_series=node.expected_series
+            or next((r.series for r in refs if r.series), None),
+        )
+    return nodes
 
 
 def _quote(text: str) -> str:

@@ -12,15 +12,28 @@ from typing import TYPE_CHECKING
 from dicomref._lazy import face
 
 if TYPE_CHECKING:
-    from dicomref.check._findings import CheckOptions, Finding, Severity
+    from dicomref.check._duplicates import duplicate_finding
+    from dicomref.check._findings import SEVERITY_ORDER, CheckOptions, Finding, Severity
+    from dicomref.check._references import dangling_findings
     from dicomref.check._run import CHECKS, run_checks
 
 # Imported on first use (docs/architecture.md): the checks need the catalog (SQLAlchemy).
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(["CheckOptions", "Finding", "Severity"], "._findings"),
+    **dict.fromkeys(["CheckOptions", "Finding", "SEVERITY_ORDER", "Severity"], "._findings"),
+    "dangling_findings": "._references",
+    "duplicate_finding": "._duplicates",
     **dict.fromkeys(["CHECKS", "run_checks"], "._run"),
 }
 if not TYPE_CHECKING:
     __getattr__, __dir__ = face(__name__, _LAZY)
 
-__all__ = ["CHECKS", "CheckOptions", "Finding", "Severity", "run_checks"]
+__all__ = [
+    "CHECKS",
+    "SEVERITY_ORDER",
+    "CheckOptions",
+    "Finding",
+    "Severity",
+    "dangling_findings",
+    "duplicate_finding",
+    "run_checks",
+]

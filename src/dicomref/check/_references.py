@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from dicomref.catalog import Catalog
 from dicomref.check._findings import CheckOptions, Finding, Severity
@@ -25,8 +25,14 @@ CHAIN_KINDS = frozenset(
 
 def check_dangling(catalog: Catalog, options: CheckOptions) -> Iterator[Finding]:
     """One finding per (source, missing target, kind), however many places name it."""
+    return dangling_findings(catalog.dangling())
+
+
+def dangling_findings(dangling: Iterable[Reference]) -> Iterator[Finding]:
+    """The findings of these references to objects no indexed file holds (the web page
+    gives those of one study)."""
     groups: dict[tuple[str, str, Kind], list[Reference]] = {}
-    for ref in catalog.dangling():
+    for ref in dangling:
         groups.setdefault((ref.source, ref.target, ref.kind), []).append(ref)
     for (source, target, kind), refs in groups.items():
         first = refs[0]

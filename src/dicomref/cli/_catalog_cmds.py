@@ -264,6 +264,20 @@ def graph(
         Direction, typer.Option(help="Follow references forward, reverse, or both.")
     ] = Direction.BOTH,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.JSON,
+    per_instance: Annotated[
+        bool,
+        typer.Option(
+            "--per-instance",
+            help="dot: one box per object, labelled by UID (default: each image series "
+            "folded into one node, objects labelled as people name them).",
+        ),
+    ] = False,
+    expand: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="SERIES_UID", help="dot: show this series object by object (repeatable)."
+        ),
+    ] = None,
     verbose: VerboseOption = 0,
 ) -> None:
     """The reference graph around UID, as JSON or Graphviz dot."""
@@ -273,6 +287,11 @@ def graph(
     setup_logging(verbose)
     with Catalog(db) as catalog:
         result = build_graph(catalog, uid, depth=depth, direction=direction)
+        if fmt is Format.DOT and not per_instance:
+            from dicomref.graph_view import view_graph, view_to_dot
+
+            out.file.write(view_to_dot(view_graph(catalog, result, expand=expand or ())))
+            return
     if fmt is Format.DOT:
         out.file.write(to_dot(result))
     else:
