@@ -27,15 +27,17 @@ from pydicom.sequence import Sequence
 
 import extraction_corpus as corpus
 import real_data
-from dicomref.errors import DicomReadError
+from dicomref.errors import DicomReadError, NotAnInstanceError, ReadLimitError
 from dicomref.extraction import (
     JsonInstance,
+    ReadLimits,
     _walker,
     read_json,
     read_json_series,
     read_object,
 )
 from dicomref.extraction._json import tree_from_json
+from dicomref.extraction._tree import MAX_DEPTH
 from dicomref.extraction._walk import find_references
 from dicomref.model import Kind, ObjectSummary
 from dicomref.sample import generate_sample
@@ -158,7 +160,7 @@ def assert_same_as_file(path: Path, *, bulk: bool = True) -> ObjectSummary:
 
 
 def _difference(expected: ObjectSummary, found: ObjectSummary) -> dict[str, object]:
-    different = {}
+    different: dict[str, object] = {}
     for field in dataclasses.fields(expected):
         a, b = getattr(expected, field.name), getattr(found, field.name)
         if a != b:
@@ -303,3 +305,303 @@ def test_real_vendor_files(dist: real_data.Distribution) -> None:
     for path in _real(dist):
         total += len(assert_same_as_file(path).references)
     assert total > 0
+
+
+# -- what PS3.18 allows that pydicom does not write ------------------------------------------
+
+CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def minimal(**extra: dict[str, Any]) -> dict[str, Any]:
+    """The four identity UIDs, in lower case and out of order, and ``extra`` elements."""
+    return {
+        "0020000e": {"vr": "UI", "Value": ["1.2.3.2"]},
+        "00080018": {"vr": "UI", "Value": ["1.2.3.3"]},
+        "0020000d": {"vr": "UI", "Value": ["1.2.3.1"]},
+        "00080016": {"vr": "UI", "Value": [CT_CLASS]},
+        **extra,
+    }
+
+
+def reference(uid: str, sop_class: str = CT_CLASS, **extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "00081155": {"vr": "UI", "Value": [uid]},
+        "00081150": {"vr": "UI", "Value": [sop_class]},
+        **extra,
+    }
+
+
+def test_values_in_every_form_ps3_18_allows() -> None:
+    document = minimal(
+        **{
+            "00100010": {
+                "vr": "PN",
+                "Value": [{"Alphabetic": "Yamada^Tarou", "Ideographic": "山田^太郎"}],
+            },
+            "00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+            "00200013": {"vr": "IS", "Value": ["7"]},
+            "00200011": {"vr": "IS", "Value": [3.0]},
+            "00200032": {"vr": "DS", "Value": ["-1.5", 2, 3.25]},
+            "00280008": {"vr": "IS"},  # no Value: empty
+            "00081140": {
+                "vr": "SQ",
+                "Value": [
+                    reference("1.2.9.1", **{"00081160": {"vr": "IS", "Value": ["2", 4]}}),
+                    reference(
+                        "1.2.9.2",
+                        "1.2.840.10008.5.1.4.1.1.66.4",
+                        **{"0062000b": {"vr": "US", "Value": [1, "3"]}},
+                    ),
+                    {},  # an empty item
+                ],
+            },
+            "00091010": {"vr": "SQ", "Value": [reference("1.2.9.3")]},  # private
+            "00091011": {"vr": "OB", "BulkDataURI": "http://x/bulk"},
+            "7fe00010": {"vr": "OW", "BulkDataURI": "http://x/pixels"},
+            "fffafffa": {"vr": "SQ", "Value": [reference("1.2.9.4")]},  # after the pixels
+        }
+    )
+    summary = read_json(document, source="ps3.18")
+    assert (summary.sop_instance, summary.study, summary.series) == (
+        "1.2.3.3",
+        "1.2.3.1",
+        "1.2.3.2",
+    )
+    assert summary.patient_name == "Yamada^Tarou=山田^太郎"
+    assert (summary.instance_number, summary.series_number) == (7, 3)
+    assert summary.image_position == (-1.5, 2.0, 3.25)
+    assert summary.number_of_frames is None
+    assert [(r.path, r.target, r.kind, r.frames, r.segments) for r in summary.references] == [
+        ("ReferencedImageSequence[0]", "1.2.9.1", Kind.REFERENCED_IMAGE, (2, 4), ()),
+        ("ReferencedImageSequence[1]", "1.2.9.2", Kind.SEGMENTATION, (), (1, 3)),
+        ("(0009,1010)[0]", "1.2.9.3", Kind.OTHER, (), ()),
+    ]
+
+
+def test_latin1_names_read_as_the_file_holds_them(tmp_path: Path) -> None:
+    ds = corpus.base_dataset(corpus.CT, "CT")
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Müller^Jürgen"
+    ds.PatientID = "Zoë-1"  # LO: the file reader shows what is not ASCII as U+FFFD
+    path = corpus.save(ds, tmp_path / "latin1.dcm")
+    expected = assert_same_as_file(path)
+    assert expected.patient_name == "Müller^Jürgen"
+    assert expected.patient_id == "Zo\ufffd-1"
+
+
+def test_a_un_sequence_behind_a_bulk_data_uri_is_not_read(tmp_path: Path) -> None:
+    """A server that moves a UN value behind a BulkDataURI (or drops it, as Microsoft's
+    does) hides the references a private sequence written in implicit VR holds: they are
+    absent, nothing else changes, and nothing is fetched."""
+    ds = _corpus()["frames-private"]
+    path = corpus.save(ds, tmp_path / "private.dcm", corpus.IMPLICIT)
+    document = with_bulk_uris(to_json(pydicom.dcmread(path), bulk=False), keep_un=False)
+    assert document["00091010"]["vr"] == "UN" and "BulkDataURI" in document["00091010"]
+    expected = expected_from_file(path)
+    found = read_json(document, source=SOURCE)
+    assert [r for r in expected.references if r not in found.references] == [
+        r for r in expected.references if r.path == "(0009,1010)[0]"
+    ]
+
+
+# -- what the metadata cannot be ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("element", "tag", "words"),
+    [
+        ({"00081140": "x"}, "(0008,1140) ReferencedImageSequence", "is a JSON string"),
+        ({"00081140": {"vr": "SQ", "Value": {}}}, "(0008,1140)", "not an array"),
+        ({"00081140": {"vr": "SQ", "Value": [1]}}, "(0008,1140)", "item 0 of the sequence"),
+        (
+            {"00081140": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": [{}]}}]}},
+            "(0008,1155) ReferencedSOPInstanceUID",
+            "in ReferencedImageSequence[0]",
+        ),
+        ({"0010001": {"vr": "LO"}}, None, "'0010001' is not a tag"),
+        ({"0010001G": {"vr": "LO"}}, None, "'0010001G' is not a tag"),
+        ({"00100010": {"vr": "PN", "Value": [{"Alphabetic": 5}]}}, "(0010,0010)", "Alphabetic"),
+        ({"00200013": {"vr": "IS", "Value": [True]}}, "(0020,0013)", "JSON boolean"),
+        ({"00200013": {"vr": "IS", "InlineBinary": "%%"}}, "(0020,0013)", "not base64"),
+    ],
+)
+def test_malformed_metadata_names_the_tag_and_the_place(
+    element: dict[str, Any], tag: str | None, words: str
+) -> None:
+    with pytest.raises(DicomReadError) as raised:
+        read_json(minimal(**element), source="bad.json")
+    message = str(raised.value)
+    assert message.startswith("bad.json: ") and words in message and "PS3.18" in message
+    if tag is not None:
+        assert raised.value.tag is not None and raised.value.tag.startswith(tag.split(" ")[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (b"", "not JSON"),
+        (b'{"00080016": ', "not JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"42", "a JSON number, not an object"),
+        (b"[{}, {}]", "an array of 2 instances"),
+    ],
+)
+def test_text_that_is_not_one_instance(text: bytes, words: str) -> None:
+    with pytest.raises(DicomReadError, match=words):
+        read_json(text, source="bad.json")
+
+
+def test_missing_identity_is_refused_as_the_file_is() -> None:
+    document = minimal()
+    del document["00080018"]
+    with pytest.raises(DicomReadError, match=r"\(0008,0018\) SOPInstanceUID is missing"):
+        read_json(document, source="x")
+    document["00080018"] = {"vr": "UI", "Value": ["1.2.3\n../x"]}
+    with pytest.raises(DicomReadError, match="is not a UID"):
+        read_json(document, source="x")
+
+
+def test_a_dicomdir_is_not_an_instance() -> None:
+    document = minimal(**{"00041220": {"vr": "SQ", "Value": []}})
+    with pytest.raises(NotAnInstanceError, match="DICOMDIR"):
+        read_json(document, source="x")
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    item: dict[str, Any] = reference("1.2.9.9")
+    for _ in range(depth):
+        item = {"00081140": {"vr": "SQ", "Value": [item]}}
+    return item
+
+
+def test_nesting_is_bounded() -> None:
+    fine = read_json(minimal(**_nested(MAX_DEPTH)), source="x")
+    assert len(fine.references) == 1 and fine.references[0].path.count(".") == MAX_DEPTH - 1
+    with pytest.raises(ReadLimitError, match="deeper than the 64 levels") as raised:
+        read_json(minimal(**_nested(MAX_DEPTH + 1)), source="x")
+    assert (raised.value.limit, raised.value.bound) == ("max_depth", MAX_DEPTH)
+    # Deeper than Python's JSON parser goes: still one of dicomref's errors.
+    with pytest.raises(ReadLimitError, match="deeper"):
+        read_json(b"[" * 100_000 + b"]" * 100_000, source="x")
+
+
+def test_values_are_bounded() -> None:
+    limits = ReadLimits(max_value=1000)
+    long_name = minimal(**{"00100020": {"vr": "LO", "Value": ["x" * 1001]}})
+    with pytest.raises(ReadLimitError, match="max_value") as raised:
+        read_json(long_name, source="x", limits=limits)
+    assert raised.value.tag == "(0010,0020) PatientID" and raised.value.bound == 1000
+    many_frames = {"00081160": {"vr": "IS", "Value": list(range(400))}}
+    with pytest.raises(ReadLimitError, match="max_value"):
+        read_json(
+            minimal(**{"00081140": {"vr": "SQ", "Value": [reference("1.2", **many_frames)]}}),
+            source="x",
+            limits=limits,
+        )
+    inline = {"0062000b": {"vr": "US", "InlineBinary": "AAAA" * 400}}
+    with pytest.raises(ReadLimitError, match="max_value"):
+        read_json(
+            minimal(**{"00081140": {"vr": "SQ", "Value": [reference("1.2", **inline)]}}),
+            source="x",
+            limits=limits,
+        )
+    text = json.dumps(minimal()).encode()
+    with pytest.raises(ReadLimitError, match="max_metadata"):
+        read_json(text, source="x", limits=ReadLimits(max_metadata=len(text) - 1))
+    assert read_json(text, source="x", limits=ReadLimits(max_metadata=len(text))).sop_instance
+
+
+# -- series metadata ---------------------------------------------------------------------------
+
+
+def _series_document() -> list[Any]:
+    good = minimal(**{"00081140": {"vr": "SQ", "Value": [reference("1.2.9.1")]}})
+    no_study = minimal()
+    del no_study["0020000d"]
+    bad_value = minimal(
+        **{"00081140": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": [[1]]}}]}}
+    )
+    bad_value["00080018"] = {"vr": "UI", "Value": ["1.2.3.7"]}
+    last = minimal()
+    last["00080018"] = {"vr": "UI", "Value": ["1.2.3.8"]}
+    return [good, no_study, 42, bad_value, last]
+
+
+def _check_series(found: list[JsonInstance]) -> None:
+    assert [i.index for i in found] == [0, 1, 2, 3, 4]
+    assert [i.summary.sop_instance if i.summary else None for i in found] == [
+        "1.2.3.3",
+        None,
+        None,
+        None,
+        "1.2.3.8",
+    ]
+    assert found[0].summary is not None and found[0].summary.path == "series.json[0]"
+    errors = [str(i.error) for i in found if i.error is not None]
+    assert errors[0].startswith("series.json[1] (SOP Instance UID 1.2.3.3): ")
+    assert "StudyInstanceUID is missing" in errors[0]
+    assert errors[1].startswith("series.json[2]: the instance is a JSON number")
+    assert errors[2].startswith("series.json[3] (SOP Instance UID 1.2.3.7): ")
+    assert "in ReferencedImageSequence[0]" in errors[2] and "(0008,1155)" in errors[2]
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 4096])
+def test_series_bad_instances_are_reported_alone(size: int) -> None:
+    document = _series_document()
+    text = json.dumps(document, indent=1).encode()
+    source: Any = document if size == 0 else chunks(text, size)
+    _check_series(list(read_json_series(source, source="series.json")))
+
+
+def test_series_is_read_as_it_arrives() -> None:
+    many = [reference(f"1.2.9.{n}") for n in range(2000)]
+    large = minimal(**{"00081140": {"vr": "SQ", "Value": many}})
+    text = json.dumps([*_series_document(), large]).encode()
+    sent = 0
+
+    def network() -> Iterator[bytes]:
+        nonlocal sent
+        for chunk in chunks(text, 64):
+            sent += len(chunk)
+            yield chunk
+
+    reading = read_json_series(network(), source="series.json")
+    first = next(reading)
+    assert first.summary is not None and sent < len(text) / 10
+    rest = list(reading)
+    _check_series([first, *rest[:4]])
+    assert rest[4].summary is not None and len(rest[4].summary.references) == 2000
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "words"),
+    [
+        (b"[]", 0, None),
+        (b"  \n", 1, "starts with nothing"),
+        (b"{}{}", 2, "text follows the instance"),
+        (b"[{}, ", 2, "not JSON from here on"),
+        (b"[{} {}]", 2, "not ',' or ']'"),
+        (b"[{}]x", 2, "text follows the array"),
+        (b'[{}, {"00080016": }, {}]', 2, "Expecting value"),
+        (b"[{}, \xff]", 2, "not UTF-8"),
+        (b"[" + b"[" * 100_000, 1, "deeper"),
+    ],
+)
+def test_series_text_that_breaks_off(text: bytes, count: int, words: str | None) -> None:
+    found = list(read_json_series(chunks(text, 3), source="s"))
+    assert len(found) == count
+    if words is not None:
+        assert found[-1].error is not None and words in str(found[-1].error)
+        assert all(i.summary is None for i in found)  # {} has no identity
+
+
+def test_series_instance_size_is_bounded() -> None:
+    text = json.dumps([minimal(), minimal(**{"00100020": {"vr": "LO", "Value": ["x" * 5000]}})])
+    found = list(read_json_series(text, source="s", limits=ReadLimits(max_metadata=4000)))
+    assert found[0].summary is not None
+    assert isinstance(found[1].error, ReadLimitError) and found[1].error.limit == "max_metadata"
+
+
+def test_series_chunks_must_be_bytes() -> None:
+    with pytest.raises(TypeError, match="chunks must be bytes"):
+        list(read_json_series(iter([b"[", 5]), source="s"))  # type: ignore[list-item]

@@ -125,7 +125,8 @@ def parse(text: bytes | str, label: str, limits: ReadLimits = DEFAULT_LIMITS) ->
             bound=limits.max_metadata,
         )
     try:
-        return json.loads(text)
+        # DICOM JSON is UTF-8 (PS3.18 F.1): no guessing of UTF-16 or UTF-32 from the bytes.
+        return json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
     except RecursionError as exc:
         raise nested_too_deeply(label) from exc
     except UnicodeDecodeError as exc:

@@ -32,8 +32,9 @@ from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits, describe_byt
 from dicomref.model import ObjectSummary
 
 _WHITESPACE: Final = " \t\n\r"
-#: Characters asked of the source at a time when an instance is still incomplete, at least.
-_STEP: Final = 1 << 16
+#: Characters asked of the source at least when an instance is still incomplete (then twice
+#: what is held: an instance of n characters is decoded O(log n) times, O(n) in all).
+_STEP: Final = 1 << 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ class _Stream:
         self.pos = 0
         self.done = False
         self.consumed = 0  # characters dropped from the front of ``text``
+        self.undecodable: UnicodeDecodeError | None = None  # bytes that are not UTF-8 met
         self.json = json.JSONDecoder()
 
     def more(self, need: int) -> bool:
@@ -161,13 +163,17 @@ class _Stream:
         held = start
         while not self.done and held < need:
             chunk = next(self.chunks, None)
-            if chunk is None:
-                self.done = True
-                parts.append(self.decoder.decode(b"", final=True))
-            elif isinstance(chunk, str):
-                parts.append(chunk)
-            else:
-                parts.append(self.decoder.decode(chunk))
+            try:
+                if chunk is None:
+                    self.done = True
+                    parts.append(self.decoder.decode(b"", final=True))
+                elif isinstance(chunk, str):
+                    parts.append(chunk)
+                else:
+                    parts.append(self.decoder.decode(chunk))
+            except UnicodeDecodeError as exc:  # what came before is still read
+                self.undecodable, self.done = exc, True
+                break
             held += len(parts[-1])
         self.text = "".join(parts)
         return len(self.text) > start
@@ -181,7 +187,7 @@ class _Stream:
             self.pos = pos
             if pos < len(text):
                 return text[pos]
-            if not self.more(_STEP):
+            if not self.more(1):
                 return ""
 
     def instances(self) -> Iterator[JsonInstance]:
@@ -218,14 +224,6 @@ class _Stream:
                 yield self.fatal(index, "text follows the array of instances")
         except _FatalError as fatal:
             yield fatal.instance
-        except UnicodeDecodeError as exc:
-            yield JsonInstance(
-                index,
-                error=DicomReadError(
-                    _label(self.source, index),
-                    f"the metadata is not UTF-8 text ({exc.reason}): the rest of it is not read",
-                ),
-            )
 
     def next_instance(self, index: int) -> JsonInstance:
         """Decode the value at ``pos`` (reading more while it is incomplete) and read it."""
@@ -250,6 +248,8 @@ class _Stream:
             return _instance(value, index, self.source, self.limits)
 
     def fatal(self, index: int, reason: str) -> JsonInstance:
+        if self.undecodable is not None:
+            reason = f"it is not UTF-8 text: {self.undecodable.reason}"
         return JsonInstance(
             index,
             error=DicomReadError(
