@@ -49,7 +49,7 @@ def first(row: Row, keyword: str) -> str | None:
     return str(value).strip() or None
 
 
-def parse_rows(payload: bytes) -> list[Row]:
+def parse_rows(payload: bytes) -> list[dict[str, Any]]:
     """The rows of a QIDO-RS answer body (``[]`` for an empty body: some servers answer
     ``204 No Content``, others ``200 []``); ValueError when it is not a JSON array of
     objects."""
