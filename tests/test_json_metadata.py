@@ -312,7 +312,7 @@ def test_real_vendor_files(dist: real_data.Distribution) -> None:
 CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
 
 
-def minimal(**extra: dict[str, Any]) -> dict[str, Any]:
+def minimal(**extra: Any) -> dict[str, Any]:
     """The four identity UIDs, in lower case and out of order, and ``extra`` elements."""
     return {
         "0020000e": {"vr": "UI", "Value": ["1.2.3.2"]},
@@ -323,7 +323,7 @@ def minimal(**extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def reference(uid: str, sop_class: str = CT_CLASS, **extra: dict[str, Any]) -> dict[str, Any]:
+def reference(uid: str, sop_class: str = CT_CLASS, /, **extra: Any) -> dict[str, Any]:
     return {
         "00081155": {"vr": "UI", "Value": [uid]},
         "00081150": {"vr": "UI", "Value": [sop_class]},
@@ -604,4 +604,4 @@ def test_series_instance_size_is_bounded() -> None:
 
 def test_series_chunks_must_be_bytes() -> None:
     with pytest.raises(TypeError, match="chunks must be bytes"):
-        list(read_json_series(iter([b"[", 5]), source="s"))  # type: ignore[list-item]
+        list(read_json_series(iter([b"[", 5]), source="s"))  # type: ignore[arg-type]
