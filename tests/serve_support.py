@@ -147,6 +147,8 @@ class ServeCommand:
         self.log = log
         self.options = options
         self.port = 0
+        #: The DICOMweb port, when started with --http-port.
+        self.http_port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
@@ -165,6 +167,8 @@ class ServeCommand:
             found = re.search(r"listening on [^ ]+:(\d+) as", text)
             if found:
                 self.port = int(found[1])
+                http = re.search(r"DICOMweb on http://[^ ]+:(\d+)/dicom-web", text)
+                self.http_port = int(http[1]) if http else 0
                 return self
             if self._process.poll() is not None:
                 break

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -164,10 +164,44 @@ def serve(
             help="Refuse TLS clients without a certificate signed by --tls-ca.",
         ),
     ] = False,
+    http_port: Annotated[
+        int | None,
+        typer.Option(
+            "--http-port",
+            help="Also serve DICOMweb (QIDO-RS, WADO-RS; STOW-RS with --allow-stow) under "
+            "/dicom-web on this TCP port of --host (0: any free port, printed at start).",
+        ),
+    ] = None,
+    allow_stow: Annotated[
+        bool,
+        typer.Option(
+            "--allow-stow",
+            help="Take STOW-RS (POST /dicom-web/studies) into --store, by the C-STORE "
+            "rules; without it the DICOMweb side is read-only.",
+        ),
+    ] = False,
+    http_auth_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--http-auth-file",
+            help="DICOMweb credentials, one a line: 'token:SECRET' (Bearer) or "
+            "'basic:USER:PASSWORD'; requests without one get 401.",
+            dir_okay=False,
+        ),
+    ] = None,
+    http_auth_env: Annotated[
+        str | None,
+        typer.Option(
+            "--http-auth-env",
+            help="The name of an environment variable holding DICOMweb credentials, in "
+            "the form of --http-auth-file.",
+        ),
+    ] = None,
     db: DbOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """Serve the catalog as a Query/Retrieve SCP (C-ECHO, C-FIND, C-MOVE, C-GET, C-STORE).
+    """Serve the catalog as a Query/Retrieve SCP (C-ECHO, C-FIND, C-MOVE, C-GET, C-STORE),
+    and with --http-port over DICOMweb too.
 
     Answers IMAGE-level queries by SOP Instance UID alone, UID lists, relational queries,
     and returns each object's references as sequence return keys.  Logs to stderr (INFO;
@@ -183,6 +217,7 @@ def serve(
         tls = Tls(cert=tls_cert, key=tls_key, ca=tls_ca, verify_peer=tls_require_client_cert)
     elif tls_key is not None or tls_ca is not None or tls_require_client_cert:
         raise UsageError("the --tls-* options need --tls-cert (the server's certificate)")
+    _check_http_options(http_port, allow_stow, store, http_auth_file, http_auth_env)
     config = ServerConfig(
         ae_title=ae,
         host=host,
@@ -213,8 +248,16 @@ def serve(
         server.request_stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    http: Any = None
     try:
         bound = server.start()
+        if http_port is not None:
+            http = _start_http(server, config, http_port, allow_stow, http_auth_file, http_auth_env)
+            err.print(
+                f"dicomref serve: DICOMweb on http://{_shown_host(config.host)}:{http.port}"
+                f"/dicom-web{' (STOW-RS allowed)' if allow_stow else ' (read-only)'}",
+                markup=False,
+            )
         err.print(
             f"dicomref serve: listening on {config.host}:{bound} as {config.ae_title}"
             + (" (TLS)" if tls is not None else ""),
@@ -222,9 +265,71 @@ def serve(
         )
         server.serve_forever()
     finally:
+        if http is not None:
+            http.stop()
         server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _check_http_options(
+    http_port: int | None,
+    allow_stow: bool,
+    store: Path | None,
+    auth_file: Path | None,
+    auth_env: str | None,
+) -> None:
+    from dicomref.errors import UsageError
+
+    if http_port is None:
+        if allow_stow or auth_file is not None or auth_env is not None:
+            raise UsageError("--allow-stow and --http-auth-* need --http-port (DICOMweb)")
+        return
+    if not 0 <= http_port < 65536:
+        raise UsageError(f"--http-port must be from 0 (any free port) to 65535, not {http_port}")
+    if allow_stow and store is None:
+        raise UsageError("--allow-stow needs --store (the folder STOW-RS stores into)")
+    if auth_file is not None and auth_env is not None:
+        raise UsageError("give --http-auth-file or --http-auth-env, not both")
+
+
+def _start_http(
+    server: Any,
+    config: Any,
+    http_port: int,
+    allow_stow: bool,
+    auth_file: Path | None,
+    auth_env: str | None,
+) -> Any:
+    """DICOMweb over the DIMSE server's catalog (and store service), served from a thread;
+    Starlette and uvicorn are imported here only."""
+    import logging
+
+    from dicomref.server.dicomweb import HttpCredentials, HttpServer, build_app
+
+    credentials = None
+    if auth_file is not None:
+        credentials = HttpCredentials.from_file(auth_file)
+    elif auth_env is not None:
+        credentials = HttpCredentials.from_environment(auth_env)
+    elif config.host not in ("127.0.0.1", "::1", "localhost"):
+        logging.getLogger("dicomref.serve").warning(
+            "DICOMweb on %s without credentials: anyone who reaches it may read the catalog "
+            "(--http-auth-file)",
+            config.host,
+        )
+    app = build_app(
+        server.catalog,
+        storer=server.store_service if allow_stow else None,
+        credentials=credentials,
+    )
+    http = HttpServer(app, config.host, http_port, grace=config.shutdown_grace)
+    http.start()
+    return http
+
+
+def _shown_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def register(app: typer.Typer) -> None:

@@ -52,6 +52,14 @@ def answers(catalog: Catalog, request: Request, ae_title: str) -> Iterator[Datas
     """Every answer to ``request``, built a batch at a time.  Raises CatalogError."""
     with catalog.reading() as conn:
         found = _select.rows(conn, request)
+    return answer_rows(catalog, request, found, ae_title)
+
+
+def answer_rows(
+    catalog: Catalog, request: Request, found: Sequence[Mapping[str, Any]], ae_title: str
+) -> Iterator[Dataset]:
+    """The answers to ``request`` for rows :mod:`._select` found (counts, study sets and
+    sequences read a batch at a time).  Raises CatalogError."""
     asked = {element.keyword for element in request.asked if element.keyword}
     for start in range(0, len(found), BATCH):
         batch = found[start : start + BATCH]

@@ -79,6 +79,7 @@ class Server:
         self.policy = AccessPolicy(config.allowed_callers, config.retrievers)
         self._catalog: Catalog | None = None
         self._indexer: Indexer | None = None
+        self._storer: StoreService | None = None
         self._ae: AE | None = None
         self._server: GatedServer | None = None
         self._stop_requested = False
@@ -98,6 +99,21 @@ class Server:
     @property
     def running(self) -> bool:
         return self._server is not None
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog the server reads (once started): the DICOMweb side shares it."""
+        if self._catalog is None:
+            raise ServerError("the server is not running")
+        return self._catalog
+
+    @property
+    def store_service(self) -> StoreService:
+        """What C-STORE stores through (once started), for other ways in (STOW-RS): the
+        same store, the same single indexer, the same rules for duplicates and limits."""
+        if self._storer is None:
+            raise ServerError("the server is not running")
+        return self._storer
 
     def start(self) -> int:
         """Open the catalog, index the store, start listening; returns the bound port.
@@ -214,6 +230,7 @@ class Server:
         self._sink.stop()
         self._close_storage()
         catalog, self._catalog = self._catalog, None
+        self._storer = None
         if catalog is not None:
             catalog.close()
             LOGGER.info("server %s stopped", self.config.ae_title)
@@ -267,6 +284,7 @@ class Server:
         storer = StoreService(
             catalog, store, indexer, limits=ReadLimits(max_inflated=self.config.max_inflated)
         )
+        self._storer = storer
 
         def on_find(event: Any) -> Iterator[Any]:
             self._record(event).finds += 1

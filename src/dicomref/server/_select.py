@@ -15,7 +15,7 @@ Result columns are labelled with the DICOM keyword they answer, plus ``_file_id`
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    RowMapping,
     Select,
     bindparam,
     exists,
@@ -205,14 +206,16 @@ def _uid_lists(request: Request, level: Level) -> dict[str, list[str]] | None:
     return lists
 
 
-def rows(conn: Connection, request: Request, *, at: Level | None = None) -> list[dict[str, Any]]:
-    """The matching rows as dicts keyed by keyword; at IMAGE level one per SOP Instance."""
-    level = at or request.level
+def _statement(
+    conn: Connection, request: Request, level: Level, at: Level | None
+) -> tuple[Select[Any], dict[str, list[str]]]:
     lists = _uid_lists(request, level)
     if lists is None:
-        result = conn.execute(query(request, conn.dialect.name, at=at)).mappings()
-    else:
-        result = conn.execute(_by_uids(level, tuple(sorted(lists))), lists).mappings()
+        return query(request, conn.dialect.name, at=at), {}
+    return _by_uids(level, tuple(sorted(lists))), lists
+
+
+def _distinct(result: Iterable[RowMapping], level: Level) -> list[dict[str, Any]]:
     if level is not Level.IMAGE:
         return [dict(row) for row in result]
     seen: set[str] = set()
@@ -224,3 +227,28 @@ def rows(conn: Connection, request: Request, *, at: Level | None = None) -> list
         seen.add(uid)
         found.append(dict(row))
     return found
+
+
+def rows(conn: Connection, request: Request, *, at: Level | None = None) -> list[dict[str, Any]]:
+    """The matching rows as dicts keyed by keyword; at IMAGE level one per SOP Instance."""
+    level = at or request.level
+    statement, lists = _statement(conn, request, level, at)
+    return _distinct(conn.execute(statement, lists).mappings(), level)
+
+
+def page(
+    conn: Connection, request: Request, offset: int, count: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Rows ``offset`` to ``offset + count`` of :func:`rows` (in the same order), and
+    whether more follow; the database is asked for no more rows than that (plus the
+    duplicate SOP Instance UIDs it skips at IMAGE level: then it is asked again for more)."""
+    level = request.level
+    statement, lists = _statement(conn, request, level, None)
+    wanted = offset + count + 1
+    fetch = wanted
+    while True:
+        result = conn.execute(statement.limit(fetch), lists).mappings().all()
+        found = _distinct(result, level)
+        if len(found) >= wanted or len(result) < fetch:
+            return found[offset : offset + count], len(found) > offset + count
+        fetch *= 2
