@@ -41,6 +41,7 @@ from dicomref.extraction._tree import MAX_DEPTH
 from dicomref.extraction._walk import find_references
 from dicomref.model import Kind, ObjectSummary
 from dicomref.sample import generate_sample
+from servers import OrthancServer
 
 PYDICOM_DATA = Path(pydicom.__file__).parent / "data"
 PYDICOM_FILES = sorted(
@@ -605,3 +606,73 @@ def test_series_instance_size_is_bounded() -> None:
 def test_series_chunks_must_be_bytes() -> None:
     with pytest.raises(TypeError, match="chunks must be bytes"):
         list(read_json_series(iter([b"[", 5]), source="s"))  # type: ignore[arg-type]
+
+
+# -- Orthanc's DICOMweb plugin: captured answers, and the live server ------------------------
+
+
+@pytest.fixture(scope="module")
+def captured_patient(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The patient the Orthanc captures are of, generated again (the generator is
+    deterministic): see tests/dicom_json/capture_orthanc.py."""
+    root = tmp_path_factory.mktemp("captured") / "patient"
+    generate_sample(root, seed=5, slices=3, rows=16, columns=16)
+    return root
+
+
+def _same_as_files(found: list[JsonInstance], files: list[Path], source: str) -> None:
+    by_uid = {read_object(path).sop_instance: path for path in files}
+    assert len(found) == len(by_uid)
+    for instance in found:
+        assert instance.error is None and instance.summary is not None
+        expected = expected_from_file(by_uid[instance.summary.sop_instance])
+        assert instance.summary == dataclasses.replace(expected, path=f"{source}[{instance.index}]")
+
+
+@pytest.mark.parametrize(
+    "name", ["study1/CT_1/0001.dcm", "study1/RTSTRUCT_2/0001.dcm", "study1/RTDOSE_5/0001.dcm"]
+)
+def test_orthanc_instance_metadata(name: str, captured_patient: Path) -> None:
+    text = (FIXTURES / "orthanc" / (name.replace("/", "-")[:-4].lower() + ".json")).read_bytes()
+    if "RTSTRUCT" not in name:  # the pixels are a BulkDataURI, as Orthanc gives them
+        assert json.loads(text)[0]["7FE00010"].keys() == {"BulkDataURI", "vr"}
+    summary = read_json(text, source=SOURCE)
+    assert summary == expected_from_file(captured_patient / name)
+    if "RTSTRUCT" in name:
+        assert {r.kind for r in summary.references} >= {Kind.CONTOUR_IMAGE, Kind.STUDY}
+
+
+def test_orthanc_series_metadata(captured_patient: Path) -> None:
+    text = (FIXTURES / "orthanc" / "study1-ct_1-series.json").read_bytes()
+    found = list(read_json_series(chunks(text, 1000), source=SOURCE))
+    _same_as_files(found, sorted((captured_patient / "study1" / "CT_1").iterdir()), SOURCE)
+
+
+def test_live_orthanc_metadata_reads_as_the_files(
+    orthanc_dicomweb: OrthancServer, tmp_path: Path
+) -> None:
+    """Every object of a generated patient stored in Orthanc: its instance metadata, and its
+    series' metadata streamed as it arrives, read as its file."""
+    import httpx
+
+    sample = generate_sample(tmp_path / "patient", seed=12, slices=5, rows=16, columns=16)
+    orthanc_dicomweb.upload([o.path for o in sample.objects])
+    series: dict[str, list[Path]] = {}
+    with httpx.Client(base_url=orthanc_dicomweb.dicomweb_url, timeout=30) as client:
+        for obj in sample.objects:
+            summary = read_object(obj.path)
+            url = (
+                f"/studies/{summary.study}/series/{summary.series}/instances/"
+                f"{summary.sop_instance}/metadata"
+            )
+            answer = client.get(url)
+            assert answer.status_code == 200, answer.text
+            assert read_json(answer.content, source=SOURCE) == expected_from_file(obj.path)
+            series.setdefault(f"/studies/{summary.study}/series/{summary.series}", []).append(
+                obj.path
+            )
+        for url, files in series.items():
+            with client.stream("GET", f"{url}/metadata") as response:
+                assert response.status_code == 200
+                found = list(read_json_series(response.iter_bytes(), source=SOURCE))
+            _same_as_files(found, files, SOURCE)
