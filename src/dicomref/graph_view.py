@@ -85,13 +85,17 @@ class ViewNode:
 
 @dataclass(frozen=True, slots=True)
 class ViewEdge:
-    """References of one kind between two view nodes; ``count`` object-to-object
-    references folded into it (60 slices named by one structure set: 60)."""
+    """The references from one view node to another, of every kind, in one edge.
+
+    ``counts`` says, per kind in ``kinds``, how many object-to-object references were
+    folded into the edge (a structure set naming 60 slices of a series: 60); ``label``
+    says both ("contour image" with the count after it; "plan, evidence").
+    """
 
     source: str
     target: str
-    kind: Kind
-    count: int
+    kinds: tuple[Kind, ...]
+    counts: tuple[int, ...]
     label: str
 
 
@@ -244,16 +248,24 @@ class _Builder:
         self.referenced.add(target)
 
 
-def view_graph(catalog: Catalog, graph: Graph, *, expand: Iterable[str] = ()) -> GraphView:
-    """The readable view of ``graph``; series in ``expand`` are shown object by object."""
+def view_graph(
+    catalog: Catalog, graph: Graph, *, expand: Iterable[str] = (), non_instance: bool = False
+) -> GraphView:
+    """The readable view of ``graph``; series in ``expand`` are shown object by object.
+
+    References to what is not a stored object (the study a structure set names, a
+    patient, a procedure step) are left out unless ``non_instance``.
+    """
     expanded = frozenset(expand)
     nodes = {n.uid: n for n in graph.nodes}
     expected = _expected_series(graph, nodes)
     info = series_info(
         catalog, {n.series for n in graph.nodes if n.series} | set(expected.values())
     )
-    studies = _study_titles(
-        catalog, {n.uid for n in graph.nodes if not n.instance and not n.present}
+    studies = (
+        _study_titles(catalog, {n.uid for n in graph.nodes if not n.instance and not n.present})
+        if non_instance
+        else {}
     )
     kinds_to: dict[str, set[Kind]] = {}
     for edge in graph.edges:
@@ -271,6 +283,8 @@ def view_graph(catalog: Catalog, graph: Graph, *, expand: Iterable[str] = ()) ->
             view_id[node.uid] = f"series:{node.series}"
             members.setdefault(node.series, []).append(node)
         elif not node.present and not node.instance:
+            if not non_instance:
+                continue
             view_id[node.uid] = f"ref:{node.uid}"
             kinds = ", ".join(sorted(labels.kind_name(k) for k in kinds_to.get(node.uid, ())))
             b.nodes[view_id[node.uid]] = ViewNode(
@@ -336,17 +350,28 @@ def view_graph(catalog: Catalog, graph: Graph, *, expand: Iterable[str] = ()) ->
                     series=node.series,
                 )
     for edge in graph.edges:
-        b.edge(view_id[edge.source], view_id[edge.target], edge.kind)
+        if edge.source in view_id and edge.target in view_id:
+            b.edge(view_id[edge.source], view_id[edge.target], edge.kind)
     for series_uid, held in members.items():
         _add_series_node(b, series_uid, held, info, len(missing_per_series.get(series_uid, ())))
     for series_uid, uids in missing_per_series.items():
         if len(uids) > MISSING_SHOWN:
             _add_missing_group(b, series_uid, uids, nodes, info)
+    merged: dict[tuple[str, str], list[tuple[Kind, int]]] = {}
+    for (source, target, kind), n in sorted(b.edges.items()):
+        merged.setdefault((source, target), []).append((kind, n))
     edges = tuple(
         ViewEdge(
-            s, t, k, n, labels.kind_name(k) + (f" \N{MULTIPLICATION SIGN}{n}" if n > 1 else "")
+            source,
+            target,
+            tuple(k for k, _ in kinds),
+            tuple(n for _, n in kinds),
+            ", ".join(
+                labels.kind_name(k) + (f" \N{MULTIPLICATION SIGN}{n}" if n > 1 else "")
+                for k, n in kinds
+            ),
         )
-        for (s, t, k), n in sorted(b.edges.items())
+        for (source, target), kinds in merged.items()
     )
     return GraphView(
         root=graph.root,

@@ -58,8 +58,8 @@ def graph_elements(
                 "id": f"e{i}",
                 "source": e.source,
                 "target": e.target,
-                "kind": e.kind.value,
-                "count": e.count,
+                "kinds": [k.value for k in e.kinds],
+                "counts": list(e.counts),
                 "label": e.label,
             }
         }

@@ -187,17 +187,16 @@ def _derived(data: StudyData) -> str:
 def _series_table(data: StudyData) -> str:
     rows = []
     for s in data.series:
+        number = esc(s.number if s.number is not None else "-")
         rows.append(
             [
-                f'<span id="series-{esc(s.uid)}">'
-                f"{esc(s.number if s.number is not None else '-')}</span>",
+                f'<span id="series-{esc(s.uid)}">{number}</span>',
                 esc(s.modality or "-"),
-                esc(s.description or ""),
+                f"{esc(s.description or '')}<br>{uid(s.uid)}",
                 esc(s.count),
-                uid(s.uid),
             ]
         )
-    return table(["#", "Modality", "Description", "Objects", "Series Instance UID"], rows)
+    return table(["#", "Modality", "Description, Series Instance UID", "Objects"], rows)
 
 
 def _findings(findings: list[Finding]) -> str:
@@ -208,16 +207,14 @@ def _findings(findings: list[Finding]) -> str:
     )
     if not findings:
         return note + '<p class="ok">No problems found.</p>'
-    rows = [
-        [
-            f'<span class="sev {esc(f.severity.value)}">{esc(f.severity.value)}</span>',
-            esc(f.code),
-            link(object_href(f.source), f.source, "uid") if f.source else "-",
-            esc(f.message),
-        ]
+    items = [
+        f'<li><span class="sev {esc(f.severity.value)}">{esc(f.severity.value)}</span> '
+        f"<strong>{esc(f.code)}</strong> "
+        + (link(object_href(f.source), f.source, "uid") if f.source else "")
+        + f'<div class="message">{esc(f.message)}</div></li>'
         for f in findings
     ]
-    return note + table(["Severity", "Check", "Object", "Finding"], rows, "findings")
+    return note + f'<ul class="findings">{"".join(items)}</ul>'
 
 
 def render_study(data: StudyData) -> str:

@@ -91,7 +91,9 @@
       minZoom: 0.2,
       maxZoom: 3,
     });
-    const layout = cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 24, rankSep: 70,
+    // Left to right where there is room, top to bottom on a narrow screen.
+    const rankDir = box.clientWidth < 600 ? "TB" : "LR";
+    const layout = cy.layout({ name: "dagre", rankDir: rankDir, nodeSep: 24, rankSep: 70,
                                edgeSep: 10, fit: true, padding: 20 });
     const done = layout.promiseOn("layoutstop");
     layout.run();
