@@ -192,3 +192,33 @@ def test_object_page_links_and_fits(site: Site, visit: Visit) -> None:
     visit.wait_for_graph()
     visit.no_horizontal_overflow()
     visit.assert_only_local()
+
+
+def test_serve_command_serves_the_page_next_to_dicomweb(
+    site: Site, browser: Browser, tmp_path: Path
+) -> None:
+    """``dicomref serve --http-port``: the page at /, its object page's metadata link
+    answered by DICOMweb from the same server."""
+    from serve_support import ServeCommand
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    with Catalog(url) as catalog:
+        catalog.scan([site.sample.root])
+    with ServeCommand(url, tmp_path / "serve.log", "--http-port", "0") as command:
+        assert command.http_port
+        base = f"http://127.0.0.1:{command.http_port}"
+        assert f"web page on {base}/" in (tmp_path / "serve.log").read_text()
+        visit = Visit(browser, WIDE)
+        try:
+            visit.page.goto(base + "/")
+            expect(visit.page.locator("#recent")).to_contain_text("PLANNING CT")
+            plan = site.sample.plans[0]
+            visit.page.goto(f"{base}/objects/{quote(plan.sop_instance)}")
+            with visit.page.expect_response("**/metadata") as answer:
+                visit.page.get_by_role("link", name="metadata (JSON)").click()
+            assert answer.value.status == 200
+            assert plan.sop_instance in answer.value.text()
+            visit.assert_only_local()
+        finally:
+            visit.close()
+        assert command.stop() == 0

@@ -258,6 +258,10 @@ def serve(
                 f"/dicom-web{' (STOW-RS allowed)' if allow_stow else ' (read-only)'}",
                 markup=False,
             )
+            err.print(
+                f"dicomref serve: web page on http://{_shown_host(config.host)}:{http.port}/",
+                markup=False,
+            )
         err.print(
             f"dicomref serve: listening on {config.host}:{bound} as {config.ae_title}"
             + (" (TLS)" if tls is not None else ""),
@@ -318,10 +322,13 @@ def _start_http(
             "(--http-auth-file)",
             config.host,
         )
+    from dicomref.server.page import page_routes
+
     app = build_app(
         server.catalog,
         storer=server.store_service if allow_stow else None,
         credentials=credentials,
+        extra_routes=page_routes(server.catalog),
     )
     http = HttpServer(app, config.host, http_port, grace=config.shutdown_grace)
     http.start()
