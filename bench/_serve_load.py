@@ -23,7 +23,7 @@ from _serve_data import CtSet
 from _serve_proc import AE_TITLE, ServeProcess
 from catalog_lookup import uid
 from dicomref._dimse._node import Node, Timeouts
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 
 LIST_SIZE = 100
 TIMEOUTS = Timeouts(connect=10, acse=30, dimse=120, network=120)

@@ -61,7 +61,7 @@ from _serve_proc import AE_TITLE, ServeProcess  # noqa: E402
 from catalog_lookup import uid  # noqa: E402
 from dicomref._dimse._node import Node, Timeouts  # noqa: E402
 from dicomref.catalog import Catalog  # noqa: E402
-from dicomref.remote.transport._dimse import DimseClient  # noqa: E402
+from dicomref.remote.transport._dimse_client import DimseClient  # noqa: E402
 from servers import (  # noqa: E402
     DcmqrscpServer,
     OrthancServer,

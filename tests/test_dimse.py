@@ -22,7 +22,7 @@ from dicomref.errors import (
     StatusError,
     UsageError,
 )
-from dicomref.remote.transport._dimse import DimseClient, RetrieveResult, status_meaning
+from dicomref.remote.transport._dimse_client import DimseClient, RetrieveResult, status_meaning
 from dicomref.remote.transport._receiver import FolderWriter, listen_address, uid_filename
 from servers import (
     LOOPBACK,

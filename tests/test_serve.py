@@ -26,7 +26,7 @@ from backends import BACKENDS, BOTH_BACKENDS
 from dicomref._dimse._node import Node
 from dicomref.catalog import Catalog
 from dicomref.errors import AssociationError, StatusError, UsageError
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 from dicomref.remote.transport._receiver import FolderWriter
 from dicomref.sample import Sample, generate_sample
 from dicomref.server import Destination, ServerConfig

@@ -27,7 +27,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref.catalog import Catalog
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 from dicomref.sample import Sample, generate_sample
 from dicomref.server import Destination, ServerConfig
 from serve_support import (

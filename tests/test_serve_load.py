@@ -22,7 +22,7 @@ from dicomref._dimse._tuning import REQUESTOR_POLL, quiet_pynetdicom, tune_reque
 from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
 from dicomref.model import ObjectSummary
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 from serve_support import STUDY_FIND, TIMEOUTS, ServeCommand, query, raw_association
 from servers import LOOPBACK, clone_ct
 

@@ -37,7 +37,7 @@ from dicomref._dimse._node import Node, Timeouts
 from dicomref._dimse._tls import Tls
 from dicomref.errors import AssociationError, ConfigError, UsageError
 from dicomref.remote._config import parse_config
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 from dicomref.remote.transport._receiver import StoreReceiver, StoreSink
 from dicomref.server import Destination, ServerConfig
 from serve_support import ServeCommand, catalog_of

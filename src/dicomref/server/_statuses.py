@@ -1,6 +1,6 @@
 """The status codes the server answers with (PS3.4 C.4, B.2.3; PS3.7 Annex C).
 
-Meanings in words come from :func:`dicomref.remote.transport._dimse.status_meaning`, which reads
+Meanings in words come from :func:`dicomref.remote.transport._dimse_client.status_meaning`, which reads
 pynetdicom's tables.
 """
 

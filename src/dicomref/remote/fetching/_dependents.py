@@ -23,7 +23,6 @@ import dataclasses
 import logging
 from collections.abc import Iterable
 
-from pydicom import uid as uids
 from pydicom.dataset import Dataset
 
 from dicomref.errors import DicomReadError, StatusError
@@ -31,45 +30,20 @@ from dicomref.extraction import references
 from dicomref.model import ObjectSummary, Reference
 from dicomref.remote.fetching._intake import Arrival
 from dicomref.remote.fetching._run import FetchRun, Origin, class_label
-from dicomref.remote.planner._enums import Level, ParentKeys, Root
+from dicomref.remote.planner._dependents import (
+    REFERRER_CLASSES,
+    downstream,
+    referrer_find,
+    series_listing,
+    series_read,
+)
+from dicomref.remote.planner._enums import Root
 from dicomref.remote.planner._match import Match
-from dicomref.remote.planner._modality import REFERENCE_SEQUENCES, modality_for
-from dicomref.remote.planner._steps import LIST_SEPARATOR, Find, Keys, Retrieve, Scope, ScopeKind
+from dicomref.remote.planner._steps import Find
 from dicomref.remote.planner._wanted import Wanted
 from dicomref.remote.transport._executor import reason_of
 
 LOGGER = logging.getLogger(__name__)
-
-#: Referring modalities searched for an object of each modality.
-DOWNSTREAM: dict[str, tuple[str, ...]] = {
-    "RTSTRUCT": ("RTPLAN", "RTDOSE"),
-    "RTPLAN": ("RTDOSE", "RTRECORD"),
-}
-#: Referring modalities searched for an image (CT, MR, PET …): structure sets drawn on it.
-IMAGE_DOWNSTREAM: tuple[str, ...] = ("RTSTRUCT",)
-
-#: The SOP classes of each referring modality.
-REFERRER_CLASSES: dict[str, tuple[str, ...]] = {
-    "RTSTRUCT": (uids.RTStructureSetStorage,),
-    "RTPLAN": (uids.RTPlanStorage, uids.RTIonPlanStorage),
-    "RTDOSE": (uids.RTDoseStorage,),
-    "RTRECORD": (
-        uids.RTBeamsTreatmentRecordStorage,
-        uids.RTIonBeamsTreatmentRecordStorage,
-        uids.RTBrachyTreatmentRecordStorage,
-        uids.RTTreatmentSummaryRecordStorage,
-    ),
-}
-
-
-def downstream(summary: ObjectSummary) -> tuple[str, ...]:
-    """The modalities of objects that may depend on ``summary``."""
-    modality = modality_for(summary.sop_class) or summary.modality
-    if modality in DOWNSTREAM:
-        return DOWNSTREAM[modality]
-    if "Image Storage" in uids.UID(summary.sop_class).name:
-        return IMAGE_DOWNSTREAM
-    return ()
 
 
 def _references_any(refs: Iterable[Reference], targets: set[str]) -> bool:
@@ -123,25 +97,7 @@ class DependentSearch:
         root = self.run.state.capabilities.query_root or Root.STUDY
         for modality in sorted(modalities):
             classes = REFERRER_CLASSES[modality]
-            keys: Keys = (
-                ("StudyInstanceUID", study),
-                ("SeriesInstanceUID", ""),
-                ("SOPClassUID", LIST_SEPARATOR.join(classes)),
-                ("SOPInstanceUID", ""),
-            )
-            if root is Root.PATIENT:
-                keys = (("PatientID", patient_id or ""), *keys)
-            step = Find(
-                level=Level.IMAGE,
-                keys=keys,
-                return_keys=REFERENCE_SEQUENCES.get(modality, ()),
-                purpose=f"list the {modality} objects of study {study} with their references "
-                f"(for dependents of {_objects(len(targets))})",
-                resolves=frozenset(),
-                scope=Scope(ScopeKind.SERVER),
-                root=root,
-                parents=ParentKeys.VALUES,
-            )
+            step = referrer_find(study, modality, len(targets), root, patient_id)
             try:
                 rows = self.run.executor.run_find(step)
             except StatusError as exc:
@@ -193,22 +149,7 @@ class DependentSearch:
         rows = run.state.series_in(study, None)
         if rows is None:
             root = run.state.capabilities.query_root or Root.STUDY
-            patient: Keys = (("PatientID", patient_id or ""),) if root is Root.PATIENT else ()
-            listing = Find(
-                level=Level.SERIES,
-                keys=(
-                    *patient,
-                    ("StudyInstanceUID", study),
-                    ("Modality", ""),
-                    ("SeriesInstanceUID", ""),
-                ),
-                return_keys=("SeriesNumber", "NumberOfSeriesRelatedInstances"),
-                purpose=f"list the series of study {study} "
-                f"(for dependents of {_objects(len(targets))})",
-                resolves=frozenset(),
-                scope=Scope(ScopeKind.STUDY, study=study),
-                root=root,
-            )
+            listing = series_listing(study, len(targets), root, patient_id)
             run.find(listing)
             rows = run.state.series_in(study, None) or ()
         methods = run.options.methods(run.state.capabilities)
@@ -225,21 +166,14 @@ class DependentSearch:
             if row.modality not in modalities or not row.series or row.series in self.series_read:
                 continue
             self.series_read.add(row.series)
-            size = f"{_objects(row.count)}" if row.count is not None else "size unknown"
-            step = Retrieve(
-                method=methods[0],
-                level=Level.SERIES,
-                study=study,
-                series=row.series,
-                sop_uids=(),
-                expected=row.count,
-                purpose=f"retrieve {row.modality} series {row.series} whole ({size}) to read "
-                f"which objects reference {_objects(len(targets))} of ours",
-                root=run.state.capabilities.query_root or Root.STUDY,
-                patient_id=patient_id,
+            step = series_read(
+                methods[0],
+                study,
+                row.series,
+                row.modality,
+                row.count,
+                len(targets),
+                run.state.capabilities.query_root or Root.STUDY,
+                patient_id,
             )
             run.retrieve(step, accept=accept, hold=self.held_back)
-
-
-def _objects(count: int) -> str:
-    return f"{count} object" if count == 1 else f"{count} objects"

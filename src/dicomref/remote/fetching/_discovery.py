@@ -21,21 +21,19 @@ import dataclasses
 from collections.abc import Sequence
 
 from dicomref.errors import StatusError
-from dicomref.remote.planner._build import STUDY_RETURN_KEYS
 from dicomref.remote.planner._candidates import ordered_studies
-from dicomref.remote.planner._enums import Level, ParentKeys, Root
+from dicomref.remote.planner._discovery import SERVER, flat_finds, study_listing
+from dicomref.remote.planner._enums import Level
 from dicomref.remote.planner._match import Match
 from dicomref.remote.planner._options import PlanOptions
 from dicomref.remote.planner._planner import plan
 from dicomref.remote.planner._state import State
-from dicomref.remote.planner._steps import LIST_SEPARATOR, Find, Keys, Scope, ScopeKind, split_uids
+from dicomref.remote.planner._steps import Find
 from dicomref.remote.planner._wanted import Wanted
 from dicomref.remote.transport._executor import Executor, reason_of
 
 MAX_STUDIES = 25
 """Studies searched one by one for a UID without any hint, newest first."""
-
-_SERVER = Scope(ScopeKind.SERVER)
 
 
 def unhinted(wanted: Wanted) -> bool:
@@ -63,35 +61,12 @@ def _open(state: State, uid: str) -> bool:
     return (
         uid not in state.located
         and uid not in state.unplaced
-        and not state.was_searched(uid, _SERVER)
+        and not state.was_searched(uid, SERVER)
     )
 
 
 def _flat(executor: Executor, state: State, uids: Sequence[str], options: PlanOptions) -> State:
-    root = state.capabilities.query_root or Root.STUDY
-    parents: Keys = (("StudyInstanceUID", ""), ("SeriesInstanceUID", ""))
-    if root is Root.PATIENT:
-        parents = (("PatientID", ""), *parents)
-    listed = state.capabilities.lists()
-    chunks = (
-        split_uids(
-            uids, max_count=options.list_size(state.capabilities), max_chars=options.max_list_chars
-        )
-        if listed
-        else ((u,) for u in uids)
-    )
-    for chunk in chunks:
-        count = "1 object" if len(chunk) == 1 else f"{len(chunk)} objects"
-        step = Find(
-            level=Level.IMAGE,
-            keys=(*parents, ("SOPInstanceUID", LIST_SEPARATOR.join(chunk))),
-            return_keys=("SOPClassUID",),
-            purpose=f"locate {count} by SOP Instance UID across the server (no location hint)",
-            resolves=frozenset(chunk),
-            scope=_SERVER,
-            root=root,
-            parents=ParentKeys.EMPTY,
-        )
+    for step in flat_finds(state, uids, options):
         try:
             rows = executor.run_find(step)
         except StatusError as exc:
@@ -105,17 +80,7 @@ def _flat(executor: Executor, state: State, uids: Sequence[str], options: PlanOp
 def _study_by_study(
     executor: Executor, state: State, uids: list[str], options: PlanOptions
 ) -> tuple[State, dict[str, str]]:
-    root = state.capabilities.query_root or Root.STUDY
-    listing = Find(
-        level=Level.STUDY,
-        keys=(("StudyInstanceUID", ""),),
-        return_keys=STUDY_RETURN_KEYS,
-        purpose="list the studies on the server (no location hint for "
-        f"{'1 object' if len(uids) == 1 else f'{len(uids)} objects'})",
-        resolves=frozenset(uids),
-        scope=Scope(ScopeKind.PATIENT),
-        root=root,
-    )
+    listing = study_listing(state, uids)
     try:
         rows = executor.run_find(listing)
     except StatusError as exc:

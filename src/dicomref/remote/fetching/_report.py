@@ -6,27 +6,46 @@ the wire: requests per DIMSE command, associations opened, objects and bytes tha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dicomref.model import InstanceKey
 from dicomref.remote.planner._capabilities import Capabilities
 
+_FIELDS = {
+    "C-FIND": "c_find",
+    "C-MOVE": "c_move",
+    "C-GET": "c_get",
+    "QIDO-RS": "qido",
+    "WADO-RS": "wado",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Requests:
-    """DIMSE requests sent, per command."""
+    """Requests sent, per command: DIMSE's C-FIND, C-MOVE, C-GET; DICOMweb's QIDO-RS
+    searches and WADO-RS retrieves (each HTTP request counts once)."""
 
     c_find: int = 0
     c_move: int = 0
     c_get: int = 0
+    qido: int = 0
+    wado: int = 0
+
+    @classmethod
+    def counted(cls, counts: Mapping[str, int]) -> Requests:
+        """From ``{"C-FIND": n, ..., "QIDO-RS": n, "WADO-RS": n}`` (absent: 0)."""
+        return cls(**{field: counts.get(command, 0) for command, field in _FIELDS.items()})
 
     @property
     def total(self) -> int:
-        return self.c_find + self.c_move + self.c_get
+        return self.c_find + self.c_move + self.c_get + self.qido + self.wado
 
     def by_command(self) -> dict[str, int]:
-        """``{"C-FIND": n, "C-MOVE": n, "C-GET": n}``."""
-        return {"C-FIND": self.c_find, "C-MOVE": self.c_move, "C-GET": self.c_get}
+        """``{"C-FIND": n, "C-MOVE": n, "C-GET": n}``, and ``"QIDO-RS"``/``"WADO-RS"``
+        when DICOMweb requests were sent."""
+        counts = {command: getattr(self, field) for command, field in _FIELDS.items()}
+        return {c: n for c, n in counts.items() if n or c.startswith("C-")}
 
     def describe(self) -> str:
         """E.g. "3 C-FIND, 2 C-MOVE" (commands not used are left out; "none" if nothing)."""

@@ -50,8 +50,8 @@ from dicomref.remote.planner._query import CohortQuery
 from dicomref.remote.planner._state import State
 from dicomref.remote.planner._steps import Find
 from dicomref.remote.planner._wanted import Wanted
-from dicomref.remote.transport._dimse import DimseClient
 from dicomref.remote.transport._executor import Executor
+from dicomref.remote.transport._open import opened
 from dicomref.remote.transport._pool import ClientPool
 from dicomref.store import ManagedStore
 
@@ -89,8 +89,8 @@ def locate(
     state = State.start(wanted, capabilities or Capabilities.unknown())
     options = PlanOptions()
     classes: dict[str, str] = {w.sop_uid: w.sop_class for w in wanted if w.sop_class}
-    with DimseClient(node) as client:
-        executor = Executor(client)
+    with opened(node) as transport:
+        executor = Executor(transport)
         blind = [w.sop_uid for w in wanted if unhinted(w)]
         verdicts: dict[str, str] = {}
         if blind:

@@ -43,12 +43,9 @@ from dicomref.remote.planner._planner import Plan, plan
 from dicomref.remote.planner._state import State
 from dicomref.remote.planner._steps import Find, Retrieve, Step
 from dicomref.remote.planner._wanted import Wanted
-from dicomref.remote.transport._executor import (
-    MOVE_DESTINATION_UNKNOWN,
-    Executor,
-    RetrieveAnswer,
-    reason_of,
-)
+from dicomref.remote.transport._base import RetrieveAnswer, reason_of
+from dicomref.remote.transport._dimse import MOVE_DESTINATION_UNKNOWN
+from dicomref.remote.transport._executor import Executor
 from dicomref.store import ManagedStore
 
 if TYPE_CHECKING:
@@ -195,7 +192,7 @@ class FetchRun:
                     self.find(step)
                 else:
                     self.retrieve(step)
-        raise RemoteError(str(self.executor.client.node), "the fetch did not converge")
+        raise RemoteError(self.executor.transport.name, "the fetch did not converge")
 
     def _phase(self, pool: ClientPool, steps: Sequence[Step]) -> None:
         """Send a phase's steps over the pool's associations; record each answer here, in
@@ -321,7 +318,7 @@ class FetchRun:
                 batch.sync()
                 self.settle(batch.arrivals, accept, hold)
                 self._mismatches(batch)
-                raise error or RemoteError(str(self.executor.client.node), "no answer")
+                raise error or RemoteError(self.executor.transport.name, "no answer")
             self.executor.note(
                 "C-MOVE is not used further in this fetch: the server does not know where "
                 "to send (0xA801); what C-GET cannot bring is listed as missing"

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 
 from dicomref.remote.probing._report import ProbeInstance
 from dicomref.remote.probing._support import identifier
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 
 MAX_STUDIES = 5
 """Studies whose series are listed to choose an instance (and an RT object) from."""

@@ -29,7 +29,7 @@ from dicomref.remote.probing import _retrieves as retrieves
 from dicomref.remote.probing._report import ProbeReport, ProbeResult, capabilities_from
 from dicomref.remote.probing._session import Session
 from dicomref.remote.probing._support import Measured, from_error, made_up_uid, reason
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 
 LOGGER = logging.getLogger(__name__)
 

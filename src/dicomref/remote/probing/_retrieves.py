@@ -28,7 +28,7 @@ from dicomref.remote.probing._support import (
     unknown,
     yes,
 )
-from dicomref.remote.transport._dimse import RetrieveResult
+from dicomref.remote.transport._dimse_client import RetrieveResult
 from dicomref.remote.transport._receiver import listen_address
 
 SEQUENCE_KEYS = (

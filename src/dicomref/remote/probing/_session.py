@@ -9,7 +9,7 @@ from dicomref._dimse._node import Node
 from dicomref.remote.probing._discover import Series, Study
 from dicomref.remote.probing._report import Outcome, ProbeInstance
 from dicomref.remote.probing._support import Keeper
-from dicomref.remote.transport._dimse import DimseClient
+from dicomref.remote.transport._dimse_client import DimseClient
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from dicomref.errors import (
     StatusError,
 )
 from dicomref.remote.probing._report import Outcome, ProbeInstance
-from dicomref.remote.transport._dimse import RetrieveResult, is_failure, status_meaning
+from dicomref.remote.transport._dimse_client import RetrieveResult, is_failure, status_meaning
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from dicomref.errors import DicomrefError
 from dicomref.remote.fetching._report import FetchProgress
 from dicomref.remote.planner._enums import Method
 from dicomref.remote.planner._steps import Retrieve, Step
-from dicomref.remote.transport._dimse import DimseClient
 from dicomref.remote.transport._executor import Executor, Tally
+from dicomref.remote.transport._open import open_transport
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ class ClientPool:
         if size < 1:
             raise ValueError(f"a pool needs at least one association, not {size}")
         self.tally = Tally(progress)
-        self.executors = [Executor(DimseClient(node), tally=self.tally) for _ in range(size)]
+        self.executors = [Executor(open_transport(node), tally=self.tally) for _ in range(size)]
         self._workers: list[threading.Thread] = []
 
     @property
@@ -130,12 +130,12 @@ class ClientPool:
         or dies with the process)."""
         if abort:
             for executor in self.executors:
-                executor.client.close(abort=True)
+                executor.transport.close(abort=True)
             return
         for worker in self._workers:
             worker.join()
         for executor in self.executors:
-            executor.client.close()
+            executor.transport.close()
 
     def __enter__(self) -> ClientPool:
         return self
