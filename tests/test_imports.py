@@ -60,6 +60,8 @@ def run_cli(*argv: str) -> str:
         ("import dicomref.catalog._catalog", ("pynetdicom", "dask", "distributed")),
         ("import dicomref.catalog._batches", ("dask", "distributed")),  # a cluster task
         ("from dicomref import references, read_object", ("pynetdicom", "sqlalchemy")),
+        # Starlette only in the HTTP server's packages (server.dicomweb, server.page).
+        ("import dicomref.graph_view, dicomref.labels", (*HEAVY, "starlette", "uvicorn")),
     ],
 )
 def test_a_path_imports_nothing_heavy_it_does_not_use(code: str, banned: tuple[str, ...]) -> None:
