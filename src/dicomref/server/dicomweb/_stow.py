@@ -41,6 +41,9 @@ DEFAULT_MAX_BODY: Final = 4 * 1024**3
 """Largest STOW-RS request body by default (4 GiB)."""
 DEFAULT_MAX_PART: Final = 1024**3
 """Largest object in a STOW-RS request by default (1 GiB)."""
+MAX_BOUNDARY: Final = 200
+"""Longest boundary taken.  RFC 2046 allows 70 characters, but Orthanc's DICOMweb plugin
+(1.7) sends 73 (two UUIDs): a little leniency costs nothing here."""
 SUCCESS: Final = 0x0000
 CANNOT_UNDERSTAND: Final = 0xC210
 DOES_NOT_MATCH: Final = 0xA900
@@ -98,8 +101,11 @@ def check_content_type(header: str | None) -> str:
             f"boundary=... (got {(header or 'none')[:120]!r})",
         )
     boundary = params.get("boundary", "")
-    if not 1 <= len(boundary) <= 70:
-        raise bad_request("the Content-Type of the body has no valid boundary parameter")
+    if not 1 <= len(boundary) <= MAX_BOUNDARY:
+        raise bad_request(
+            f"the Content-Type of the body has no valid boundary parameter (1 to {MAX_BOUNDARY} "
+            f"characters): {(header or '')[:200]!r}"
+        )
     return boundary
 
 
