@@ -143,13 +143,8 @@ def test_orthanc_retrieves_from_our_server(orthanc: OrthancServer, pristine_samp
         for i in orthanc.rest("/instances")
     }
     assert {plan.sop_instance, *(o.sop_instance for o in ct)} <= held
-    metadata = post(
-        orthanc,
-        "get",
-        {
-            "Uri": f"/studies/{plan.study}/series/{plan.series}/instances/{plan.sop_instance}/metadata"
-        },
-    )
+    uri = f"/studies/{plan.study}/series/{plan.series}/instances/{plan.sop_instance}/metadata"
+    metadata = post(orthanc, "get", {"Uri": uri})
     assert orthanc_value(metadata[0], SOP) == plan.sop_instance
 
 
