@@ -62,6 +62,8 @@ def run_cli(*argv: str) -> str:
         ("from dicomref import references, read_object", ("pynetdicom", "sqlalchemy")),
         # Starlette only in the HTTP server's packages (server.dicomweb, server.page).
         ("import dicomref.graph_view, dicomref.labels", (*HEAVY, "starlette", "uvicorn")),
+        ("import dicomref.server.dicomweb", (*HEAVY, "starlette", "uvicorn", "httpx")),
+        (run_cli("serve", "--help"), ("starlette", "uvicorn", "httpx")),
     ],
 )
 def test_a_path_imports_nothing_heavy_it_does_not_use(code: str, banned: tuple[str, ...]) -> None:
@@ -83,6 +85,19 @@ def test_a_local_scan_imports_no_dask(tmp_path: Path) -> None:
     loaded = imported_after(run_cli("scan", str(tmp_path / "patient"), "--db", db))
     assert "sqlalchemy" in loaded  # the scan ran
     assert not {"dask", "distributed"} & loaded
+
+
+def test_serve_without_http_port_imports_no_http_server(tmp_path: Path) -> None:
+    """Starlette and uvicorn are loaded by ``serve --http-port`` only."""
+    code = (
+        "from dicomref.server import Server, ServerConfig\n"
+        f"server = Server(ServerConfig(port=0), 'sqlite:///{tmp_path / 'catalog.sqlite'}')\n"
+        "server.start()\n"
+        "server.stop()"
+    )
+    loaded = imported_after(code)
+    assert "pynetdicom" in loaded  # the server ran
+    assert not {"starlette", "uvicorn", "httpx", "anyio"} & loaded
 
 
 def test_the_server_imports_nothing_from_the_client() -> None:
