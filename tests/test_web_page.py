@@ -5,18 +5,23 @@ The browser tests (test_web_browser.py) drive the same pages in Chromium.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pydicom
 import pytest
 from starlette.testclient import TestClient
 
+from backends import BOTH_BACKENDS
 from dicomref.catalog import Catalog
+from dicomref.check import run_checks
 from dicomref.sample import Sample
 from web_support import contoured_slice, delete_slice, page_app
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+# SQLite and PostgreSQL: the page builds its own queries over the catalog's tables.
+pytestmark = BOTH_BACKENDS
 
 
 @pytest.fixture
@@ -253,3 +258,38 @@ def test_values_from_files_are_escaped(client: TestClient, sample: Sample) -> No
     evil = "<script>alert(1)</script>"
     page = client.get("/", params={"q": evil})
     assert evil not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_study_findings_are_checks_findings_for_the_study(sample: Sample, catalog_url: str) -> None:
+    """A dose in another frame of reference, a Varian-style study reference, a deleted
+    slice: the study page says what ``dicomref check`` says of the study's files (all but
+    CONTOUR_OFF_SLICE, which reads the files), in the same words."""
+    dose = pydicom.dcmread(sample.dose.path)
+    dose.FrameOfReferenceUID = "1.2.826.0.1.3680043.10.543.999"
+    dose.save_as(sample.dose.path)
+    ss = pydicom.dcmread(sample.structure_sets[0].path)
+    study_item = ss.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+    study_item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ss.save_as(sample.structure_sets[0].path)
+    delete_slice(sample, contoured_slice(sample))
+    with Catalog(catalog_url) as catalog, TestClient(page_app(catalog)) as c:
+        catalog.scan([sample.root])
+        expected = [
+            f
+            for f in run_checks(catalog)
+            if f.code != "CONTOUR_OFF_SLICE" and f.source in study_objects(sample, 0)
+        ]
+        page = c.get(f"/studies/{sample.study_uids[0]}").text
+    findings = page.split('id="findings"')[1]
+    assert {f.code for f in expected} == {
+        "DANGLING_REFERENCE",
+        "FRAME_OF_REFERENCE_MISMATCH",
+        "NONCONFORMING_REFERENCE",
+    }
+    assert findings.count("<li>") == len(expected)
+    for f in expected:
+        assert html.escape(f.message) in findings, f.message
+
+
+def study_objects(sample: Sample, study: int) -> set[str]:
+    return {o.sop_instance for o in sample.objects if o.study == sample.study_uids[study]}

@@ -10,7 +10,7 @@ departs from the standard and how it was read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from dicomref.catalog import Catalog
 from dicomref.check._findings import CheckOptions, Finding, Severity
@@ -20,8 +20,13 @@ from dicomref.model import Kind, Reference
 
 def check_conformance(catalog: Catalog, options: CheckOptions) -> Iterator[Finding]:
     """One warning per object holding study or series references that do not conform."""
+    return conformance_findings(catalog.references_of_kind(Kind.STUDY, Kind.SERIES))
+
+
+def conformance_findings(references: Iterable[Reference]) -> Iterator[Finding]:
+    """The findings of these study and series references (the web page gives one study's)."""
     per_source: dict[str, list[tuple[Reference, str]]] = {}
-    for ref in catalog.references_of_kind(Kind.STUDY, Kind.SERIES):
+    for ref in references:
         why = nonconformity(ref.kind, ref.target_class)
         if why is not None:
             per_source.setdefault(ref.source, []).append((ref, why))

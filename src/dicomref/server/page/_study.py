@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dicomref.catalog import DuplicateGroup
-from dicomref.check import SEVERITY_ORDER, Finding, dangling_findings, duplicate_finding
+from dicomref.check import (
+    SEVERITY_ORDER,
+    SOURCE_MODALITIES,
+    Finding,
+    conformance_findings,
+    dangling_findings,
+    duplicate_finding,
+    frame_findings,
+)
 from dicomref.graph_view import SeriesInfo, series_info
 from dicomref.labels import OBJECT_MODALITIES
-from dicomref.model import Kind
+from dicomref.model import Kind, ObjectSummary
 
 if TYPE_CHECKING:
     from dicomref.catalog import Catalog
@@ -176,7 +184,7 @@ def load_study(catalog: Catalog, study_uid: str) -> StudyData | None:
         | {link.series_hint for group in links.values() for link in group if link.series_hint},
     )
     data = StudyData(header, series_list, objects, links, titles)
-    data.findings = _findings(catalog, links, duplicate_files)
+    data.findings = _findings(catalog, objects, links, duplicate_files)
     return data
 
 
@@ -235,11 +243,12 @@ def _links(
 
 def _findings(
     catalog: Catalog,
+    objects: dict[str, StudyObject],
     links: dict[str, list[Link]],
     duplicate_files: Iterable[tuple[str, str, int]],
 ) -> list[Finding]:
-    """DANGLING_REFERENCE and DUPLICATE_SOP_INSTANCE_UID for the study's files, worded as
-    ``dicomref check`` words them."""
+    """The findings of ``dicomref check`` for the study's files, worded as it words them,
+    from the index alone: every check but CONTOUR_OFF_SLICE (which reads the files)."""
     sources = set(links)
     missing = sorted(
         {
@@ -260,7 +269,36 @@ def _findings(
         paths = tuple(p for p, _ in held)
         sizes = tuple(s for _, s in held)
         found.append(duplicate_finding(DuplicateGroup(uid, paths, sizes, _same(paths, sizes))))
+    found += _frames_and_conformance(catalog, objects, links)
     found.sort(key=lambda f: (SEVERITY_ORDER[f.severity], f.code, f.source or "", f.path or ""))
+    return found
+
+
+def _frames_and_conformance(
+    catalog: Catalog, objects: dict[str, StudyObject], links: dict[str, list[Link]]
+) -> list[Finding]:
+    """FRAME_OF_REFERENCE_MISMATCH of the study's RT objects and SEGs, and
+    NONCONFORMING_REFERENCE of its study and series references."""
+    targets: dict[str, ObjectSummary | None] = {}
+
+    def target_of(uid: str) -> ObjectSummary | None:
+        if uid not in targets:
+            held = catalog.locate(uid)
+            targets[uid] = held[0] if held else None
+        return targets[uid]
+
+    found: list[Finding] = []
+    study_kinds = (Kind.STUDY, Kind.SERIES)
+    for source, group in links.items():
+        obj = objects.get(source)
+        framed = obj is not None and obj.modality in SOURCE_MODALITIES
+        if not framed and not any(link.kind in study_kinds for link in group):
+            continue
+        references = catalog.references_from(source)
+        found += conformance_findings(r for r in references if r.kind in study_kinds)
+        summary = target_of(source) if framed else None
+        if summary is not None:
+            found += frame_findings(summary, references, target_of)
     return found
 
 

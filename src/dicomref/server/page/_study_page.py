@@ -201,9 +201,10 @@ def _series_table(data: StudyData) -> str:
 
 def _findings(findings: list[Finding]) -> str:
     note = (
-        '<p class="note">Checked here, from the index: dangling references and duplicate '
-        "UIDs of this study's files. <code>dicomref check</code> also checks contours against "
-        "their slices, frames of reference and conformance (it reads the files).</p>"
+        '<p class="note">The checks of <code>dicomref check</code> that read the index, for '
+        "this study's files: dangling references, duplicate UIDs, frames of reference, "
+        "nonconforming study and series references. Contours against their slices: run "
+        "<code>dicomref check</code> (it reads the files).</p>"
     )
     if not findings:
         return note + '<p class="ok">No problems found.</p>'
