@@ -198,7 +198,9 @@ def test_a_configuration_built_in_code() -> None:
 def test_node_from_cli(tmp_path: Path) -> None:
     config = write(tmp_path, NODES)
     node = node_from_cli("pacs1", ae="CLIAE", retrieve=RetrieveChoice.GET, config=config)
+    assert isinstance(node, Node)
     assert (node.our_ae, node.retrieve, node.store_port) == ("CLIAE", "get", 11113)
-    assert node_from_cli("pacs1", retrieve="AUTO", config=config).retrieve == "auto"
+    auto = node_from_cli("pacs1", retrieve="AUTO", config=config)
+    assert isinstance(auto, Node) and auto.retrieve == "auto"
     with pytest.raises(UsageError, match="--retrieve must be one of move, get, auto"):
         node_from_cli("pacs1", retrieve="fetch", config=config)

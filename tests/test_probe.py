@@ -199,12 +199,29 @@ def probed(request: pytest.FixtureRequest, store_port: int) -> tuple[str, ProbeR
     return name, probe(node_of(server), store_port=store_port)
 
 
+DICOMWEB_ONLY = (
+    "filter_honest",
+    "uid_list_repeated",
+    "url_budget",
+    "sequence_includefield",
+    "metadata_complete",
+    "bulk_data_uris",
+    "metadata_cost",
+    "empty_as_204",
+    "retrieve_urls_correct",
+    "any_transfer_syntax",
+    "concurrency",
+)
+
+
 def flags(caps: Capabilities) -> dict[str, bool | int | None]:
     """The flags measured, without the time and the costs (which vary run to run: the
     probe times its retrieves, so ``request_seconds`` is set wherever one worked)."""
     values = dataclasses.asdict(caps)
     for name in ("measured_at", "request_seconds", "object_seconds", "bytes_per_second"):
         del values[name]
+    for name in DICOMWEB_ONLY:  # measured on DICOMweb servers alone
+        assert values.pop(name) is None, name
     assert caps.object_seconds is None and caps.bytes_per_second is None
     works = caps.c_get is True or caps.c_move is True
     assert (caps.request_seconds is not None and caps.request_seconds > 0) is works

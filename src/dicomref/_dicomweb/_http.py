@@ -37,7 +37,7 @@ _USER_AGENT = "dicomref"
 def make_client(node: WebNode, *, connections: int | None = None) -> httpx.Client:
     """A client for ``node``: its credentials in every request's ``Authorization`` header,
     TLS verified (against ``node.ca`` when given), ``connections`` kept open at most
-    (default ``node.concurrency``), HTTP/1.1."""
+    (default ``node.parallel``), HTTP/1.1."""
     import httpx
 
     verify: ssl.SSLContext | bool = node.verify
@@ -46,10 +46,10 @@ def make_client(node: WebNode, *, connections: int | None = None) -> httpx.Clien
             verify = ssl.create_default_context(cafile=str(node.ca))
         except (OSError, ssl.SSLError) as exc:
             raise AssociationError(str(node), f"cannot read the CA file {node.ca}: {exc}") from exc
-    headers = {"User-Agent": _USER_AGENT}
+    headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if node.credentials is not None:
         headers["Authorization"] = node.credentials.header()
-    size = connections if connections is not None else node.concurrency
+    size = connections if connections is not None else node.parallel
     return httpx.Client(
         base_url=node.url,
         headers=headers,

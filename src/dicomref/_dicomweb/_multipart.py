@@ -2,7 +2,8 @@
 
 :func:`iter_parts` takes the body as an iterator of byte chunks (httpx's
 ``Response.iter_bytes()``) and yields each part as soon as its closing delimiter has
-arrived: one part in memory at a time, never the whole answer.  A part larger than
+arrived: one part in memory at a time, never the whole answer.  The (short) epilogue is
+read to the end, so that a keep-alive connection is reused.  A part larger than
 ``max_part`` bytes, headers larger than :data:`MAX_HEADERS`, or a body that ends before
 the closing delimiter raise :class:`MultipartError` (the caller names the server and the
 request).
@@ -113,7 +114,8 @@ def iter_parts(
         after = start + len(delimiter)
         stream.need(after + 2, "a delimiter")
         if stream.buffer[after : after + 2] == b"--":
-            return  # the close delimiter; the epilogue is not read
+            _drain(stream)
+            return
         line_end = stream.find(_CRLF, after, 256, "the line of a delimiter")
         if stream.buffer[after:line_end].strip(b" \t"):
             raise MultipartError(
@@ -129,6 +131,17 @@ def iter_parts(
         del stream.buffer[: body_end + 2]
         start = 0
         yield Part(headers, body)
+
+
+def _drain(stream: _Stream) -> None:
+    """Read the epilogue after the close delimiter to the end of the body (up to
+    :data:`MAX_HEADERS` bytes), so that the connection can carry the next request; a
+    longer epilogue is left unread (the connection is then closed, not reused)."""
+    epilogue = len(stream.buffer)
+    stream.buffer.clear()
+    while epilogue <= MAX_HEADERS and stream.more():
+        epilogue += len(stream.buffer)
+        stream.buffer.clear()
 
 
 def _headers(block: bytes, received: int) -> dict[str, str]:

@@ -7,6 +7,7 @@ with a user or password in it is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -145,7 +146,8 @@ class WebNode:
     TLS certificate (on by default; ``ca``: a PEM file of the CAs to trust instead of the
     system's).  ``url_budget``: the longest request line to send, in bytes (UID lists are
     cut to fit; None: :data:`DEFAULT_URL_BUDGET` until the probe measured it).
-    ``concurrency``: requests a retrieve keeps in flight.  ``name``: the nodes.toml entry
+    ``concurrency``: requests a retrieve keeps in flight (None:
+    :data:`DEFAULT_CONCURRENCY`, or what the probe measured).  ``name``: the nodes.toml entry
     it came from, if any.
     """
 
@@ -155,7 +157,7 @@ class WebNode:
     ca: Path | None = None
     timeouts: WebTimeouts = field(default_factory=WebTimeouts)
     url_budget: int | None = None
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int | None = None
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -170,7 +172,9 @@ class WebNode:
             raise UsageError(
                 f"url_budget must be a number of bytes >= 512, not {self.url_budget!r}"
             )
-        if isinstance(self.concurrency, bool) or not 1 <= self.concurrency <= 64:
+        if self.concurrency is not None and (
+            isinstance(self.concurrency, bool) or not 1 <= self.concurrency <= 64
+        ):
             raise UsageError(f"concurrency must be from 1 to 64, not {self.concurrency!r}")
         if not isinstance(self.timeouts, WebTimeouts):
             raise UsageError(f"timeouts must be a WebTimeouts, not {self.timeouts!r}")
@@ -190,6 +194,21 @@ class WebNode:
     def budget(self) -> int:
         """The request-line budget in bytes (measured, or the default)."""
         return self.url_budget if self.url_budget is not None else DEFAULT_URL_BUDGET
+
+    @property
+    def parallel(self) -> int:
+        """Requests a retrieve keeps in flight (set, or the default)."""
+        return self.concurrency if self.concurrency is not None else DEFAULT_CONCURRENCY
+
+    def tuned(self, url_budget: int | None, concurrency: int | None) -> WebNode:
+        """This node with what the probe measured where nothing was set: the request-line
+        budget (nine tenths of the longest line answered, headers vary) and the
+        concurrency."""
+        budget = self.url_budget
+        if budget is None and url_budget is not None:
+            budget = max(512, url_budget * 9 // 10)
+        parallel = self.concurrency if self.concurrency is not None else concurrency
+        return dataclasses.replace(self, url_budget=budget, concurrency=parallel)
 
     @property
     def path(self) -> str:

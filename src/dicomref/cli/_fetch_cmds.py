@@ -50,6 +50,7 @@ from dicomref.cli._uid_args import (
 )
 
 if TYPE_CHECKING:
+    from dicomref._dicomweb._node import WebNode
     from dicomref._dimse._node import Node
     from dicomref.catalog import Catalog
     from dicomref.remote import Capabilities, FetchReport, LocateReport
@@ -221,6 +222,7 @@ def fetch(
     Every object fetched is indexed in the catalog.  Exit code 1 when some objects are
     missing (each is listed with its reason), or when --query selects nothing.
     """
+    from dicomref._dicomweb._node import WebNode
     from dicomref.catalog import Catalog
     from dicomref.remote import CohortQuery, Wanted
     from dicomref.remote import fetch as fetch_objects
@@ -261,7 +263,7 @@ def fetch(
                 capabilities=capabilities,
                 follow=not no_follow,
                 with_dependents=with_dependents,
-                retrieve=target.retrieve,
+                retrieve=None if isinstance(target, WebNode) else target.retrieve,
                 hints=hints,
                 progress=progress.show,
                 query=selection,
@@ -371,7 +373,7 @@ def _print_fetch(report: FetchReport, out_dir: Path, verbose: int) -> None:
 # -- shared ----------------------------------------------------------------------------------------
 
 
-def _capabilities(catalog: Catalog, node: Node, probe: bool) -> Capabilities | None:
+def _capabilities(catalog: Catalog, node: Node | WebNode, probe: bool) -> Capabilities | None:
     """The last probe's result for ``node`` (probing now with ``probe``), or None: the
     library then assumes a strict server and learns on the way."""
     if probe:

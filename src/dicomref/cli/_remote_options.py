@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dicomref._dimse._node import Node, RetrieveMethod
 from dicomref.errors import UsageError
-from dicomref.remote._config import CONFIG_ENV, CONFIG_FILENAME, resolve_node
+from dicomref.remote._config import CONFIG_ENV, CONFIG_FILENAME, resolve_any_node
+
+if TYPE_CHECKING:
+    from dicomref._dicomweb._node import WebNode
 
 
 class RetrieveChoice(enum.StrEnum):
@@ -37,7 +40,8 @@ NodeArg = Annotated[
     str,
     typer.Argument(
         metavar="NODE",
-        help=f"The server: AE@host:port, or the name of a node in {CONFIG_FILENAME}.",
+        help=f"The server: AE@host:port, a DICOMweb base URL (https://host/dicom-web), or "
+        f"the name of a node in {CONFIG_FILENAME}.",
         show_default=False,
     ),
 ]
@@ -123,8 +127,9 @@ def node_from_cli(
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
     tls_ca: Path | None = None,
-) -> Node:
-    """The :class:`Node` the command line names, the options overriding the nodes file.
+) -> Node | WebNode:
+    """The node the command line names (DIMSE or DICOMweb), the options overriding the
+    nodes file (a DIMSE option given for a DICOMweb node is a UsageError).
 
     Raises ConfigError (a file that cannot be used, an unknown name) or UsageError (a value
     that is not valid); ``maps_errors`` turns both into exit code 2.
@@ -138,7 +143,7 @@ def node_from_cli(
             raise UsageError(f"--retrieve must be one of {choices}, not {retrieve!r}") from None
     given = {"cert": tls_cert, "key": tls_key, "ca": tls_ca}
     tls = {name: path for name, path in given.items() if path is not None}
-    return resolve_node(
+    return resolve_any_node(
         node,
         config=config,
         our_ae=ae,

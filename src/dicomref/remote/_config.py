@@ -22,6 +22,11 @@ A ``tls`` table (keys ``ca``, ``cert``, ``key``, ``verify_peer``, ``server_hostn
 trusted CAs); relative paths are relative to the nodes file's folder.  A node's ``tls``
 keys override those of ``[defaults]`` one by one.
 
+A ``[nodes.NAME]`` table with ``url`` instead of ``ae``/``host``/``port`` is a DICOMweb
+server (:mod:`dicomref.remote._web_config`: credentials from the environment, TLS, timeouts);
+a node given as ``http://…`` / ``https://…`` takes the settings of the table with that
+``url``, if any.
+
 Precedence, highest first: the value given by the caller (a command-line option), the
 node's own table, ``[defaults]``, the built-in defaults of :class:`Node`.
 """
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, cast
 
+from dicomref._dicomweb._node import WebNode, looks_like_url
 from dicomref._dimse._node import (
     DEFAULT_OUR_AE,
     RETRIEVE_METHODS,
@@ -44,6 +50,7 @@ from dicomref._dimse._node import (
 )
 from dicomref._dimse._tls import Tls
 from dicomref.errors import ConfigError, UsageError
+from dicomref.remote._web_config import WebEntry, web_entry
 
 CONFIG_ENV: Final = "DICOMREF_CONFIG"
 """Environment variable naming the nodes file (overrides the user configuration folder)."""
@@ -123,6 +130,8 @@ class NodeConfig:
     defaults: NodeSettings = field(default_factory=NodeSettings)
     nodes: Mapping[str, NodeEntry] = field(default_factory=dict)
     exists: bool = False
+    web: Mapping[str, WebEntry] = field(default_factory=dict)
+    """The DICOMweb nodes (tables with ``url``), by name."""
 
     @property
     def where(self) -> str:
@@ -138,12 +147,16 @@ class NodeConfig:
         timeouts: Timeouts | None = None,
         tls: Mapping[str, Path | str | bool] | None = None,
     ) -> Node:
-        """The node ``text`` names: ``AE@host:port`` or the name of a ``[nodes.*]`` table.
+        """The DIMSE node ``text`` names: ``AE@host:port`` or the name of a ``[nodes.*]``
+        table (:meth:`resolve_any` also takes DICOMweb nodes).
 
         An ``AE@host:port`` that a named node also describes takes that node's settings.
         ``tls``: :class:`Tls` settings by field name, each overriding the file's (given,
         even empty, TLS is on).
         """
+        text = text.strip()
+        if looks_like_url(text) or text in self.web:
+            raise UsageError(f"{text} is a DICOMweb node, not a DIMSE one (AE@host:port)")
         given = NodeSettings(
             our_ae,
             store_port,
@@ -151,7 +164,6 @@ class NodeConfig:
             _seconds(timeouts),
             tuple(tls.items()) if tls is not None else None,
         )
-        text = text.strip()
         if "@" in text:
             parsed = Node.parse(text)
             entry = next((e for e in self.nodes.values() if e.matches(parsed)), None)
@@ -163,6 +175,52 @@ class NodeConfig:
             raise ConfigError(self._unknown(text))
         return self._node(entry, given)
 
+    def resolve_any(
+        self,
+        text: str,
+        *,
+        our_ae: str | None = None,
+        store_port: int | None = None,
+        retrieve: RetrieveMethod | None = None,
+        timeouts: Timeouts | None = None,
+        tls: Mapping[str, Path | str | bool] | None = None,
+    ) -> Node | WebNode:
+        """The node ``text`` names, DIMSE (as :meth:`resolve`) or DICOMweb: a base URL
+        (``http://…``, ``https://…``; the table with that ``url`` gives its settings) or
+        the name of a table with ``url``.  The DIMSE settings given for a DICOMweb node are
+        a :class:`UsageError` (they cannot apply)."""
+        text = text.strip()
+        if not (looks_like_url(text) or text in self.web):
+            return self.resolve(
+                text,
+                our_ae=our_ae,
+                store_port=store_port,
+                retrieve=retrieve,
+                timeouts=timeouts,
+                tls=tls,
+            )
+        dimse = {
+            "our AE title (--ae)": our_ae,
+            "store port (--store-port)": store_port,
+            "retrieve method (--retrieve)": retrieve,
+            "DIMSE timeouts": timeouts,
+            "TLS options (--tls-*; give ca in nodes.toml)": tls,
+        }
+        given_dimse = [what for what, value in dimse.items() if value is not None]
+        if given_dimse:
+            raise UsageError(
+                f"{text} is a DICOMweb node: the {given_dimse[0]} applies to DIMSE nodes only"
+            )
+        return self._web(text)
+
+    def _web(self, text: str) -> WebNode:
+        entry = self.web.get(text)
+        if entry is not None:
+            return entry.node()
+        parsed = WebNode.parse(text)
+        entry = next((e for e in self.web.values() if e.matches(parsed.url)), None)
+        return entry.node() if entry is not None else parsed
+
     def _node(self, entry: NodeEntry, given: NodeSettings) -> Node:
         # the file's values were checked when it was read: a UsageError here is the caller's
         return _build(
@@ -172,10 +230,13 @@ class NodeConfig:
     def _unknown(self, name: str) -> str:
         if not name:
             return "no node given: write AE@host:port or the name of a node in " + self.where
-        how = f"add a table to it:\n{_EXAMPLE.format(name=name)}\nor give the node as AE@host:port"
+        how = (
+            f"add a table to it:\n{_EXAMPLE.format(name=name)}\nor give the node as "
+            "AE@host:port (or a DICOMweb server as https://host/dicom-web)"
+        )
         if not self.exists:
             return f"no node named {name!r}: {self.where} does not exist; create it and {how}"
-        known = ", ".join(sorted(self.nodes)) or "none"
+        known = ", ".join(sorted([*self.nodes, *self.web])) or "none"
         return f"no node named {name!r} in {self.where} (nodes there: {known}); {how}"
 
 
@@ -242,9 +303,23 @@ def parse_config(data: Mapping[str, Any], path: Path | None = None) -> NodeConfi
     defaults = _settings(defaults_table, "defaults", where)
     nodes_table = _table(data.get("nodes", {}), "nodes", where)
     nodes: dict[str, NodeEntry] = {}
+    web: dict[str, WebEntry] = {}
     for name, value in nodes_table.items():
-        nodes[name] = _entry(name, _table(value, f"nodes.{name}", where), where)
-    return NodeConfig(path=path, defaults=defaults, nodes=nodes, exists=path is not None)
+        table = _table(value, f"nodes.{name}", where)
+        if "url" in table:
+            _check_name(name, where)
+            web[name] = web_entry(name, table, where)
+        else:
+            nodes[name] = _entry(name, table, where)
+    return NodeConfig(path=path, defaults=defaults, nodes=nodes, exists=path is not None, web=web)
+
+
+def _check_name(name: str, where: str) -> None:
+    if not name.strip() or "@" in name or looks_like_url(name):
+        raise ConfigError(
+            f"{where}: [nodes.{name}]: a node name must not be empty, contain '@' or "
+            "start with http:// (AE@host:port and URLs are how nodes are given without a name)"
+        )
 
 
 def _entry(name: str, table: Mapping[str, Any], where: str) -> NodeEntry:
@@ -383,14 +458,40 @@ def resolve_node(
     timeouts: Timeouts | None = None,
     tls: Mapping[str, Path | str | bool] | None = None,
 ) -> Node:
-    """The node ``text`` names (``AE@host:port`` or a configured name), with the values given
-    here overriding the file (``tls``: :class:`Tls` settings by field name, each overriding
-    the file's; given, even empty, TLS is on).  ``config``: a :class:`NodeConfig`, the
-    path of a nodes file, or ``None`` for :func:`default_config_path` (a missing default
-    file is no error: an ``AE@host:port`` then takes the built-in defaults)."""
+    """The DIMSE node ``text`` names (``AE@host:port`` or a configured name), with the values
+    given here overriding the file (``tls``: :class:`Tls` settings by field name, each
+    overriding the file's; given, even empty, TLS is on).  ``config``: a
+    :class:`NodeConfig`, the path of a nodes file, or ``None`` for
+    :func:`default_config_path` (a missing default file is no error: an ``AE@host:port``
+    then takes the built-in defaults).  :func:`resolve_any_node` also takes DICOMweb
+    nodes."""
     if not isinstance(config, NodeConfig):
         config = load_config(config)
     return config.resolve(
+        text,
+        our_ae=our_ae,
+        store_port=store_port,
+        retrieve=retrieve,
+        timeouts=timeouts,
+        tls=tls,
+    )
+
+
+def resolve_any_node(
+    text: str,
+    *,
+    config: NodeConfig | Path | None = None,
+    our_ae: str | None = None,
+    store_port: int | None = None,
+    retrieve: RetrieveMethod | None = None,
+    timeouts: Timeouts | None = None,
+    tls: Mapping[str, Path | str | bool] | None = None,
+) -> Node | WebNode:
+    """As :func:`resolve_node`, and a DICOMweb node too: a base URL (``http://…``,
+    ``https://…``) or the name of a table with ``url`` (:meth:`NodeConfig.resolve_any`)."""
+    if not isinstance(config, NodeConfig):
+        config = load_config(config)
+    return config.resolve_any(
         text,
         our_ae=our_ae,
         store_port=store_port,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dicomref._dicomweb._node import WebNode
 from dicomref._dimse._node import Node
 from dicomref._uids import PADDING, argument_problem
 from dicomref.errors import UsageError
@@ -67,7 +68,7 @@ _ASKED = Origin(None, "the command line")
 
 
 def locate(
-    node: Node,
+    node: Node | WebNode,
     uids: Iterable[str],
     *,
     capabilities: Capabilities | None = None,
@@ -86,7 +87,9 @@ def locate(
     asked = _unique(_check_uid(u) for u in uids)
     given = {h.sop_uid: h for h in hints}
     wanted = [given.get(uid, Wanted(uid)).merged(catalog_hints(catalog, uid)) for uid in asked]
-    state = State.start(wanted, capabilities or Capabilities.unknown())
+    known = capabilities or _starting(node)
+    node = _tuned(node, known)
+    state = State.start(wanted, known)
     options = PlanOptions()
     classes: dict[str, str] = {w.sop_uid: w.sop_class for w in wanted if w.sop_class}
     with opened(node) as transport:
@@ -137,7 +140,7 @@ def _located(
 
 
 def fetch(
-    node: Node,
+    node: Node | WebNode,
     starts: Iterable[Start],
     *,
     out: ManagedStore,
@@ -190,11 +193,12 @@ def fetch(
     files, uids = _split(starts, allow_none=query is not None)
     summaries = [read_object(path) for path in files]
     if retrieve is None:
-        retrieve = node.retrieve
+        retrieve = node.retrieve if isinstance(node, Node) else "get"
     options = PlanOptions(retrieve=retrieve)
     if capabilities is None and catalog is not None:
         capabilities = catalog.load_capabilities(str(node))
-    known = capabilities or Capabilities.unknown()
+    known = capabilities or _starting(node)
+    node = _tuned(node, known)
     caps = _allowing(known, retrieve)
     if not out.root.is_absolute():  # the catalog keeps absolute paths, as a scan does
         out = ManagedStore(out.root.absolute(), fsync=out.fsync)
@@ -273,6 +277,20 @@ def fetch(
             capabilities=learnt,
             starts=start_results(run, list(zip(files, summaries, strict=True)), uids, missing),
         )
+
+
+def _starting(node: Node | WebNode) -> Capabilities:
+    """What is known of a node never probed: nothing (DIMSE), or what the protocol says
+    (DICOMweb: :meth:`Capabilities.web`)."""
+    return Capabilities.web() if isinstance(node, WebNode) else Capabilities.unknown()
+
+
+def _tuned(node: Node | WebNode, known: Capabilities) -> Node | WebNode:
+    """A DICOMweb node with the request-line budget and concurrency the probe measured,
+    where nodes.toml sets none."""
+    if isinstance(node, WebNode):
+        return node.tuned(known.url_budget, known.concurrency)
+    return node
 
 
 def _learnt(known: Capabilities, state: State) -> Capabilities:

@@ -59,6 +59,20 @@ class Capabilities:
     (:mod:`dicomref.remote.planner._costs`), ``None`` when never measured.
     ``measured_at``: when the probe ran (ISO 8601), ``None`` if never.
 
+    DICOMweb servers (measured by :mod:`dicomref.remote.probing._web`; ``None`` on DIMSE
+    nodes): ``filter_honest``: a known instance searched with a false filter comes back
+    empty (Orthanc ignores filters it does not support: rows are checked here anyway);
+    ``uid_list_repeated``: a repeated key is a list (Orthanc uses its first value);
+    ``url_budget``: the longest request line answered (bytes; UID lists are cut to fit);
+    ``sequence_includefield``: ``includefield`` of a reference sequence returns it;
+    ``metadata_complete``: an object's references read from its metadata are its own;
+    ``bulk_data_uris``: metadata gives large values as BulkDataURIs;
+    ``metadata_cost``: seconds of an RT object's metadata over seconds of the object
+    itself; ``empty_as_204``: an empty search answers 204 (else ``200 []``);
+    ``retrieve_urls_correct``: QIDO's RetrieveURL is under the base URL;
+    ``any_transfer_syntax``: ``transfer-syntax=*`` is served; ``concurrency``: the
+    requests in flight that gave the best throughput.
+
     The flags a fetch learns on the way are kept like a probe's (:meth:`merged`), so the
     next fetch starts where the last one left off.
     """
@@ -84,11 +98,36 @@ class Capabilities:
     object_seconds: float | None = None
     bytes_per_second: float | None = None
     measured_at: str | None = None
+    filter_honest: bool | None = None
+    uid_list_repeated: bool | None = None
+    url_budget: int | None = None
+    sequence_includefield: bool | None = None
+    metadata_complete: bool | None = None
+    bulk_data_uris: bool | None = None
+    metadata_cost: float | None = None
+    empty_as_204: bool | None = None
+    retrieve_urls_correct: bool | None = None
+    any_transfer_syntax: bool | None = None
+    concurrency: int | None = None
 
     @classmethod
     def unknown(cls) -> Capabilities:
         """Nothing measured: every flag ``None`` (planned like :meth:`conservative`)."""
         return cls()
+
+    @classmethod
+    def web(cls) -> Capabilities:
+        """What every DICOMweb server does by its protocol, before any probe: searches are
+        study-rooted (no Patient Root), and a retrieve is a GET answered on our own
+        connection (C-GET, never C-MOVE); the rest is learnt as for DIMSE."""
+        return cls(
+            study_root=True,
+            patient_root=False,
+            c_move=False,
+            uid_list_move=False,
+            move_without_parents=False,
+            duplicate_series_rows=False,
+        )
 
     @classmethod
     def conservative(cls) -> Capabilities:
@@ -242,11 +281,12 @@ class Capabilities:
         return cls.from_dict(data)
 
 
-_MEASURES = frozenset({"request_seconds", "object_seconds", "bytes_per_second"})
+_MEASURES = frozenset({"request_seconds", "object_seconds", "bytes_per_second", "metadata_cost"})
+_COUNTS = frozenset({"max_uid_list", "url_budget", "concurrency"})
 
 
 def _expected(name: str) -> str:
-    if name == "max_uid_list":
+    if name in _COUNTS:
         return "a positive integer or null"
     if name in _MEASURES:
         return "a positive number or null"
@@ -258,7 +298,7 @@ def _expected(name: str) -> str:
 def _valid(name: str, value: object) -> bool:
     if value is None:
         return True
-    if name == "max_uid_list":
+    if name in _COUNTS:
         return isinstance(value, int) and not isinstance(value, bool) and value > 0
     if name == "measured_at":
         return isinstance(value, str)

@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from dicomref._dicomweb._node import WebNode
 from dicomref._dimse._node import Node
-from dicomref.errors import AssociationError, RemoteError, RemoteTimeoutError
+from dicomref.errors import AssociationError, RemoteError, RemoteTimeoutError, UsageError
 from dicomref.remote.probing import _queries as queries
 from dicomref.remote.probing import _retrieves as retrieves
 from dicomref.remote.probing._report import ProbeReport, ProbeResult, capabilities_from
@@ -110,14 +111,23 @@ def _tests(node: Node) -> tuple[tuple[str, str, Check], ...]:
     )
 
 
-def probe(node: Node, *, store_port: int | None = None) -> ProbeReport:
+def probe(node: Node | WebNode, *, store_port: int | None = None) -> ProbeReport:
     """Measure what ``node`` supports; ``store_port`` (default ``node.store_port``) is where
     our storage SCP receives the C-MOVE tests' objects (the server must know ``our_ae``
     there, or C-MOVE measures "no" and the report says what to configure).
 
+    A DICOMweb node is probed by :func:`~dicomref.remote.probing._web.probe_web`
+    (QIDO-RS / WADO-RS; no store port).
+
     Raises :class:`~dicomref.errors.AssociationError` or
     :class:`~dicomref.errors.RemoteTimeoutError` when the first request gets no association.
     """
+    if isinstance(node, WebNode):
+        if store_port is not None:
+            raise UsageError(f"{node} is a DICOMweb server: a store port applies to DIMSE only")
+        from dicomref.remote.probing._web import probe_web
+
+        return probe_web(node)
     if store_port is not None:
         node = dataclasses.replace(node, store_port=store_port)
     measured_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -10,12 +10,17 @@ from typing import Any
 
 from dicomref.remote.planner._capabilities import Capabilities
 
-_FLAGS = frozenset(
-    f.name
-    for f in dataclasses.fields(Capabilities)
-    if f.name
-    not in ("max_uid_list", "request_seconds", "object_seconds", "bytes_per_second", "measured_at")
+_VALUES = (
+    "max_uid_list",
+    "request_seconds",
+    "object_seconds",
+    "bytes_per_second",
+    "measured_at",
+    "url_budget",
+    "metadata_cost",
+    "concurrency",
 )
+_FLAGS = frozenset(f.name for f in dataclasses.fields(Capabilities) if f.name not in _VALUES)
 
 
 class Outcome(enum.StrEnum):

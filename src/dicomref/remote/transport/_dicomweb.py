@@ -2,14 +2,14 @@
 retrieves as WADO-RS, over httpx.
 
 One :class:`DicomwebTransport` per node (or per pool worker); it keeps a pool of HTTP/1.1
-connections (at most ``node.concurrency``) and its own GETs run in parallel.
+connections (at most ``node.parallel``) and its own GETs run in parallel.
 
 - :meth:`find` sends the QIDO-RS searches a C-FIND identifier maps to (:mod:`._qido`):
   UID lists as comma lists cut to the node's request-line budget, zero-length keys as
   ``includefield``; ``204`` and ``200 []`` are both "no match"; rows that do not match
   an exact filter sent (a server that ignored it) are dropped and counted.
 - :meth:`retrieve` brings a step's objects: at IMAGE level one GET per wanted instance,
-  ``node.concurrency`` in flight at once, or the whole series in one GET when at least
+  ``node.parallel`` in flight at once, or the whole series in one GET when at least
   :data:`WHOLE_SERIES_SHARE` of it is wanted and its size is known; at SERIES level the
   series.  Each asks ``multipart/related; type="application/dicom"; transfer-syntax=*``
   (the objects as stored) and, if the server refuses that (406, or 500 as Orthanc does),
@@ -46,9 +46,9 @@ from dicomref._dicomweb._multipart import (
     iter_parts,
 )
 from dicomref._dicomweb._node import WebNode
-from dicomref.errors import AssociationError, HttpStatusError, RemoteError
+from dicomref.errors import AssociationError, HttpStatusError, RemoteError, UsageError
 from dicomref.remote.planner._enums import Level, Root
-from dicomref.remote.planner._steps import Find, Retrieve
+from dicomref.remote.planner._steps import Retrieve
 from dicomref.remote.transport import _qido
 from dicomref.remote.transport._base import Receiver, RetrieveAnswer, reason_of
 from dicomref.remote.transport._wado import Tally, in_parallel, read_answer
@@ -110,8 +110,12 @@ class DicomwebTransport:
         """The base URL (credentials are never part of it)."""
         return self.node
 
-    def command(self, step: object) -> str:
-        return QIDO if isinstance(step, Find) else WADO
+    @property
+    def find_command(self) -> str:
+        return QIDO
+
+    def retrieve_command(self, step: Retrieve) -> str:
+        return WADO
 
     @property
     def connections_opened(self) -> int:
@@ -165,7 +169,7 @@ class DicomwebTransport:
             tally.reasons.update(dict.fromkeys(step.sop_uids, reason_of(exc)))
             return self._answer(tally, [exc])
         for get, outcome in in_parallel(
-            gets, lambda get: self._wado(get.path, receiver, wanted, tally), self.web.concurrency
+            gets, lambda get: self._wado(get.path, receiver, wanted, tally), self.web.parallel
         ):
             if isinstance(outcome, HttpStatusError):
                 for sop in get.wanted:
@@ -207,10 +211,13 @@ class DicomwebTransport:
         with self._get(WADO, path, (), DICOM_JSON) as response:
             return response.read()
 
-    def get(self, path: str, accept: str) -> tuple[int, bytes]:
-        """A GET of ``path`` below the base URL (status, body), for the probe's own
-        requests; HTTP errors raised as for any request."""
-        with self._get(WADO, path, (), accept) as response:
+    def raw(
+        self, path: str, params: tuple[tuple[str, str], ...] = (), accept: str = DICOM_JSON
+    ) -> tuple[int, bytes]:
+        """A GET of ``path`` below the base URL with ``params`` as given (status, body),
+        for the probe's own requests; HTTP errors raised as for any request."""
+        command = WADO if accept != DICOM_JSON else QIDO
+        with self._get(command, path, params, accept) as response:
             return response.status_code, response.read()
 
     # -- retrieves ---------------------------------------------------------------------------
@@ -410,6 +417,8 @@ class DicomwebTransport:
                 yield response
         except httpx.HTTPError as exc:
             raise transport_error(self.web, command, path, exc) from exc
+        except httpx.InvalidURL as exc:  # longer than httpx takes (64 KiB)
+            raise UsageError(f"{self.node}: {command} {path}: {exc}") from exc
         finally:
             seconds = time.perf_counter() - began
             LOGGER.debug("%s: %s %s (%.3f s)", self.node, command, path, seconds)

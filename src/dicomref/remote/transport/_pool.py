@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from dicomref._dicomweb._node import WebNode
 from dicomref._dimse._node import Node
 from dicomref.errors import DicomrefError
 from dicomref.remote.fetching._report import FetchProgress
@@ -53,7 +54,7 @@ class ClientPool:
 
     def __init__(
         self,
-        node: Node,
+        node: Node | WebNode,
         size: int = 1,
         progress: Callable[[FetchProgress], None] | None = None,
     ) -> None:
