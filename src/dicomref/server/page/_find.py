@@ -2,8 +2,8 @@
 studies indexed most recently.
 
 Searches read the ``studies``, ``patients`` and ``series`` tables (one row per study,
-patient, series: small next to ``files``); "recent" walks ``files`` backwards by its
-primary key, a page at a time, until it has seen enough studies.
+patient, series: small next to ``files``); "recent" asks for the latest file of a study not
+seen yet, :data:`RECENT` times, each a walk of ``files``' primary key backwards.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 LIMIT = 100
 #: Studies "recent" lists.
 RECENT = 20
-#: Files read backwards per page, and pages at most, when looking for recent studies.
-RECENT_PAGE, RECENT_PAGES = 2000, 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +120,19 @@ def recent(catalog: Catalog) -> list[StudyRow]:
     order: list[str] = []
     before: int | None = None
     with catalog.reading() as conn:
-        for _ in range(RECENT_PAGES):
-            page = select(files.c.id, files.c.study_uid).order_by(files.c.id.desc())
+        while len(order) < RECENT:
+            # The latest file below ``before`` of a study not seen yet: the database walks
+            # the primary key backwards past the seen studies' files, in one statement.
+            latest = select(files.c.id, files.c.study_uid).order_by(files.c.id.desc()).limit(1)
             if before is not None:
-                page = page.where(files.c.id < before)
-            got = conn.execute(page.limit(RECENT_PAGE)).all()
-            for _, study_uid in got:
-                if study_uid not in order:
-                    order.append(study_uid)
-            if len(order) >= RECENT or len(got) < RECENT_PAGE:
+                latest = latest.where(files.c.id < before)
+            if order:
+                latest = latest.where(files.c.study_uid.not_in(order))
+            row = conn.execute(latest).first()
+            if row is None:
                 break
-            before = got[-1][0]
+            before = row[0]
+            order.append(row[1])
         order = order[:RECENT]
         if not order:
             return []
