@@ -8,6 +8,9 @@ fuzzer's bytes, and ``tests/test_fuzz.py`` calls them with every committed crash
   element-by-element walker reads it (the same tree, or the same error).
 - :func:`~_pdu.check_pdu`: any bytes a peer sends to a real server end in the connection
   closed promptly, no thread of the server dies, and the server goes on (``_pdu.py``).
+- :func:`~_dicom_json.check_json`: any bytes read as DICOM JSON (one instance, series metadata
+  whole and in chunks) give summaries whose UIDs are UIDs, or dicomref's own errors
+  (``_dicom_json.py``; its structure-aware mutator is in :data:`MUTATORS`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from _dicom_json import check_json, mutate_json
 from _pdu import check_pdu
 
 from dicomref.errors import DicomrefError
@@ -146,4 +150,14 @@ def check_layout(script: bytes) -> None:
     assert laid == walk, f"layout read {laid!r}\nwalker read {walk!r}"
 
 
-TARGETS = {"reader": check_reader, "layout": check_layout, "pdu": check_pdu}
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "reader": check_reader,
+    "layout": check_layout,
+    "pdu": check_pdu,
+    "json": check_json,
+}
+
+#: Structure-aware mutators, by target: (data, max_size, seed, libFuzzer's mutate) → bytes.
+MUTATORS: dict[str, Callable[[bytes, int, int, Callable[[bytes, int], bytes]], bytes]] = {
+    "json": mutate_json,
+}

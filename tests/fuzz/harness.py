@@ -27,7 +27,15 @@ def main() -> None:
     if name not in _targets.TARGETS:
         raise SystemExit(f"usage: harness.py {{{','.join(_targets.TARGETS)}}} [libFuzzer args]")
     check = _targets.TARGETS[name]
-    atheris.Setup(sys.argv, check)
+    mutate = _targets.MUTATORS.get(name)
+    if mutate is None:
+        atheris.Setup(sys.argv, check)
+    else:  # a structure-aware target: its mutator, with libFuzzer's own as a fallback
+
+        def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+            return mutate(data, max_size, seed, atheris.Mutate)
+
+        atheris.Setup(sys.argv, check, custom_mutator=custom_mutator)
     atheris.Fuzz()
 
 

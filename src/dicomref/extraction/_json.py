@@ -139,6 +139,10 @@ def parse(text: bytes | str, label: str, limits: ReadLimits = DEFAULT_LIMITS) ->
             f"its metadata is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}, "
             f"character {exc.pos:,}): the answer was cut short or is not DICOM JSON",
         ) from exc
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise DicomReadError(
+            label, f"its metadata holds a number dicomref does not read ({exc})"
+        ) from exc
 
 
 def nested_too_deeply(label: str) -> ReadLimitError:
@@ -401,7 +405,12 @@ def _text(tag: int, value: object, convert: Callable[[float], str]) -> str:
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(int(value))
+        try:
+            return str(int(value))
+        except ValueError:  # more digits than Python converts (4,300)
+            raise _MalformedError(
+                f"its Value holds an integer of {value.bit_length():,} bits", tag
+            ) from None
     if isinstance(value, float):
         return convert(float(value))
     raise _MalformedError(

@@ -32,6 +32,10 @@ from dicomref.extraction._limits import DEFAULT_LIMITS, ReadLimits, describe_byt
 from dicomref.model import ObjectSummary
 
 _WHITESPACE: Final = " \t\n\r"
+#: What may follow a value in an array: a number is whole only once one of them is held.
+_SEPARATORS: Final = frozenset(_WHITESPACE + ",]")
+#: Characters of a number's end that may still be to come ("e+226"): read to be sure.
+_NUMBER_TAIL: Final = 8
 #: Characters asked of the source at least when an instance is still incomplete (then twice
 #: what is held: an instance of n characters is decoded O(log n) times, O(n) in all).
 _STEP: Final = 1 << 12
@@ -57,7 +61,8 @@ def read_json_series(
 
     ``document`` is the JSON text (bytes or str), an iterable of its chunks (bytes, UTF-8,
     split anywhere), or the already parsed array (an iterable of mappings).  A single JSON
-    object is taken as a series of one.  Each instance's ``summary.path`` is
+    object is taken as a series of one, and no text at all (an HTTP 204) as a series of none.
+    Each instance's ``summary.path`` is
     ``source[index]``; errors name ``source``, the index and the SOP Instance UID where it
     can be read.  Never raises for bad input: every problem is a :class:`JsonInstance`'s
     ``error``.  An instance's text longer than ``limits.max_metadata`` characters ends the
@@ -151,7 +156,7 @@ class _Stream:
         self.json = json.JSONDecoder()
 
     def more(self, need: int) -> bool:
-        """Read until ``need`` more characters past ``pos`` are held (or the end).
+        """Read until ``need`` characters more than are held have arrived (or the end).
 
         False when nothing was added (the source is exhausted).
         """
@@ -160,7 +165,7 @@ class _Stream:
             self.text, self.pos = self.text[self.pos :], 0
         start = len(self.text)
         parts = [self.text]
-        held = start
+        held, need = start, start + need
         while not self.done and held < need:
             chunk = next(self.chunks, None)
             try:
@@ -199,9 +204,10 @@ class _Stream:
                 if self.skip_space():
                     yield self.fatal(1, "text follows the instance's object")
                 return
+            if first == "":  # no text (an HTTP 204, or no chunks): no instances
+                return
             if first != "[":
-                what = "nothing" if first == "" else repr(first)
-                yield self.fatal(0, f"it starts with {what}, not a JSON array of instances")
+                yield self.fatal(0, f"it starts with {first!r}, not a JSON array of instances")
                 return
             self.pos += 1
             if self.skip_space() == "]":
@@ -235,13 +241,23 @@ class _Stream:
                 held = len(self.text) - self.pos
                 if held > cap:
                     raise _FatalError(self.too_long(index)) from None
-                if self.done or not self.more(max(2 * held, _STEP)):
+                if self.done or not self.more(max(held, _STEP)):
                     raise _FatalError(self.fatal(index, _syntax(exc, self.consumed))) from None
                 continue
+            except ValueError as exc:  # an integer of more digits than Python converts
+                raise _FatalError(self.fatal(index, str(exc))) from None
             except RecursionError:
                 raise _FatalError(
                     JsonInstance(index, error=nested_too_deeply(_label(self.source, index)))
                 ) from None
+            if (
+                not isinstance(value, dict | list | str)
+                and not self.done
+                and len(self.text) - end < _NUMBER_TAIL
+                and not _SEPARATORS.intersection(self.text[end:])
+                and self.more(_NUMBER_TAIL)
+            ):
+                continue  # a number cut by the chunk's end ("1.5e") may go on in the next
             if end - self.pos > cap:
                 raise _FatalError(self.too_long(index))
             self.pos = end
