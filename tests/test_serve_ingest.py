@@ -1,11 +1,17 @@
-"""The C-STORE path's parts: the staged file, the indexer's duplicate check, the
-C-STORE response encoded without pydicom, and objects whose SOP Instance UID the catalog
-holds outside the store (the indexer finds them; the new copy is compared, then dropped)."""
+"""The C-STORE path's parts: the staged file, the indexer's duplicate check and group
+commits, the C-STORE response encoded without pydicom, objects whose SOP Instance UID the
+catalog holds outside the store (the indexer finds them; the new copy is compared, then
+dropped), and a server killed while associations store at once."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,13 +25,14 @@ from pynetdicom.presentation import build_context
 
 from backends import BOTH_BACKENDS
 from dicomref.catalog import Catalog
+from dicomref.errors import CatalogError
 from dicomref.extraction import read_object
 from dicomref.server import ServerConfig
 from dicomref.server._ingest import Indexer
 from dicomref.server._staging import Staged
 from dicomref.server._tuning import _Contexts, store_response
 from dicomref.store import ManagedStore
-from serve_support import Served, catalog_of, raw_association, start
+from serve_support import ServeCommand, Served, catalog_of, raw_association, start
 from servers import clone_ct
 
 # -- the C-STORE response --------------------------------------------------------------------
@@ -116,6 +123,116 @@ def test_the_indexer_skips_what_another_file_holds(tmp_path: Path, catalog_url: 
             assert len(catalog.locate(summary.sop_instance)) == 2
         finally:
             indexer.stop()
+
+
+@contextlib.contextmanager
+def _writes_held(url: str, uid: str) -> Iterator[None]:
+    """Another connection holds what the indexer's next write of ``uid`` must take (the
+    SQLite write lock; on PostgreSQL the advisory lock of the UID's duplicate check), so
+    that what is submitted meanwhile queues up into one group."""
+    if url.startswith("sqlite"):
+        held = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        held.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            held.execute("ROLLBACK")
+            held.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (uid,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (uid,))
+
+
+@BOTH_BACKENDS
+def test_an_object_the_catalog_refuses_fails_alone_in_its_group(
+    tmp_path: Path, catalog_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One object of a group commit that the catalog refuses (here: no SOP Class UID, a
+    NOT NULL column) fails alone: the others of its group are indexed and answered."""
+    summaries = [read_object(p) for p in clone_ct(tmp_path / "in", 6)]
+    bad = dataclasses.replace(summaries[3], sop_class=None)  # type: ignore[arg-type]
+    with Catalog(catalog_url) as catalog:
+        indexer = Indexer(catalog)
+        indexer.start()
+        try:
+            with (
+                caplog.at_level(logging.WARNING),
+                _writes_held(catalog_url, summaries[0].sop_instance),
+            ):
+                tickets = [
+                    indexer.submit(s, unless_held=True)
+                    for s in [*summaries[:3], bad, *summaries[4:]]
+                ]
+                time.sleep(0.3)  # the first write waits for the lock; the rest queue up
+                assert not any(ticket.done.is_set() for ticket in tickets)
+            for i, ticket in enumerate(tickets):
+                if i == 3:
+                    with pytest.raises(CatalogError):
+                        indexer.wait(ticket)
+                else:
+                    assert indexer.wait(ticket)
+        finally:
+            indexer.stop()
+        assert "indexing each alone" in caplog.text  # a group of several failed, then split
+        for i, summary in enumerate(summaries):
+            assert len(catalog.locate(summary.sop_instance)) == (i != 3)
+
+
+# -- a server killed while associations store at once --------------------------------------------
+
+
+@BOTH_BACKENDS
+def test_nothing_answered_success_is_lost_when_killed_mid_group(
+    tmp_path: Path, catalog_url: str
+) -> None:
+    """Four associations store at once (their objects share group commits); the server is
+    SIGKILLed in the middle.  Every object answered success is in the catalog, its file in
+    the store; nothing half-written is indexed."""
+    batches = [clone_ct(tmp_path / f"in{i}", 40, patient_id=f"KILL-{i}") for i in range(4)]
+    succeeded: list[Path] = []
+    lock = threading.Lock()
+    store = tmp_path / "store"
+    serve = ServeCommand(catalog_url, tmp_path / "serve.log", "--store", str(store)).start()
+
+    def send(paths: list[Path]) -> None:
+        with (
+            contextlib.suppress(Exception),
+            raw_association(serve.port, calling="KILLED", storage=[CTImageStorage]) as assoc,
+        ):
+            for path in paths:
+                answer = assoc.send_c_store(path)
+                if not assoc.is_established or int(getattr(answer, "Status", -1)) != 0:
+                    return
+                with lock:
+                    succeeded.append(path)
+
+    threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(succeeded) < 40 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        serve.kill()  # SIGKILL mid-stream: groups in flight, responses on their way
+        for thread in threads:
+            thread.join(60)
+    finally:
+        serve.kill()
+    total = sum(len(batch) for batch in batches)
+    assert 40 <= len(succeeded) < total, "the kill came too late to be in the middle"
+    with Catalog(catalog_url) as catalog:
+        for path in succeeded:
+            sent = pydicom.dcmread(path)
+            [held] = catalog.locate(str(sent.SOPInstanceUID))
+            assert pydicom.dcmread(held.path).PixelData == sent.PixelData  # whole, to the end
+        for indexed in catalog.instances():  # committed ones whose answer was cut: whole too
+            assert read_object(indexed.path).sop_instance == indexed.sop_instance
 
 
 # -- objects held outside the store ------------------------------------------------------------

@@ -19,9 +19,9 @@ from dicomref.catalog._files import IndexedFiles, index_files
 from dicomref.catalog._migrations import migrate
 from dicomref.catalog._reading import Reader
 from dicomref.catalog._reports import DuplicateGroup, ScanProgress, ScanReport, SeriesSummary
-from dicomref.catalog._rows import to_rows
+from dicomref.catalog._rows import ObjectRows, to_rows
 from dicomref.catalog._scan import DicomdirLister, Scan
-from dicomref.catalog._writer import Statements, Writer
+from dicomref.catalog._writer import Keep, Known, Statements, Writer
 from dicomref.errors import NotInCatalogError, UsageError
 from dicomref.model import Kind, ObjectSummary, Reference
 from dicomref.remote.planner._capabilities import Capabilities
@@ -71,6 +71,8 @@ class Catalog:
             else self._engine
         )
         self._statements: Statements | None = None
+        #: The patients, studies and series :meth:`add_unless_held` wrote or found.
+        self._received = Known()
         try:
             with translating(self._url, "open and migrate the catalog"):
                 migrate(self._engine, self._url)
@@ -205,17 +207,29 @@ class Catalog:
         if len(summaries) != len(unless_held):
             raise ValueError("add_unless_held: one unless_held flag per summary")
         checked = {s.path for s, check in zip(summaries, unless_held, strict=True) if check}
+        rows = [to_rows(summary) for summary in summaries]
         held: set[str] = set()
         with translating(self._url, "add objects to the catalog"):
             if self._statements is None:
                 self._statements = Statements(self._engine)
-            writer = Writer(
-                self._engine, statements=self._statements, keep=keep_unheld(checked, held)
-            )
-            for summary in summaries:
-                writer.add(to_rows(summary))
-            writer.flush()
+            try:
+                self._add_rows(rows, keep_unheld(checked, held))
+            except exc.IntegrityError:
+                if not self._received:
+                    raise
+                # Taken as written, a patient, study or series may have been pruned by
+                # another process (a scan): written again from scratch, once.
+                self._received.forget()
+                held.clear()
+                self._add_rows(rows, keep_unheld(checked, held))
         return [s.path not in held for s in summaries]
+
+    def _add_rows(self, rows: Sequence[ObjectRows], keep: Keep) -> None:
+        """One transaction of :meth:`add_unless_held`."""
+        writer = Writer(self._engine, statements=self._statements, keep=keep, known=self._received)
+        for row in rows:
+            writer.add(row)
+        writer.flush()
 
     # -- reading ---------------------------------------------------------------------------
 

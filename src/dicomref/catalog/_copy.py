@@ -19,6 +19,13 @@ So a batch replayed after a failure, or written twice by two processes, changes 
 files and their references are all as the catalog has them, and nothing is rewritten.  Two
 writers of the same path at the same time meet in ``ON CONFLICT``, not in a unique-key
 error.  Patients, studies and series are upserted by the writer's own statements, sorted.
+
+A batch of a few files (a server's group commit: :func:`write_few`) is written the same way
+without the staging tables, whose creation and ``COPY`` cost more round trips than its rows:
+its file rows are upserted as they are, in one pipelined ``executemany`` (sorted by path),
+which returns the id of each row inserted or changed and whether it was inserted (a new row
+has no references to replace); the references of the files left alone are read back and
+compared in Python.
 """
 
 from __future__ import annotations
@@ -70,6 +77,20 @@ _DIFFERENT_REFS = (
     f"EXCEPT SELECT * FROM held) AS new_ones) "
     f"UNION (SELECT path FROM (SELECT * FROM held "
     f"EXCEPT SELECT path, {_REF_DATA} FROM {STAGE_REFS}) AS old_ones))"
+)
+_UPSERT_ROW = (
+    f"INSERT INTO files ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(FILE_COLUMNS))}) "
+    "ON CONFLICT (path) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DATA)
+    + ", content_sha256 = NULL "
+    + f"WHERE ({', '.join(f'files.{c}' for c in _DATA)}) "
+    + f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in _DATA)}) "
+    + "RETURNING path, id, (xmax = 0) AS inserted"
+)
+_HELD_REFS = (
+    "SELECT f.path, f.id, "
+    + ", ".join(f"r.{c}" for c in REF_COLUMNS[1:])
+    + " FROM files f LEFT JOIN refs r ON r.file_id = f.id WHERE f.path = ANY(%s)"
 )
 _DELETE_PATHS = "DELETE FROM files WHERE path = ANY(%s)"
 _DELETE_REFS = "DELETE FROM refs WHERE file_id = ANY(%s)"
@@ -125,6 +146,56 @@ def write_batch(conn: Connection, objects: Sequence[ObjectRows], forget: Sequenc
                 sql = _COPY_REFS
                 with cur.copy(sql) as copy:
                     for file_id, refs in with_refs:
+                        for ref in refs:
+                            copy.write_row((file_id, *ref))
+    except psycopg.Error as error:
+        raise exc.DBAPIError.instance(sql, None, error, psycopg.Error) from error
+
+
+def write_few(conn: Connection, objects: Sequence[ObjectRows], forget: Sequence[str]) -> None:
+    """:func:`write_batch` for a few files: the same rows in the end, fewer round trips."""
+    import psycopg
+
+    sql = ""
+    try:
+        with _driver(conn).cursor() as cur:
+            if forget:
+                sql = _DELETE_PATHS
+                cur.execute(sql, ([stored_path(p) for p in forget],))
+            if not objects:
+                return
+            by_path = {stored_path(r[0][0]): r for r in objects}
+            sql = _UPSERT_ROW
+            rows = [(path, *by_path[path][0][1:]) for path in sorted(by_path)]
+            cur.executemany(sql, rows, returning=True)
+            returned: list[tuple[str, int, bool]] = []
+            while True:
+                returned += cur.fetchall()
+                if not cur.nextset():
+                    break
+            replace = [file_id for _, file_id, inserted in returned if not inserted]
+            write = [(file_id, by_path[path][4]) for path, file_id, _ in returned]
+            same = sorted(set(by_path) - {path for path, _, _ in returned})
+            if same:
+                sql = _HELD_REFS
+                cur.execute(sql, (same,))
+                held: dict[str, tuple[int, set[tuple[Any, ...]]]] = {}
+                for path, file_id, *ref in cur.fetchall():
+                    entry = held.setdefault(path, (file_id, set()))
+                    if ref[0] is not None:  # source_uid: NULL for a file without references
+                        entry[1].add(tuple(ref))
+                for path in same:
+                    file_id, stored = held[path]
+                    if stored != set(by_path[path][4]):
+                        replace.append(file_id)
+                        write.append((file_id, by_path[path][4]))
+            if replace:
+                sql = _DELETE_REFS
+                cur.execute(sql, (replace,))
+            if any(refs for _, refs in write):
+                sql = _COPY_REFS
+                with cur.copy(sql) as copy:
+                    for file_id, refs in write:
                         for ref in refs:
                             copy.write_row((file_id, *ref))
     except psycopg.Error as error:

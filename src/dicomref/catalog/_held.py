@@ -16,6 +16,7 @@ from typing import Final
 
 from sqlalchemy import Connection, bindparam, select, text
 
+from dicomref._filenames import os_path
 from dicomref.catalog._rows import ObjectRows
 from dicomref.catalog._schema import files
 
@@ -23,6 +24,10 @@ from dicomref.catalog._schema import files
 #: statement with an expanding IN list is rendered anew for every batch, which measured as a
 #: quarter of the server's indexer thread with 4 associations storing at once).
 _HOLDERS: Final = select(files.c.path).where(files.c.sop_instance == bindparam("uid"))
+#: On PostgreSQL, where each statement is a round trip: the holders of every UID at once.
+_HOLDERS_OF_ALL: Final = text(
+    "SELECT sop_instance, path FROM files WHERE sop_instance = ANY(CAST(:uids AS text[]))"
+)
 #: Advisory locks on the UIDs' hashes, taken in hash order (the sorted subquery feeds them).
 _LOCK: Final = text(
     "SELECT count(pg_advisory_xact_lock(key)) FROM "
@@ -42,9 +47,14 @@ def unless_held(
         uids = sorted({r[0][4] for r in checked})
         if not uids:
             return objects
+        holders: dict[str, set[str]] = {uid: set() for uid in uids}
         if conn.dialect.name == "postgresql":
             conn.execute(_LOCK, {"uids": uids})
-        holders = {uid: {str(p) for (p,) in conn.execute(_HOLDERS, {"uid": uid})} for uid in uids}
+            for uid, path in conn.execute(_HOLDERS_OF_ALL, {"uids": uids}):
+                holders[uid].add(os_path(path))
+        else:
+            for uid in uids:
+                holders[uid].update(str(p) for (p,) in conn.execute(_HOLDERS, {"uid": uid}))
         for r in checked:
             if holders[r[0][4]] - {r[0][0]}:
                 held.add(r[0][0])

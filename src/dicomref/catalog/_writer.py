@@ -64,6 +64,32 @@ BATCH_REFS = 5_000
 IN_CHUNK = 500
 #: Full batches a writer that shares its turn queues while another one writes.
 PATIENCE = 4
+#: Batches of up to this many files (a server's group commits) take statements made for a
+#: few rows: one DELETE a path (not a list padded to IN_CHUNK); on PostgreSQL an upsert
+#: of the rows themselves rather than COPY through a staging table (see :mod:`._copy`).
+FEW = 32
+
+
+class Known:
+    """The patients, studies and series a writer knows the catalog holds: it upserts only
+    the others.  A writer has its own; a server's writer, made anew for each group commit,
+    keeps one across them (:meth:`forget` it when a write fails: another process may have
+    pruned a row it names)."""
+
+    __slots__ = ("patients", "series", "studies")
+
+    def __init__(self) -> None:
+        self.patients: set[str] = set()
+        self.studies: set[str] = set()
+        self.series: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.patients or self.studies or self.series)
+
+    def forget(self) -> None:
+        self.patients.clear()
+        self.studies.clear()
+        self.series.clear()
 
 
 class Turn(Protocol):
@@ -75,9 +101,10 @@ class Turn(Protocol):
 
 
 class _Prepared:
-    """An INSERT compiled once for the engine's dialect, run as executemany of row tuples."""
+    """An INSERT (or a DELETE) compiled once for the engine's dialect, run as executemany
+    of row tuples."""
 
-    def __init__(self, engine: Engine, insert: Insert, columns: Sequence[str]) -> None:
+    def __init__(self, engine: Engine, insert: Insert | Delete, columns: Sequence[str]) -> None:
         compiled = insert.compile(dialect=engine.dialect, column_keys=list(columns))
         self.sql = str(compiled)
         self.columns = tuple(columns)
@@ -224,6 +251,9 @@ class Statements:
             ("series_uid", "study_uid", "modality", "description", "series_number"),
         )
         self.delete_paths = _InPaths(engine, lambda p: delete(files).where(files.c.path.in_(p)))
+        self.delete_path = _Prepared(
+            engine, delete(files).where(files.c.path == bindparam("path")), ("path",)
+        )
         self.ids_of = _InPaths(
             engine,
             lambda p: select(files.c.path, files.c.id).where(files.c.path.in_(p)),
@@ -239,7 +269,9 @@ dropped).  A server's duplicate check (see :mod:`._held`)."""
 class Writer:
     """Buffers rows and writes them in batches.  Call :meth:`flush` at the end.
 
-    ``keep``, if given, chooses in each batch's transaction which objects to write.
+    ``keep``, if given, chooses in each batch's transaction which objects to write;
+    ``known``, the patients, studies and series to take as written already (shared with
+    the caller, who keeps it across writers).
     """
 
     def __init__(
@@ -249,6 +281,7 @@ class Writer:
         statements: Statements | None = None,
         *,
         keep: Keep | None = None,
+        known: Known | None = None,
     ) -> None:
         self._engine = engine
         self.turn = turn
@@ -260,11 +293,13 @@ class Writer:
         self._insert_study = st.insert_study
         self._insert_series = st.insert_series
         self._delete_paths = st.delete_paths
+        self._delete_path = st.delete_path
         self._ids_of = st.ids_of
         self._copy = engine.dialect.name == "postgresql"
-        self._known_patients: set[str] = set()
-        self._known_studies: set[str] = set()
-        self._known_series: set[str] = set()
+        known = known if known is not None else Known()
+        self._known_patients = known.patients
+        self._known_studies = known.studies
+        self._known_series = known.series
         self._objects: dict[str, ObjectRows] = {}
         self._forget: list[str] = []
         self._pending_refs = 0
@@ -344,10 +379,12 @@ class Writer:
                 if self._copy:
                     from dicomref.catalog import _copy  # psycopg: only for PostgreSQL
 
-                    _copy.write_batch(conn, objects, self._forget)
+                    if len(objects) <= FEW:
+                        _copy.write_few(conn, objects, self._forget)
+                    else:
+                        _copy.write_batch(conn, objects, self._forget)
                 else:
-                    for chunk in _chunks(paths + self._forget):
-                        self._delete_paths.run(conn, chunk)
+                    self._delete(conn, paths + self._forget)
                     self._insert_file.run(conn, [_stored_row(r[0]) for r in objects])
                     self._write_refs(conn, [r for r in objects if r[4]])
                 if also is not None:
@@ -361,6 +398,14 @@ class Writer:
         self._objects.clear()
         self._forget.clear()
         self._pending_refs = 0
+
+    def _delete(self, conn: Connection, paths: Sequence[str]) -> None:
+        """Delete the rows of ``paths`` (references go with them)."""
+        if len(paths) <= FEW:
+            self._delete_path.run(conn, [(stored_path(p),) for p in paths])
+            return
+        for chunk in _chunks(paths):
+            self._delete_paths.run(conn, chunk)
 
     def _ensure(
         self,

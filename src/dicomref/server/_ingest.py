@@ -1,11 +1,14 @@
 """The catalog's single writer: received objects are indexed in group commits.
 
 Every C-STORE handler thread hands its object's summary to :meth:`Indexer.submit`, does
-what else it has to (flush the file to disk), then waits (:meth:`Indexer.wait`); one
-thread writes whatever has queued up meanwhile in one transaction, then wakes them all.
-A handler answers success only after its object's transaction committed, so an
-acknowledged object survives a SIGKILL (SQLite WAL: a committed transaction is in the
-log before the commit returns), while concurrent associations share commits.
+what else it has to (flush the file's data to disk), then waits (:meth:`Indexer.wait`);
+one thread takes whatever has queued up meanwhile as one group: it flushes the folder
+entries the group's files were given (each folder once, however many files it gained),
+writes the group's summaries in one transaction, then wakes them all.  A handler answers
+success only after its object's folder entries were flushed and its transaction
+committed, so an acknowledged object survives a SIGKILL (SQLite WAL: a committed
+transaction is in the log before the commit returns) and, with ``fsync``, a power loss,
+while concurrent associations share commits and folder flushes.
 
 A summary submitted ``unless_held`` is indexed only if no other file holds its SOP
 Instance UID: the writer asks the catalog about the batch inside its transaction (see
@@ -19,12 +22,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 from dicomref.catalog import Catalog
 from dicomref.errors import CatalogError
 from dicomref.model import ObjectSummary
+from dicomref.store import fsync_folder
 
 LOGGER = logging.getLogger(__name__)
 #: Most objects one transaction indexes.
@@ -38,10 +44,13 @@ class _Job:
 
     summary: ObjectSummary
     unless_held: bool = False
+    folders: tuple[Path, ...] = ()
     done: threading.Event = field(default_factory=threading.Event)
     committed: bool = False
     held: bool = False
     error: CatalogError | None = None
+    #: Why its folders could not be flushed (None: they were, or it had none).
+    sync_error: OSError | None = None
 
 
 Ticket = _Job
@@ -71,15 +80,20 @@ class Indexer:
         """Return once ``summary`` is committed; CatalogError if it could not be."""
         self.wait(self.submit(summary))
 
-    def submit(self, summary: ObjectSummary, *, unless_held: bool = False) -> Ticket:
+    def submit(
+        self, summary: ObjectSummary, *, unless_held: bool = False, folders: Iterable[Path] = ()
+    ) -> Ticket:
         """Queue ``summary`` for the next commit and return at once: :meth:`wait` on the
         ticket before answering (the caller may do other work meanwhile, such as flushing
         the object's file to disk).  With ``unless_held``, it is not indexed if a file other
-        than its own ``path`` holds its SOP Instance UID already.  CatalogError if the
-        indexer is stopping."""
+        than its own ``path`` holds its SOP Instance UID already.  ``folders`` are flushed
+        (``fsync``) before the commit, once per group however many of its objects name
+        them: the folders whose entries the object's file needs (its own, and the parents
+        of those created for it); an error is the ticket's ``sync_error``.  CatalogError if
+        the indexer is stopping."""
         if self._thread is None or self._closed.is_set():
             raise CatalogError("the server is stopping: nothing more is indexed")
-        job = _Job(summary, unless_held)
+        job = _Job(summary, unless_held, tuple(folders))
         self._queue.put(job)
         return job
 
@@ -137,23 +151,62 @@ class Indexer:
             if stopping:
                 return
 
+    @staticmethod
+    def _sync(batch: list[_Job]) -> None:
+        """Flush each folder the batch names, once; a failure is each naming job's."""
+        failed: dict[Path, OSError | None] = {}
+        for job in batch:
+            for folder in job.folders:
+                if folder not in failed:
+                    try:
+                        fsync_folder(folder)
+                        failed[folder] = None
+                    except OSError as exc:
+                        failed[folder] = exc
+                job.sync_error = job.sync_error or failed[folder]
+
     def _commit(self, batch: list[_Job]) -> None:
-        error: CatalogError | None = None
-        committed = False
+        """Flush the batch's folders, then index it in one transaction; if that fails,
+        each of its objects on its own, so that one object the catalog refuses fails
+        alone (its handler answers a failure) and the others are answered success."""
+        self._sync(batch)
         try:
-            written = self.catalog.add_unless_held(
-                [job.summary for job in batch], [job.unless_held for job in batch]
-            )
-            for job, was_written in zip(batch, written, strict=True):
-                job.held = not was_written
-            committed = True
-        except CatalogError as exc:
-            error = exc
-            LOGGER.error("could not index %d received objects: %s", len(batch), exc)
+            try:
+                self._write(batch)
+            except CatalogError as exc:
+                if len(batch) == 1:
+                    self._failed(batch[0], exc)
+                    return
+                LOGGER.warning(
+                    "a group commit of %d received objects failed (%s); indexing each alone",
+                    len(batch),
+                    exc,
+                )
+                for job in batch:
+                    try:
+                        self._write([job])
+                    except CatalogError as alone:
+                        self._failed(job, alone)
         finally:
             for job in batch:
-                job.error = error
-                job.committed = committed
-                job.done.set()
-        self.indexed += sum(not job.held for job in batch)
+                if not job.done.is_set():  # interrupted: never left waiting
+                    job.error = job.error or CatalogError("the object could not be indexed")
+                    job.done.set()
+
+    def _write(self, jobs: list[_Job]) -> None:
+        """One transaction; CatalogError (the jobs left waiting) if it failed."""
+        written = self.catalog.add_unless_held(
+            [job.summary for job in jobs], [job.unless_held for job in jobs]
+        )
         self.commits += 1
+        for job, was_written in zip(jobs, written, strict=True):
+            job.held = not was_written
+            job.committed = True
+            self.indexed += was_written
+            job.done.set()
+
+    @staticmethod
+    def _failed(job: _Job, error: CatalogError) -> None:
+        LOGGER.error("could not index SOP Instance %s: %s", job.summary.sop_instance, error)
+        job.error = error
+        job.done.set()

@@ -12,10 +12,10 @@ at most such a file, which :meth:`ManagedStore.clean` removes at start-up.
 :meth:`Staged.link` gives the file its place with a hard link, which fails when a file is
 there already: an object held under the same UIDs is never overwritten before it has been
 compared with the new one (and no check-then-rename race with another writer of the
-store).  :meth:`Staged.sync` and :func:`sync_folders` then make the data and the new folder
-entries durable; the C-STORE handler runs them while the catalog commits, and answers only
-when both are done.  The file is flushed through the descriptor it was written with: no
-second ``open``.
+store).  :meth:`Staged.sync` then makes the data durable, in the C-STORE handler's thread,
+while the indexer flushes the folders of :func:`folders_to_sync` (once per group commit)
+and commits; the handler answers only when all is done.  The file is flushed through the
+descriptor it was written with: no second ``open``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Final, Self
 
 from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID, PYNETDICOM_IMPLEMENTATION_VERSION
 
-from dicomref.store import ManagedStore, fsync_folder
+from dicomref.store import ManagedStore
 
 _PREAMBLE: Final = b"\x00" * 128 + b"DICM"
 _VERSION: Final = b"\x00\x01"
@@ -95,7 +95,8 @@ class Staged:
     def link(self, target: Path) -> tuple[bool, list[Path]]:
         """Give the file the name ``target`` too, creating its folders; returns whether it
         did (False: a file is there already, left as it is) and the folders it created
-        (their own folder entries need :func:`sync_folders`).  OSError if neither."""
+        (their own folder entries need flushing too: :func:`folders_to_sync`).  OSError
+        if neither."""
         try:
             return _link(self.path, target), []
         except FileNotFoundError:  # a new series (or study): its folder is not there yet
@@ -169,8 +170,8 @@ def _make_folders(folder: Path) -> list[Path]:
     return missing[::-1]
 
 
-def sync_folders(target: Path, created: list[Path]) -> None:
-    """Make the folder entry of ``target`` durable, and those of the folders created to
-    hold it (each is an entry in its parent): after a power loss the file is reachable."""
-    for folder in (target.parent, *(path.parent for path in reversed(created))):
-        fsync_folder(folder)
+def folders_to_sync(target: Path, created: list[Path]) -> tuple[Path, ...]:
+    """The folders whose flush makes ``target``'s folder entry durable, and those of the
+    folders created to hold it (each is an entry in its parent): after a power loss the
+    file is reachable."""
+    return (target.parent, *(path.parent for path in reversed(created)))

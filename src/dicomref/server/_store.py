@@ -53,7 +53,7 @@ from dicomref.model import ObjectSummary
 from dicomref.server._events import DECODE_ERRORS, peer, status
 from dicomref.server._inflate import DEFLATED_EXPLICIT_VR_LE, inflates_within
 from dicomref.server._ingest import Indexer
-from dicomref.server._staging import Staged, file_bytes, sync_folders
+from dicomref.server._staging import Staged, file_bytes, folders_to_sync
 from dicomref.server._statuses import (
     DUPLICATE_SOP_INSTANCE,
     NOT_AUTHORISED,
@@ -219,15 +219,18 @@ class StoreService:
             return self._store_held(event, staged, summary, target)
         try:
             ticket = self.indexer.submit(
-                dataclasses.replace(summary, path=str(target)), unless_held=True
+                dataclasses.replace(summary, path=str(target)),
+                unless_held=True,
+                folders=self._folders(target, created),
             )
         except CatalogError as exc:
             return self._not_indexed(event, sop, exc)
-        flush_error = self._flush(staged, target, created)
+        flush_error = self._flush(staged)
         try:
             indexed = self.indexer.wait(ticket)
         except CatalogError as exc:
             return self._not_indexed(event, sop, exc)
+        flush_error = flush_error or ticket.sync_error
         if not indexed:  # another file holds it: this copy goes, the holder is compared
             try:
                 staged.withdraw(target)
@@ -275,28 +278,38 @@ class StoreService:
         except OSError as exc:
             return self._unwritable(event, sop, exc)
         try:
-            ticket = self.indexer.submit(dataclasses.replace(summary, path=str(target)))
+            ticket = self.indexer.submit(
+                dataclasses.replace(summary, path=str(target)),
+                folders=self._folders(target, created),
+            )
         except CatalogError as exc:
             return self._not_indexed(event, sop, exc)
-        flush_error = self._flush(staged, target, created)
+        flush_error = self._flush(staged)
         try:
             self.indexer.wait(ticket)
         except CatalogError as exc:
             return self._not_indexed(event, sop, exc)
+        flush_error = flush_error or ticket.sync_error
         if flush_error is not None:
             return self._unflushed(event, sop, flush_error)
         LOGGER.debug("C-STORE: SOP Instance %s stored as %s (replaced)", sop, target)
         return SUCCESS
 
-    def _flush(self, staged: Staged, target: Path, created: list[Path]) -> OSError | None:
-        """Flush the file and its folder entries to disk (with ``fsync``, the default);
-        the error, if any, is reported once the catalog has answered."""
+    def _folders(self, target: Path, created: list[Path]) -> tuple[Path, ...]:
+        """The folders to flush (with ``fsync``, the default) for ``target``'s folder
+        entries: the indexer flushes them for the whole group (:mod:`._ingest`)."""
+        assert self.store is not None
+        return folders_to_sync(target, created) if self.store.fsync else ()
+
+    def _flush(self, staged: Staged) -> OSError | None:
+        """Flush the file's data to disk (with ``fsync``, the default), in this thread
+        while the group commits; the error, if any, is reported once the catalog has
+        answered."""
         assert self.store is not None
         if not self.store.fsync:
             return None
         try:
             staged.sync()
-            sync_folders(target, created)
         except OSError as exc:
             return exc
         return None
