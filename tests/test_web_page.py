@@ -293,3 +293,9 @@ def test_study_findings_are_checks_findings_for_the_study(sample: Sample, catalo
 
 def study_objects(sample: Sample, study: int) -> set[str]:
     return {o.sop_instance for o in sample.objects if o.study == sample.study_uids[study]}
+
+
+def test_pages_forbid_loading_from_elsewhere(client: TestClient, sample: Sample) -> None:
+    for url in ("/", f"/studies/{sample.study_uids[0]}", "/objects/1.2.3.4"):
+        policy = client.get(url).headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "object-src 'none'" in policy, url

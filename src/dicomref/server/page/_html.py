@@ -83,6 +83,7 @@ def layout(title: str, body: str, *, query: str = "", scripts: tuple[str, ...] =
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)} · dicomref</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/page.css">
 {tags}
 </head>

@@ -33,9 +33,25 @@ if TYPE_CHECKING:
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+#: Pages load nothing but what this server serves (the page is meant for closed networks,
+#: and a value read from a file can never run as script).
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
 def _error(status: int, title: str, message: str) -> HTMLResponse:
     body = f'<h1>{esc(title)}</h1><p class="error">{message}</p><p><a href="/">Find</a></p>'
-    return HTMLResponse(layout(title, body), status_code=status)
+    return _page(layout(title, body), status)
 
 
 Handler = Callable[[Request], Response]
@@ -93,7 +109,7 @@ def page_routes(catalog: Catalog) -> list[BaseRoute]:
     def find(request: Request) -> Response:
         asked = _search_params(request)
         found = None if asked.empty else search(catalog, asked)
-        return HTMLResponse(render_find(asked, found, recent(catalog)))
+        return _page(render_find(asked, found, recent(catalog)))
 
     def study(request: Request) -> Response:
         study_uid = request.path_params["uid"].strip()
@@ -105,7 +121,7 @@ def page_routes(catalog: Catalog) -> list[BaseRoute]:
                 f"No scanned file belongs to study {uid(study_uid)}: scan the folder that "
                 "holds it, or search for the patient.",
             )
-        return HTMLResponse(render_study(data))
+        return _page(render_study(data))
 
     def obj(request: Request) -> Response:
         from dicomref.show import view_object
@@ -120,7 +136,7 @@ def page_routes(catalog: Catalog) -> list[BaseRoute]:
                 f"No scanned file holds {uid(sop_uid)} and none references it: scan the "
                 "folder that holds it, or fetch it.",
             )
-        return HTMLResponse(render_object(view))
+        return _page(render_object(view))
 
     def graph(request: Request) -> Response:
         sop_uid = request.path_params["uid"].strip()
@@ -128,7 +144,7 @@ def page_routes(catalog: Catalog) -> list[BaseRoute]:
             depth, direction, _ = _graph_params(request)
         except UsageError as exc:
             return _error(400, "Cannot draw this graph", esc(str(exc)))
-        return HTMLResponse(render_graph_page(sop_uid, depth, direction))
+        return _page(render_graph_page(sop_uid, depth, direction))
 
     def graph_json(request: Request) -> Response:
         sop_uid = request.path_params["uid"].strip()
