@@ -5,15 +5,9 @@ credentials, and a server whose RetrieveURLs are wrong.  Run inside scripts/in-n
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from pydicom.dataset import Dataset
 
 from dicomref._dicomweb._node import Credentials, WebNode
 from dicomref.errors import AssociationError
@@ -23,18 +17,7 @@ from dicomref.remote.transport._dicomweb import DicomwebTransport
 from dicomref.remote.transport._open import open_transport
 from dicomref.sample import Sample, generate_sample
 from servers import LOOPBACK, OrthancServer, running
-
-
-@dataclass
-class Kept:
-    """A receiver that keeps what arrives, by SOP Instance UID (thread-safe)."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def store_file(self, dataset: Dataset, data: bytes) -> None:
-        with self.lock:
-            self.files[str(dataset.SOPInstanceUID)] = data
+from web_client_support import GuardedOrthanc, Kept
 
 
 @pytest.fixture(scope="module")
@@ -190,31 +173,6 @@ def test_a_part_larger_than_the_bound_is_a_clear_error(
 
 
 # -- servers of their own: credentials, wrong RetrieveURLs ------------------------------------
-
-
-class GuardedOrthanc(OrthancServer):
-    """Orthanc that asks for basic authentication (user alice); its own REST calls (the
-    readiness check, uploads) authenticate."""
-
-    USER = ("alice", "right-password")
-
-    def __init__(self, workdir: Path) -> None:
-        user, password = self.USER
-        config = {"AuthenticationEnabled": True, "RegisteredUsers": {user: password}}
-        super().__init__(workdir, dicomweb=True, config=config)
-
-    def rest(self, path: str, data: bytes | None = None, content_type: str = "") -> Any:
-        headers = {"Content-Type": content_type} if content_type else {}
-        answer = httpx.request(
-            "POST" if data is not None else "GET",
-            self.base_url + path,
-            content=data,
-            headers=headers,
-            auth=self.USER,
-            timeout=10,
-        )
-        answer.raise_for_status()
-        return answer.json()
 
 
 @pytest.fixture(scope="module")
