@@ -137,7 +137,7 @@ def test_graph_of_a_plan(site: Site, visit: Visit) -> None:
     s = site.sample
     plan, ss, dose = s.plans[0], s.structure_sets[0], s.dose
     visit.page.goto(f"{site.base}/graph/{quote(plan.sop_instance)}?depth=2&direction=both")
-    ms = visit.wait_for_graph()
+    visit.wait_for_graph()
     drawn = node_labels(visit)
     assert drawn[f"object:{plan.sop_instance}"].startswith("Plan\n")
     assert drawn[f"object:{ss.sop_instance}"].startswith("Structure set\n")
@@ -148,7 +148,6 @@ def test_graph_of_a_plan(site: Site, visit: Visit) -> None:
     )
     assert drawn[f"missing:{site.gone}"] == "Missing CT Image\nexpected in CT #1 'PLANNING CT'"
     assert not any(f"object:{ct.sop_instance}" in drawn for ct in s.ct)
-    assert ms < 5000
     expect(visit.page.locator("#graph-status")).to_contain_text("drawn in")
     visit.no_horizontal_overflow()
     if visit.page.viewport_size == WIDE:
