@@ -19,20 +19,29 @@ from dicomref.sample import Sample
 from dicomref.server.dicomweb import DicomWebLimits
 from dicomweb_support import WebServed, datasets, parts, web_served
 from serve_support import STUDY_FIND, query, raw_association
+from servers import PostgresServer
 
 SOP, STUDY, SERIES = "00080018", "0020000D", "0020000E"
 RETRIEVE_URL = "00081190"
 EXPLICIT_LE, IMPLICIT_LE = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"
 
 
-@pytest.fixture(scope="module")
-def web(pristine_sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServed]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def web(
+    request: pytest.FixtureRequest,
+    pristine_sample: Sample,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[WebServed]:
+    """The sample (and two odd files) served from a catalog on SQLite, then on PostgreSQL."""
     folder = tmp_path_factory.mktemp("dicomweb")
     odd = folder / "odd"
     odd.mkdir()
     for name in ("MR_small_implicit.dcm", "SC_rgb_jpeg_dcmtk.dcm"):
         shutil.copy(str(get_testdata_file(name)), odd / name)
     url = f"sqlite:///{folder / 'catalog.sqlite'}"
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = server.new_database("dicomweb")
     with web_served([pristine_sample.root, odd], url) as served:
         yield served
 
