@@ -94,7 +94,11 @@ def test_the_view_folds_slices_into_their_series(
     assert series.label == f"CT #1 'PLANNING CT'\n{n} of {n} slices referenced"
     assert series.members == n and series.kind == SERIES
     assert by_id[f"object:{plan.sop_instance}"].root
-    assert by_id[f"object:{ss.sop_instance}"].label == "Structure set\nRTSTRUCT #2 'STRUCTURE SETS'"
+    # two structure sets share the series: the instance number tells them apart
+    assert by_id[f"object:{ss.sop_instance}"].label == (
+        "Structure set\nRTSTRUCT #2 'STRUCTURE SETS'\ninstance 1, 2018-01-01"
+    )
+    assert by_id[f"object:{plan.sop_instance}"].label == "Plan\nRTPLAN #3 'PLAN MAIN'\n2018-01-01"
     (edge,) = [e for e in view.edges if e.target == series.id]
     assert edge.kinds == (Kind.CONTOUR_IMAGE,) and edge.counts == (n,)
     assert any(node.kind == NON_INSTANCE for node in with_study.nodes)

@@ -40,6 +40,8 @@ class Node:
     instance: bool = True
     expected_study: str | None = None
     expected_series: str | None = None
+    study_date: str | None = None
+    instance_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ def _node(uid: str, summary: ObjectSummary | None, instance: bool) -> Node:
         study=summary.study,
         series=summary.series,
         path=summary.path,
+        study_date=summary.study_date,
+        instance_number=summary.instance_number,
     )
 
 

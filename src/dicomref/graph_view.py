@@ -197,12 +197,19 @@ def _expected_series(graph: Graph, nodes: dict[str, Node]) -> dict[str, str]:
 
 
 def _object_label(node: Node, info: SeriesInfo | None) -> str:
+    """Role, series, then the instance number where the series holds several objects
+    (two structure sets of one series must not look the same) and the study date."""
     where = info.title if info else labels.series_title(node.modality, None, None)
     if node.modality in labels.OBJECT_MODALITIES:
         head = labels.role(node.modality)
     else:
         head = f"{node.modality or 'Object'} {labels.noun(node.modality)}"
-    return f"{head}\n{where}"
+    last = []
+    if node.instance_number is not None and (info is None or info.count > 1):
+        last.append(f"instance {node.instance_number}")
+    if node.study_date:
+        last.append(labels.date(node.study_date))
+    return f"{head}\n{where}" + (f"\n{', '.join(last)}" if last else "")
 
 
 def _object_title(node: Node) -> str:
