@@ -157,3 +157,20 @@ def test_dot_is_the_readable_view_unless_per_instance(
     per_instance = CliRunner().invoke(app, [*argv, "--per-instance"])
     assert per_instance.exit_code == 0
     assert all(ct.sop_instance in per_instance.output for ct in sample.ct)
+
+
+def test_the_view_of_a_study_uid_is_the_study_and_what_names_it(
+    sample: Sample, scanned: Callable[[], Catalog]
+) -> None:
+    study = sample.study_uids[0]
+    with scanned() as catalog:
+        view = view_graph(catalog, build_graph(catalog, study, depth=1))
+    root = next(node for node in view.nodes if node.root)
+    assert (root.kind, root.label, root.study) == (
+        NON_INSTANCE,
+        "Study 'PLANNING CT' 2018-01-01",
+        study,
+    )
+    assert {node.uid for node in view.nodes if node.kind == OBJECT} == {
+        ss.sop_instance for ss in sample.structure_sets
+    }

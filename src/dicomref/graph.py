@@ -92,7 +92,10 @@ def build_graph(
     refs_in: list[Reference] = catalog.referrers(uid) if not root else []
     if not root and not refs_in:
         catalog.get(uid)  # raises NotInCatalogError with the standard advice
-    nodes: dict[str, Node] = {uid: _node(uid, root[0] if root else None, True)}
+    # A root nothing holds is a stored object if something references it as one (else a
+    # study or series UID, which is no object to look for).
+    held_or_object = bool(root) or any(r.instance for r in refs_in)
+    nodes: dict[str, Node] = {uid: _node(uid, root[0] if root else None, held_or_object)}
     edges: dict[tuple[str, str, Kind], list[Reference]] = {}
     queue: deque[tuple[str, int]] = deque([(uid, 0)])
     expanded: set[str] = set()

@@ -269,10 +269,13 @@ def view_graph(
     info = series_info(
         catalog, {n.series for n in graph.nodes if n.series} | set(expected.values())
     )
-    studies = (
-        _study_titles(catalog, {n.uid for n in graph.nodes if not n.instance and not n.present})
-        if non_instance
-        else {}
+    studies = _study_titles(
+        catalog,
+        {
+            n.uid
+            for n in graph.nodes
+            if not n.instance and not n.present and (non_instance or n.uid == graph.root)
+        },
     )
     kinds_to: dict[str, set[Kind]] = {}
     for edge in graph.edges:
@@ -290,7 +293,7 @@ def view_graph(
             view_id[node.uid] = f"series:{node.series}"
             members.setdefault(node.series, []).append(node)
         elif not node.present and not node.instance:
-            if not non_instance:
+            if not non_instance and node.uid != graph.root:
                 continue
             view_id[node.uid] = f"ref:{node.uid}"
             kinds = ", ".join(sorted(labels.kind_name(k) for k in kinds_to.get(node.uid, ())))
@@ -301,6 +304,8 @@ def view_graph(
                 label=studies.get(node.uid, kinds.capitalize() or "Reference"),
                 title=f"{kinds or 'reference'} {node.uid} (not a stored object)",
                 present=False,
+                root=node.uid == graph.root,
+                study=node.uid if node.uid in studies else None,
             )
         elif not node.present:
             expected_in = expected.get(node.uid)

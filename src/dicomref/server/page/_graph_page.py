@@ -23,7 +23,7 @@ def _href(node: ViewNode) -> str | None:
     if node.kind in (SERIES, GROUP, MISSING_GROUP):
         return f"{study_href(node.study)}#series-{node.uid}" if node.study else None
     if node.kind == NON_INSTANCE:
-        return None
+        return study_href(node.study) if node.study else None  # a study's page, if known
     return object_href(node.uid)
 
 
