@@ -19,7 +19,7 @@ from dicomref.sample import Sample
 from dicomref.server.dicomweb import DicomWebLimits
 from dicomweb_support import WebServed, datasets, parts, web_served
 from serve_support import STUDY_FIND, query, raw_association
-from servers import PostgresServer
+from servers import PostgresServer, clone_ct
 
 SOP, STUDY, SERIES = "00080018", "0020000D", "0020000E"
 RETRIEVE_URL = "00081190"
@@ -358,3 +358,47 @@ def test_metadata_is_read_again_when_the_file_changes(
         ds.StudyDescription = "CHANGED"
         ds.save_as(path)
         assert httpx.get(url).json()[0]["00081030"]["Value"] == ["CHANGED"]
+
+
+def _big_series(folder: Path, count: int, megabytes: int) -> list[Path]:
+    """``count`` CT files of one series, each with ``megabytes`` of pixel data."""
+    paths = clone_ct(folder, count)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.Rows, ds.Columns = 1024, megabytes * 512
+        ds.PixelData = b"\1\2" * (1024 * megabytes * 512)
+        ds.save_as(path)
+    return paths
+
+
+def test_a_file_gone_before_the_answer_is_404(tmp_path: Path) -> None:
+    paths = _big_series(tmp_path / "ct", 2, 1)
+    with web_served([tmp_path / "ct"], f"sqlite:///{tmp_path / 'c.sqlite'}") as web:
+        ds = pydicom.dcmread(paths[1], stop_before_pixels=True)
+        paths[1].unlink()
+        series = f"{web.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        for url in (series, f"{series}/metadata", f"{series}/instances/{ds.SOPInstanceUID}"):
+            answer = httpx.get(url)
+            assert answer.status_code == 404, url
+            assert str(ds.SOPInstanceUID) in answer.text and "dicomref scan" in answer.text
+
+
+def test_a_file_gone_while_it_is_sent_breaks_the_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The client sees a broken body (never one that looks whole); the server logs one
+    line, no traceback, and goes on serving."""
+    paths = _big_series(tmp_path / "ct", 2, 8)
+    with web_served([tmp_path / "ct"], f"sqlite:///{tmp_path / 'c.sqlite'}") as web:
+        ds = pydicom.dcmread(paths[0], stop_before_pixels=True)
+        series = f"{web.url}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        with pytest.raises(httpx.HTTPError), httpx.stream("GET", series, timeout=30) as answer:
+            assert answer.status_code == 200
+            chunks = answer.iter_raw()
+            next(chunks)
+            paths[1].unlink()
+            for _ in chunks:
+                pass
+        assert httpx.get(f"{web.url}/studies", timeout=10).status_code == 200
+    assert "answer cut short" in caplog.text
+    assert "Traceback" not in caplog.text

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pydicom
 import pytest
-from pydicom.uid import UID, generate_uid
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, generate_uid
 
 from dicomref.sample import Sample
 from dicomref.server.dicomweb import DicomWebLimits, HttpCredentials
-from dicomweb_support import WebServed, multipart_body, stow_headers, web_served
+from dicomweb_support import WebServed, multipart_body, parts, stow_headers, web_served
 from serve_support import ServeCommand
 from servers import LOOPBACK, clone_ct
 
@@ -314,3 +314,18 @@ def test_serve_command_checks_its_http_options(
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_deflated_object_is_stored_as_it_came(web: WebServed, tmp_path: Path) -> None:
+    [path] = clone_ct(tmp_path / "ct", 1)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    answer = stow(web, [buffer.getvalue()])
+    assert answer.status_code == 200, answer.text
+    url = answer.json()[REFERENCED]["Value"][0]["00081190"]["Value"][0]
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    [part] = parts(httpx.get(url, headers={"Accept": accept}))
+    assert part.content_type.endswith(DeflatedExplicitVRLittleEndian)
+    assert pydicom.dcmread(io.BytesIO(part.body)).PixelData == ds.PixelData

@@ -46,7 +46,7 @@ from dicomref.server.dicomweb._stow import (
     chunks_within,
 )
 from dicomref.server.dicomweb._urls import base_url
-from dicomref.server.dicomweb._wado import Retrieve
+from dicomref.server.dicomweb._wado import AnswerCutError, Retrieve
 
 LOGGER = logging.getLogger(__name__)
 ROOT: Final = "/dicom-web"
@@ -262,7 +262,9 @@ def build_app(
 
 
 class _Timing:
-    """Logs each request at INFO: method, path (no query string), status, milliseconds."""
+    """Logs each request at INFO: method, path (no query string), status, milliseconds;
+    an answer cut short (:class:`._wado.AnswerCutError`) in one line at ERROR (the server then
+    closes the connection: the response is incomplete)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -281,6 +283,10 @@ class _Timing:
 
         try:
             await self.app(scope, receive, sending)
+        except AnswerCutError as exc:
+            if not status[0]:
+                raise  # nothing sent yet: an error answer
+            LOGGER.error("DICOMweb %s: answer cut short: %s", scope.get("path", ""), exc)
         finally:
             LOGGER.info(
                 "DICOMweb %s %s: %d in %.1f ms",

@@ -12,6 +12,7 @@ syntax come from the part's file meta (a STOW part is a DICOM file, PS3.10).
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,8 +20,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filereader import read_dataset, read_preamble
 from pydicom.tag import BaseTag
 
+from dicomref.server._inflate import DEFLATED_EXPLICIT_VR_LE
+
 #: The Source AE Title written into stored files' meta.
 STOW_AE: Final = "DICOMWEB"
+#: Bytes of a Deflated data set inflated to read its study and series.
+_HEAD: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +66,26 @@ class Arrival:
 
     @property
     def dataset(self) -> Dataset:
-        """The data set, decoded (raises what pydicom raises on a bad one)."""
+        """The data set, decoded (raises what pydicom raises on a bad one).  A Deflated one
+        is inflated whole: the handler asks only after checking ``max_inflated``."""
         syntax = self.meta.TransferSyntaxUID
         dataset = read_dataset(
-            io.BytesIO(self._encoded),
+            io.BytesIO(self._plain()),
             is_implicit_VR=syntax.is_implicit_VR,
             is_little_endian=syntax.is_little_endian,
         )
         dataset.file_meta = self.meta
         return dataset
+
+    def _plain(self, head: int | None = None) -> bytes:
+        """The encoded data set, inflated when Deflated (only its first ``head`` bytes
+        when given)."""
+        if self.context.transfer_syntax != DEFLATED_EXPLICIT_VR_LE:
+            return self._encoded
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        if head is not None:
+            return inflater.decompress(self._encoded, head)
+        return inflater.decompress(self._encoded) + inflater.flush()
 
     def encoded_dataset(self, include_meta: bool = False) -> bytes:
         return self._encoded
@@ -79,7 +95,7 @@ class Arrival:
         (raises what pydicom raises on a bad one)."""
         syntax = self.meta.TransferSyntaxUID
         head = read_dataset(
-            io.BytesIO(self._encoded),
+            io.BytesIO(self._plain(_HEAD)),
             is_implicit_VR=syntax.is_implicit_VR,
             is_little_endian=syntax.is_little_endian,
             stop_when=_past_series,

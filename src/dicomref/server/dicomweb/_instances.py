@@ -53,7 +53,9 @@ def named(
     catalog: Catalog, study: str, series: str | None = None, sop: str | None = None
 ) -> list[Instance]:
     """The instances of the study/series/instance; DicomWebError 404 when there are none,
-    or when a file the catalog names is gone.  Raises CatalogError."""
+    or when a file the catalog names is gone (checked before anything is sent: a file
+    that vanishes later cuts the answer, :class:`._wado.AnswerCutError`).  Raises
+    CatalogError."""
     with catalog.reading() as conn:
         rows = _select.rows(conn, _request(study, series, sop))
     if not rows:
@@ -61,6 +63,8 @@ def named(
     found = []
     for row in rows:
         path = Path(str(row["_path"]))
+        if not path.is_file():
+            raise gone(str(row["SOPInstanceUID"]), path, FileNotFoundError(2, "no such file"))
         syntax = row.get("AvailableTransferSyntaxUID") or _syntax_of(
             path, str(row["SOPInstanceUID"])
         )

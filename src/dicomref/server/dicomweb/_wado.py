@@ -12,7 +12,6 @@ sent, naming the instance and its syntax, and pointing at ``transfer-syntax=*``.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -27,9 +26,14 @@ from dicomref.server.dicomweb._accept import wants_any
 from dicomref.server.dicomweb._instances import Instance
 from dicomref.server.dicomweb._problems import DicomWebError
 
-LOGGER = logging.getLogger(__name__)
 CHUNK: Final = 256 * 1024
 IMPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2"
+
+
+class AnswerCutError(OSError):
+    """A file went away (or shrank) while its answer was being sent: the answer ends
+    without its closing delimiter (the client sees a broken body, never a short one that
+    looks whole); :mod:`._app` logs it in one line."""
 
 
 def _conversion(instance: Instance, syntax: str) -> bool:
@@ -74,7 +78,13 @@ class Retrieve:
         delimiter = f"--{self.boundary}\r\n".encode()
         for instance, convert in self.plan:
             if convert:
-                data = explicit_little_endian(instance.path)
+                try:
+                    data = explicit_little_endian(instance.path)
+                except OSError as exc:
+                    raise AnswerCutError(
+                        f"SOP Instance {instance.sop}: {instance.path} cannot be read "
+                        f"({exc.strerror or exc})"
+                    ) from exc
                 yield delimiter + self._headers(EXPLICIT_VR_LITTLE_ENDIAN, len(data)) + data
             else:
                 yield from self._file(delimiter, instance)
@@ -90,13 +100,11 @@ class Retrieve:
     def _file(self, delimiter: bytes, instance: Instance) -> Iterator[bytes]:
         try:
             handle = instance.path.open("rb")
-        except OSError:
-            LOGGER.error(
-                "WADO-RS: SOP Instance %s: its file %s cannot be opened: answer cut short",
-                instance.sop,
-                instance.path,
-            )
-            raise
+        except OSError as exc:
+            raise AnswerCutError(
+                f"SOP Instance {instance.sop}: its file {instance.path} cannot be opened "
+                f"({exc.strerror or exc})"
+            ) from exc
         with handle:
             size = _size(handle)
             yield delimiter + self._headers(instance.syntax, size)
@@ -104,12 +112,9 @@ class Retrieve:
             while sent < size:
                 piece = handle.read(min(CHUNK, size - sent))
                 if not piece:
-                    LOGGER.error(
-                        "WADO-RS: SOP Instance %s: %s shrank while it was sent: answer cut short",
-                        instance.sop,
-                        instance.path,
+                    raise AnswerCutError(
+                        f"SOP Instance {instance.sop}: {instance.path} shrank while it was sent"
                     )
-                    raise OSError(f"{instance.path} shrank while it was sent")
                 sent += len(piece)
                 yield piece
 
