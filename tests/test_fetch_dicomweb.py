@@ -215,3 +215,13 @@ def test_a_wrong_token_is_a_clear_error_with_the_refused_association_exit_code(
     assert patients.a.dose.sop_instance not in {m.uid for m in report.missing}
     with pytest.raises(AssociationError, match="HTTP 401"):
         locate(WebNode(guarded.dicomweb_url), [patients.a.dose.sop_instance])
+
+
+def test_hinted_slices_are_retrieved_without_locating_them_first(
+    node: WebNode, patients: Patients, tmp_path: Path
+) -> None:
+    # the structure set names its slices' series: one GET each, no QIDO search for them
+    report = fetch(node, [patients.a.structure_sets[0].path], out=ManagedStore(tmp_path / "o"))
+    assert held_uids(tmp_path / "o") == patients.named
+    assert report.requests.qido == 0
+    assert not any("locate" in step for step in report.steps)

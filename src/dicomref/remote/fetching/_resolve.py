@@ -194,7 +194,8 @@ def fetch(
     summaries = [read_object(path) for path in files]
     if retrieve is None:
         retrieve = node.retrieve if isinstance(node, Node) else "get"
-    options = PlanOptions(retrieve=retrieve)
+    # DICOMweb: a GET of a hinted instance says itself whether it is there (404)
+    options = PlanOptions(retrieve=retrieve, retrieve_hinted=isinstance(node, WebNode))
     if capabilities is None and catalog is not None:
         capabilities = catalog.load_capabilities(str(node))
     known = capabilities or _starting(node)

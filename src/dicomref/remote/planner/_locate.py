@@ -59,7 +59,21 @@ def next_action(state: State, wanted: Wanted, options: PlanOptions) -> Action:
         mode = _first_untried(state, uid, _unplaced_modes(state, options), None)
         if mode is not None:
             return Fetch(None, None, mode)
+    hinted = _hinted_fetch(state, wanted, options)
+    if hinted is not None:
+        return hinted
     return _locate(state, wanted, options)
+
+
+def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch | None:
+    """With ``options.retrieve_hinted``: the object straight from its hinted series, once
+    (an object that does not come is located next, as any other)."""
+    if not (options.retrieve_hinted and wanted.study and wanted.series):
+        return None
+    if state.attempts.get(wanted.sop_uid) or not state.capabilities.image_level_usable:
+        return None
+    modes = [m for m in image_modes(state, options) if m.level is Level.IMAGE]
+    return Fetch(wanted.study, wanted.series, modes[0]) if modes else None
 
 
 def image_modes(state: State, options: PlanOptions) -> list[Mode]:

@@ -38,6 +38,10 @@ class PlanOptions:
     server returns them.
     ``retrieve_early``: retrieve located objects while others are still being located
     (default: locate everything first, so retrieves group per series into fewer requests).
+    ``retrieve_hinted``: retrieve an object whose study and series are hinted straight
+    from that series, without locating it first, where a retrieve of a missing object
+    says so at no extra cost (DICOMweb: one GET per instance, a 404 for one that is not
+    there); an object that does not come is then located as usual.
     """
 
     retrieve: Preference = "auto"
@@ -50,6 +54,7 @@ class PlanOptions:
     series_when_cheaper: bool = True
     sequence_return_keys: bool = True
     retrieve_early: bool = False
+    retrieve_hinted: bool = False
 
     def methods(self, capabilities: Capabilities) -> tuple[Method, ...]:
         """Retrieve services to try, best first, leaving out those measured not to work."""
