@@ -8,7 +8,7 @@ import pytest
 
 from dicomref.errors import UsageError
 from dicomref.model import InstanceKey
-from dicomref.store import ManagedStore, modality_token
+from dicomref.store import ManagedStore, Stored, modality_token
 
 HOSTILE = [
     "../../../etc/passwd",
@@ -60,3 +60,29 @@ def test_modality_token_and_bad_root(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="is a file"):
         ManagedStore(tmp_path / "file")
+
+
+def test_a_staged_object_is_in_place_only_once_committed(tmp_path: Path) -> None:
+    store = ManagedStore(tmp_path)
+    key = InstanceKey("1.2", "1.2.3", "1.2.3.4")
+    staged = store.stage(key, b"DICM", "CT")
+    assert not isinstance(staged, Stored)
+    assert not store.has(key, "CT")
+    assert staged.temp.read_bytes() == b"DICM" and staged.temp.name.startswith(".")
+    stored = staged.commit()
+    assert (stored.path, stored.size, stored.existed) == (store.path_for(key, "CT"), 4, False)
+    assert stored.path.read_bytes() == b"DICM" and not staged.temp.exists()
+    again = store.stage(key, b"other", "CT")
+    assert isinstance(again, Stored) and again.existed
+
+
+def test_a_failed_commit_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store = ManagedStore(tmp_path)
+    key = InstanceKey("1.2", "1.2.3", "1.2.3.4")
+    blocker = store.path_for(key, "CT")
+    (blocker / "inside").mkdir(parents=True)  # a folder where the file should go
+    staged = store.stage(key, b"DICM", "CT")
+    assert not isinstance(staged, Stored)
+    with pytest.raises(OSError):
+        staged.commit()
+    assert list(blocker.parent.glob(".*.part")) == []

@@ -44,6 +44,39 @@ class Stored:
     existed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """An object written under a temporary name, not yet in its place (see
+    :meth:`ManagedStore.stage`)."""
+
+    key: InstanceKey
+    target: Path
+    temp: Path
+    size: int
+    fsync: bool
+
+    def commit(self) -> Stored:
+        """Flush the file to disk (with ``fsync``) and rename it into place: from then on
+        a reader sees it whole.  The folder's fsync is the caller's (:func:`fsync_folder`).
+        On failure the temporary file is removed and the error raised."""
+        try:
+            if self.fsync:
+                descriptor = os.open(self.temp, os.O_RDONLY)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+            self.temp.replace(self.target)
+        except BaseException:
+            self.abandon()
+            raise
+        return Stored(self.key, self.target, self.size, False)
+
+    def abandon(self) -> None:
+        """Remove the temporary file (the object is not stored)."""
+        self.temp.unlink(missing_ok=True)
+
+
 class ManagedStore:
     """A folder dicomref writes objects into; safe to share between threads."""
 
@@ -81,6 +114,20 @@ class ManagedStore:
         to the caller, who writes many objects and syncs each folder once
         (:func:`fsync_folder`); the file itself is always synced (with ``fsync``).
         """
+        staged = self.stage(key, data, modality, replace=replace)
+        if isinstance(staged, Stored):
+            return staged
+        stored = staged.commit()
+        if self.fsync and sync_folder:
+            fsync_folder(stored.path.parent)
+        return stored
+
+    def stage(
+        self, key: InstanceKey, data: bytes, modality: str | None = None, *, replace: bool = False
+    ) -> Staged | Stored:
+        """The first half of :meth:`write`: ``data`` written under a hidden temporary name
+        next to its place, neither flushed nor renamed; :meth:`Staged.commit` does both,
+        maybe in another thread.  The object already stored (unless ``replace``)."""
         target = self.path_for(key, modality)
         if not replace and target.is_file():
             return Stored(key, target, target.stat().st_size, True)
@@ -90,16 +137,10 @@ class ManagedStore:
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
-                stream.flush()
-                if self.fsync:
-                    os.fsync(stream.fileno())
-            temp.replace(target)
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        if self.fsync and sync_folder:
-            fsync_folder(target.parent)
-        return Stored(key, target, len(data), False)
+        return Staged(key, target, temp, len(data), self.fsync)
 
     def clean(self) -> int:
         """Remove temporary files left by an interrupted write; returns how many."""
