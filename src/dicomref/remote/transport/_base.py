@@ -64,6 +64,17 @@ class RetrieveAnswer:
 
 
 @runtime_checkable
+class CountsRequests(Protocol):
+    """A transport whose step may take several requests (DICOMweb: one GET per instance
+    of a retrieve, a search cut into several): it says how many it sent, and the tally
+    counts those instead of one per step."""
+
+    def take_requests(self) -> dict[str, int]:
+        """Requests sent since the last call, by command ("QIDO-RS": 2, "WADO-RS": 60)."""
+        ...
+
+
+@runtime_checkable
 class Transport(Protocol):
     """One connection's worth of talking to one server (not thread-safe: one thread
     at a time; a pool opens one transport per parallel worker)."""

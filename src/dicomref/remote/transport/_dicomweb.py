@@ -96,6 +96,7 @@ class DicomwebTransport:
         self._lock = threading.Lock()
         self._connections = 0
         self._requests = {QIDO: 0, WADO: 0}
+        self._taken: dict[str, int] = {}
         self.any_syntax: bool | None = None
         """Whether ``transfer-syntax=*`` is served (None: not tried yet)."""
         self.filtered_rows = 0
@@ -128,6 +129,14 @@ class DicomwebTransport:
         """HTTP requests sent so far, by command (``QIDO-RS``, ``WADO-RS``)."""
         with self._lock:
             return dict(self._requests)
+
+    def take_requests(self) -> dict[str, int]:
+        """HTTP requests sent since the last call, by command (the executor's tally)."""
+        with self._lock:
+            now = dict(self._requests)
+            sent = {c: n - self._taken.get(c, 0) for c, n in now.items()}
+            self._taken = now
+        return {c: n for c, n in sent.items() if n}
 
     def close(self, *, abort: bool = False) -> None:
         client, self._client = self._client, None

@@ -26,6 +26,7 @@ from dicomref.remote.fetching._report import FetchProgress, Requests
 from dicomref.remote.planner._enums import Level, Root
 from dicomref.remote.planner._steps import Find, Keys, Retrieve
 from dicomref.remote.transport._base import (
+    CountsRequests,
     Receiver,
     RetrieveAnswer,
     Transport,
@@ -71,9 +72,9 @@ class Tally:
             self._steps.append(text)
         LOGGER.info("%s", text)
 
-    def count(self, command: str) -> None:
+    def count(self, command: str, requests: int = 1) -> None:
         with self._lock:
-            self._counts[command] = self._counts.get(command, 0) + 1
+            self._counts[command] = self._counts.get(command, 0) + requests
 
     def received(self, size: int) -> None:
         with self._lock:
@@ -189,13 +190,21 @@ class Executor:
     # -- helpers ---------------------------------------------------------------------------
 
     def _begin(self, command: str, level: Level, purpose: str) -> None:
-        self.tally.count(command)
+        if not isinstance(self.transport, CountsRequests):
+            self.tally.count(command)
         self._current = f"{command} {level.value}: {purpose}"
         self._began = time.perf_counter()
         LOGGER.debug("sending %s", self._current)
         self._report()
 
     def _end(self, outcome: str) -> None:
+        if isinstance(self.transport, CountsRequests):
+            sent = self.transport.take_requests()
+            for command, requests in sent.items():
+                self.tally.count(command, requests)
+            if sum(sent.values()) > 1:
+                what = ", ".join(f"{n} {command}" for command, n in sent.items() if n)
+                outcome += f" [{what}]"
         self.tally.line(f"{self._current} -> {outcome} ({time.perf_counter() - self._began:.2f} s)")
 
     def _report(self) -> None:
