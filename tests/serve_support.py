@@ -167,7 +167,7 @@ class ServeCommand:
             found = re.search(r"listening on [^ ]+:(\d+) as", text)
             if found:
                 self.port = int(found[1])
-                http = re.search(r"DICOMweb on http://[^ ]+:(\d+)/dicom-web", text)
+                http = re.search(r"DICOMweb on https?://[^ ]+:(\d+)/dicom-web", text)
                 self.http_port = int(http[1]) if http else 0
                 return self
             if self._process.poll() is not None:

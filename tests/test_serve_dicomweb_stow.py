@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,14 @@ import pydicom
 import pytest
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, generate_uid
 
+from dicomref.catalog import Catalog
 from dicomref.sample import Sample
 from dicomref.server.dicomweb import DicomWebLimits, HttpCredentials
 from dicomweb_support import WebServed, multipart_body, parts, stow_headers, web_served
 from serve_support import ServeCommand
 from servers import LOOPBACK, clone_ct
+from test_tls import Pki
+from test_tls import pki as pki_made_by_openssl  # noqa: F401  (test_tls's fixture)
 
 REFERENCED, FAILED, REASON = "00081199", "00081198", "00081197"
 TOKEN, USER, PASSWORD = "t0ken-7f3a9c", "alice", "s3cret-pw"
@@ -240,8 +244,6 @@ def test_serve_command_serves_dicomweb_and_stops_on_sigterm(
     auth = tmp_path / "auth"
     auth.write_text(f"token:{TOKEN}\n")
     url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    from dicomref.catalog import Catalog
-
     with Catalog(url) as catalog:
         catalog.scan([pristine_sample.root])
     log = tmp_path / "serve.log"
@@ -329,3 +331,31 @@ def test_a_deflated_object_is_stored_as_it_came(web: WebServed, tmp_path: Path) 
     [part] = parts(httpx.get(url, headers={"Accept": accept}))
     assert part.content_type.endswith(DeflatedExplicitVRLittleEndian)
     assert pydicom.dcmread(io.BytesIO(part.body)).PixelData == ds.PixelData
+
+
+def test_with_tls_dicomweb_is_https_only_with_the_dimse_side_s_certificates(
+    pki_made_by_openssl: Pki,  # noqa: F811 (the fixture imported above)
+    pristine_sample: Sample,
+    tmp_path: Path,
+) -> None:
+    pki = pki_made_by_openssl
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    with Catalog(url) as catalog:
+        catalog.scan([pristine_sample.root])
+    options = (
+        "--http-port", "0", "--tls-cert", str(pki.pem("server")), "--tls-key",
+        str(pki.key("server")), "--tls-ca", str(pki.pem("ca")), "--tls-require-client-cert",
+    )  # fmt: skip
+    with ServeCommand(url, tmp_path / "serve.log", *options) as command:
+        base = f"https://{LOOPBACK}:{command.http_port}/dicom-web"
+        context = ssl.create_default_context(cafile=str(pki.pem("ca")))
+        context.load_cert_chain(str(pki.pem("client")), str(pki.key("client")))
+        answer = httpx.get(f"{base}/studies", verify=context)
+        assert answer.status_code == 200
+        assert answer.json()[0]["00081190"]["Value"][0].startswith(f"{base}/studies/")
+        anonymous = ssl.create_default_context(cafile=str(pki.pem("ca")))
+        with pytest.raises(httpx.HTTPError):  # no client certificate: refused
+            httpx.get(f"{base}/studies", verify=anonymous).raise_for_status()
+        with pytest.raises(httpx.HTTPError):  # plain HTTP: refused
+            httpx.get(f"http://{LOOPBACK}:{command.http_port}/dicom-web/studies", timeout=5)
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()

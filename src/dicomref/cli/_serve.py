@@ -254,12 +254,12 @@ def serve(
         if http_port is not None:
             http = _start_http(server, config, http_port, allow_stow, http_auth_file, http_auth_env)
             err.print(
-                f"dicomref serve: DICOMweb on http://{_shown_host(config.host)}:{http.port}"
+                f"dicomref serve: DICOMweb on {http.scheme}://{_shown_host(config.host)}:{http.port}"
                 f"/dicom-web{' (STOW-RS allowed)' if allow_stow else ' (read-only)'}",
                 markup=False,
             )
             err.print(
-                f"dicomref serve: web page on http://{_shown_host(config.host)}:{http.port}/",
+                f"dicomref serve: web page on {http.scheme}://{_shown_host(config.host)}:{http.port}/",
                 markup=False,
             )
         err.print(
@@ -330,7 +330,7 @@ def _start_http(
         credentials=credentials,
         extra_routes=page_routes(server.catalog),
     )
-    http = HttpServer(app, config.host, http_port, grace=config.shutdown_grace)
+    http = HttpServer(app, config.host, http_port, grace=config.shutdown_grace, tls=config.tls)
     http.start()
     return http
 

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import uvicorn
 
+from dicomref._dimse._tls import Tls
 from dicomref.errors import ServerError
 
 LOGGER = logging.getLogger(__name__)
@@ -46,16 +47,26 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class HttpServer:
-    """The ASGI ``app`` served by uvicorn on ``host``:``port`` (0: any free port)."""
+    """The ASGI ``app`` served by uvicorn on ``host``:``port`` (0: any free port); with
+    ``tls``, HTTPS only, with the DIMSE server's TLS settings and policy (its certificate,
+    TLS 1.2 or newer, client certificates checked against ``tls.ca`` and required with
+    ``tls.verify_peer``)."""
 
-    def __init__(self, app: Any, host: str, port: int, *, grace: float = 10.0) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, *, grace: float = 10.0, tls: Tls | None = None
+    ) -> None:
         self.app = app
         self.host = host
         self.requested_port = port
         self.grace = grace
+        self.tls = tls
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
 
     @property
     def port(self) -> int:
@@ -66,6 +77,7 @@ class HttpServer:
     def start(self) -> int:
         """Bind, serve from a thread, and return the bound port once it serves.  Raises
         ServerError when the address cannot be bound or uvicorn does not come up."""
+        context = None if self.tls is None else self.tls.server_context()
         sock = _bind(self.host, self.requested_port)
         config = uvicorn.Config(
             self.app,
@@ -74,6 +86,7 @@ class HttpServer:
             lifespan="off",
             timeout_graceful_shutdown=max(1, int(self.grace)),
             server_header=False,
+            ssl_context_factory=None if context is None else (lambda _config, _default: context),
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -87,7 +100,7 @@ class HttpServer:
                 self.stop()
                 raise ServerError(f"the HTTP server on {self.host}:{self.port} did not start")
             time.sleep(_POLL)
-        LOGGER.info("serving DICOMweb on http://%s:%d/dicom-web", self.host, self.port)
+        LOGGER.info("serving DICOMweb on %s://%s:%d/dicom-web", self.scheme, self.host, self.port)
         return self.port
 
     def stop(self) -> None:
