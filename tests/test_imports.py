@@ -118,3 +118,37 @@ def test_the_wire_layer_imports_neither_client_nor_server() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.startswith(("dicomref.remote", "dicomref.server")), path
+
+
+def test_fetch_imports_pydicom_without_numpy_or_requests(tmp_path: Path) -> None:
+    """``dicomref fetch`` imports pydicom with numpy and requests left out (~130 ms where
+    they are installed, as with the test tools); other code may still import them."""
+    plan = generate_sample(tmp_path / "patient", slices=2).plans[0].path
+    closed = "DICOMREF_NONE@127.0.0.1:9"  # discard port: nothing listens, the fetch fails
+    argv = ["fetch", closed, str(plan), "--out", str(tmp_path / "out")]
+    argv += ["--db", f"sqlite:///{tmp_path / 'catalog.sqlite'}"]
+    listing = "sorted({m.split('.')[0] for m, v in sys.modules.items() if v is not None})"
+    code = f"{run_cli(*argv)}\nprint(' '.join({listing}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.strip().splitlines()[-1].split())
+    assert {"pydicom", "pynetdicom"} <= loaded  # the fetch went as far as connecting
+    assert not {"numpy", "requests", "urllib3"} & loaded
+
+
+def test_pydicom_imported_lean_reads_files_and_numpy_still_imports(tmp_path: Path) -> None:
+    plan = generate_sample(tmp_path, slices=2).plans[0].path
+    code = (
+        "import importlib.util, sys\n"
+        "from dicomref._pydicom_import import import_pydicom_lean\n"
+        "assert import_pydicom_lean() and not import_pydicom_lean()\n"
+        "assert 'numpy' not in sys.modules and 'requests' not in sys.modules\n"
+        "import pydicom\n"
+        f"print(pydicom.dcmread({str(plan)!r}).Modality)\n"
+        "if importlib.util.find_spec('numpy') is not None:\n"
+        "    import numpy\n"
+        "    print(numpy.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "RTPLAN"

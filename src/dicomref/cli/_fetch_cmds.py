@@ -101,6 +101,9 @@ def locate(
 
     Exit code 1 when some are not found (each is listed with what was searched).
     """
+    from dicomref._pydicom_import import import_pydicom_lean
+
+    import_pydicom_lean()  # before anything imports pydicom: without numpy and requests
     from dicomref.catalog import Catalog
     from dicomref.remote import Wanted
     from dicomref.remote import locate as locate_objects
@@ -223,6 +226,9 @@ def fetch(
     missing (each is listed with its reason), or when --query selects nothing.
     """
     from dicomref._dicomweb._node import WebNode
+    from dicomref._pydicom_import import import_pydicom_lean
+
+    import_pydicom_lean()  # before anything imports pydicom: without numpy and requests
     from dicomref.catalog import Catalog
     from dicomref.remote import CohortQuery, Wanted
     from dicomref.remote import fetch as fetch_objects
