@@ -14,7 +14,11 @@ No server matches on sequence contents, so the referring objects' headers must b
   sequences asked back, rows filtered here; the dependents are then retrieved as usual;
 - elsewhere: the study's series of those modalities are listed and retrieved whole into
   the holding folder (RT objects are few and small), read, and kept only if they
-  reference one of ours; the rest is discarded and counted in the report.
+  reference one of ours; the rest is discarded and counted in the report;
+- on a transport that gives metadata (DICOMweb), a series whose objects are cheaper to
+  read from their metadata (:func:`~dicomref.remote.planner._metadata.metadata_first`:
+  doses, whose grid comes as a BulkDataURI) is read that way instead, and only the
+  dependents found are retrieved.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ from dicomref.remote.planner._dependents import (
 )
 from dicomref.remote.planner._enums import Root
 from dicomref.remote.planner._match import Match
+from dicomref.remote.planner._metadata import metadata_first
 from dicomref.remote.planner._steps import Find
 from dicomref.remote.planner._wanted import Wanted
+from dicomref.remote.transport._base import ReadsMetadata
 from dicomref.remote.transport._executor import reason_of
 
 LOGGER = logging.getLogger(__name__)
@@ -140,6 +146,41 @@ class DependentSearch:
             resolved = dataclasses.replace(step, resolves=frozenset(m.sop or "" for m in found))
             run.state = run.state.with_found(resolved, found)
 
+    # -- DICOMweb: read the candidates' metadata ------------------------------------------
+
+    def _by_metadata(
+        self,
+        reader: ReadsMetadata,
+        study: str,
+        series: str,
+        classes: set[str],
+        targets: set[str],
+    ) -> None:
+        """Want the objects of ``series`` whose metadata references one of ``targets``."""
+        run = self.run
+        purpose = f"read the metadata of series {series} for objects referencing ours"
+        items: list[tuple[Wanted, int, Origin]] = []
+        for instance in run.executor.read_metadata(reader, study, series, purpose):
+            summary = instance.summary
+            if summary is None:
+                LOGGER.info("%s", instance.error)
+                continue
+            uid = summary.sop_instance
+            if uid in run.state.wanted or summary.sop_class not in classes:
+                continue
+            if not _references_any(summary.references, targets):
+                continue
+            run.dependent_uids.add(uid)
+            wanted = Wanted(
+                uid,
+                sop_class=summary.sop_class,
+                study=summary.study or study,
+                series=summary.series or series,
+            )
+            items.append((wanted, 0, Origin(class_label(summary.sop_class), None)))
+        if items:
+            run.want(items)
+
     # -- elsewhere: retrieve the candidates and read them ----------------------------------
 
     def _by_candidates(
@@ -162,10 +203,17 @@ class DependentSearch:
             return summary.sop_class in classes and _references_any(summary.references, targets)
 
         self.held_back = run.claim(self.held_back, accept)  # read in an earlier round
+        transport = run.executor.transport
+        reader = transport if isinstance(transport, ReadsMetadata) else None
         for row in rows:
             if row.modality not in modalities or not row.series or row.series in self.series_read:
                 continue
             self.series_read.add(row.series)
+            why = metadata_first(row.modality, run.state.capabilities) if reader else None
+            if reader is not None and why is not None:
+                run.executor.note(why)
+                self._by_metadata(reader, study, row.series, classes, targets)
+                continue
             step = series_read(
                 methods[0],
                 study,

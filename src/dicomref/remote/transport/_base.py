@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomref.errors import RemoteError
+    from dicomref.extraction import JsonInstance
     from dicomref.remote.planner._enums import Level, Root
     from dicomref.remote.planner._steps import Keys, Retrieve
 
@@ -61,6 +62,16 @@ class RetrieveAnswer:
     refused: int
     failures: tuple[tuple[str, str], ...]
     unsupported: bool = False
+
+
+@runtime_checkable
+class ReadsMetadata(Protocol):
+    """A transport that can give a series' objects as metadata, read into summaries
+    without moving the objects (DICOMweb's series metadata)."""
+
+    def series_metadata(self, study: str, series: str) -> list[JsonInstance]:
+        """Each instance of the series, its summary or why it cannot be read."""
+        ...
 
 
 @runtime_checkable

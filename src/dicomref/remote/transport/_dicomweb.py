@@ -56,6 +56,8 @@ from dicomref.remote.transport._wado import Tally, in_parallel, read_answer
 if TYPE_CHECKING:
     import httpx
 
+    from dicomref.extraction import JsonInstance
+
 LOGGER = logging.getLogger(__name__)
 
 QIDO: Final = "QIDO-RS"
@@ -213,6 +215,18 @@ class DicomwebTransport:
         rows = _qido.unique(level, rows)
         self._remember(rows)
         return rows
+
+    def series_metadata(self, study: str, series: str) -> list[JsonInstance]:
+        """Each instance of the series read from its metadata as it streams in (never
+        pydicom: :func:`dicomref.extraction.read_json_series`); BulkDataURIs not followed."""
+        from dicomref.extraction import read_json_series
+
+        path = _paths.series(study, series) + "/metadata"
+        with self._get(WADO, path, (), DICOM_JSON) as response:
+            if response.status_code == 204:
+                return []
+            source = f"{self.node}{path}"
+            return list(read_json_series(response.iter_bytes(), source=source))
 
     def metadata(self, study: str, series: str, sop: str) -> bytes:
         """The instance's metadata (DICOM JSON), raw."""

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Set
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
@@ -27,11 +28,15 @@ from dicomref.remote.planner._enums import Level, Root
 from dicomref.remote.planner._steps import Find, Keys, Retrieve
 from dicomref.remote.transport._base import (
     CountsRequests,
+    ReadsMetadata,
     Receiver,
     RetrieveAnswer,
     Transport,
     reason_of,
 )
+
+if TYPE_CHECKING:
+    from dicomref.extraction import JsonInstance
 
 LOGGER = logging.getLogger(__name__)
 
@@ -155,6 +160,20 @@ class Executor:
         if step.why:
             self.note(step.why)
         return self.find(step.level, step.identifier, step.root, step.purpose)
+
+    def read_metadata(
+        self, reader: ReadsMetadata, study: str, series: str, purpose: str
+    ) -> list[JsonInstance]:
+        """A series' objects read from their metadata (``reader``: this executor's
+        transport, where it has metadata)."""
+        self._begin("WADO-RS", Level.SERIES, purpose)
+        try:
+            instances = reader.series_metadata(study, series)
+        except RemoteError as exc:
+            self._end(f"failed: {reason_of(exc)}")
+            raise
+        self._end(f"{len(instances)} instances' metadata read")
+        return instances
 
     def retrieve(
         self, step: Retrieve, receiver: Receiver, arrivals: Callable[[], int]

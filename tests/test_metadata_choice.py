@@ -1,0 +1,19 @@
+"""Metadata or the object, for reading a dependent candidate's references (pure)."""
+
+from __future__ import annotations
+
+from dicomref.remote.planner._capabilities import Capabilities
+from dicomref.remote.planner._metadata import metadata_first
+
+
+def test_doses_are_read_from_metadata_unless_the_server_inlines_pixel_data() -> None:
+    assert metadata_first("RTDOSE", Capabilities.web()) is not None
+    assert metadata_first("RTDOSE", Capabilities(bulk_data_uris=True)) is not None
+    assert metadata_first("RTDOSE", Capabilities(bulk_data_uris=False)) is None
+
+
+def test_header_only_objects_are_retrieved_unless_metadata_was_measured_cheaper() -> None:
+    for modality in ("RTPLAN", "RTSTRUCT", "RTRECORD", "SR", None):
+        assert metadata_first(modality, Capabilities.web()) is None
+        assert metadata_first(modality, Capabilities(metadata_cost=3.4)) is None
+        assert metadata_first(modality, Capabilities(metadata_cost=0.5)) is not None
