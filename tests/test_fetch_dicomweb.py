@@ -136,6 +136,7 @@ def test_probe_then_fetch_with_what_it_measured(
     assert caps.any_transfer_syntax and caps.retrieve_urls_correct
     assert caps.sequence_includefield is False  # ignored by the plugin before 1.17
     assert caps.metadata_complete is True
+    assert caps.bulk_data_uris is True  # pixel data as BulkDataURI: doses read by metadata
     assert caps.concurrency in (1, 4, 8)
     a = patients.a
     done = fetch(node, [a.plans[0].path], out=ManagedStore(tmp_path / "out"), capabilities=caps)

@@ -50,6 +50,7 @@ from dicomref.errors import (
 )
 from dicomref.remote.planner._capabilities import Capabilities
 from dicomref.remote.planner._enums import Level, Method
+from dicomref.remote.planner._metadata import PIXEL_MODALITIES
 from dicomref.remote.planner._modality import REFERENCE_SEQUENCES
 from dicomref.remote.planner._steps import Retrieve
 from dicomref.remote.probing._discover import RT_MODALITIES
@@ -379,17 +380,22 @@ def check_metadata_complete(session: WebSession) -> Measured:
 
 
 def check_bulk_data_uris(session: WebSession) -> Measured:
-    if session.instance is None:
-        return unknown("no instance to probe with")
-    sample = session.instance
-    text = session.web.metadata(sample.study, sample.series, sample.sop).decode("utf-8", "replace")
-    uris = [part.split('"', 2)[1] for part in text.split('"BulkDataURI"')[1:] if '"' in part]
-    uris = [u for u in uris if u.startswith(("http", "/"))]
-    if not uris:
-        return no("values are inline (no BulkDataURI in the metadata)")
-    right = all(u.startswith(session.node.url) for u in uris)
-    where = "under the base URL" if right else f"elsewhere ({uris[0][:80]}): never followed"
-    return yes(f"{len(uris)} BulkDataURI(s) in the metadata, {where}")
+    """Whether an image's pixel data comes as a BulkDataURI in its metadata."""
+    for study, series, modality, _ in session.series:
+        if modality not in PIXEL_MODALITIES:
+            continue
+        _, rows = _rows(session, _paths.qido("instances", study, series), ("limit", "1"))
+        sops = _sops(rows)
+        if not sops:
+            continue
+        raw = session.web.metadata(study, series, sops[0]).decode("utf-8", "replace")
+        uris = [part.split('"', 2)[1] for part in raw.split('"BulkDataURI"')[1:] if '"' in part]
+        if not uris:
+            return no(f"the {modality} image's values are inline (no BulkDataURI)")
+        right = all(u.startswith(session.node.url) for u in uris)
+        where = "under the base URL" if right else f"elsewhere ({uris[0][:80]}): never followed"
+        return yes(f"{len(uris)} BulkDataURI(s) in a {modality} image's metadata, {where}")
+    return unknown("no image series (pixel data) on the server to ask")
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -470,11 +476,34 @@ def check_uid_list_get(session: WebSession) -> Measured:
     return no(answer.reason or f"{len(kept.files)} of 2 arrived")
 
 
+def _throughput_series(session: WebSession) -> tuple[ProbeInstance, tuple[str, ...]] | None:
+    """An image series of :data:`THROUGHPUT_OBJECTS` instances or more (else the largest
+    series), and up to that many of its instances."""
+    sized = [s for s in session.series if s[3] is not None and s[3] >= 2]
+    if not sized:
+        if session.instance is None or not session.siblings:
+            return None
+        return session.instance, (session.instance.sop, *session.siblings)[:THROUGHPUT_OBJECTS]
+
+    def order(entry: tuple[str, str, str | None, int | None]) -> tuple[int, int, int]:
+        size = entry[3] or 0
+        return (entry[2] not in PIXEL_MODALITIES, size < THROUGHPUT_OBJECTS, -size)
+
+    study, series, modality, size = sorted(sized, key=order)[0]
+    _, rows = _rows(
+        session, _paths.qido("instances", study, series), ("limit", str(THROUGHPUT_OBJECTS))
+    )
+    sops = tuple(_sops(rows))[:THROUGHPUT_OBJECTS]
+    if not sops:
+        return None
+    return ProbeInstance(study, series, sops[0], None, modality, size), sops
+
+
 def check_throughput(session: WebSession) -> Measured:
-    if session.instance is None:
-        return unknown("no instance to probe with")
-    one = session.instance
-    sops = (one.sop, *session.siblings)[:THROUGHPUT_OBJECTS]
+    picked = _throughput_series(session)
+    if picked is None:
+        return unknown("no series of two instances or more to time")
+    one, sops = picked
     rates: dict[int, float] = {}
     for concurrency in CONCURRENCIES:
         node = dataclasses.replace(session.node, concurrency=concurrency)
@@ -520,7 +549,7 @@ TESTS: Final[tuple[tuple[str, str, Check], ...]] = (
         check_sequence_includefield,
     ),
     ("metadata_complete", "WADO metadata of an RT object vs the object", check_metadata_complete),
-    ("bulk_data_uris", "WADO metadata of an image", check_bulk_data_uris),
+    ("bulk_data_uris", "WADO metadata of an image (pixel data)", check_bulk_data_uris),
     ("empty_result", "QIDO a UID that names nothing", check_empty_result),
     ("retrieve_urls_correct", "the RetrieveURL of a QIDO row", check_retrieve_urls),
     ("any_transfer_syntax", "WADO transfer-syntax=*", check_any_transfer_syntax),
