@@ -304,6 +304,22 @@ def test_a_compressed_object_is_406_unless_asked_as_stored(http: httpx.Client) -
     assert part.body == Path(str(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))).read_bytes()
 
 
+def test_an_accept_header_may_list_fallbacks(http: httpx.Client, pristine_sample: Sample) -> None:
+    url, original = _odd(http, "SC_rgb_jpeg_dcmtk.dcm")
+    dicom = 'multipart/related; type="application/dicom"'
+    fallbacks = f"{dicom}; transfer-syntax={EXPLICIT_LE}, {dicom}; transfer-syntax=*; q=0.5"
+    [part] = parts(http.get(url, headers={"Accept": fallbacks}))
+    assert part.content_type.endswith(str(original.file_meta.TransferSyntaxUID))
+    plan = pristine_sample.plans[0]
+    implicit_first = f"{dicom}; transfer-syntax={IMPLICIT_LE}, {dicom}"  # not converted back
+    one = http.get(
+        f"/studies/{plan.study}/series/{plan.series}/instances/{plan.sop_instance}",
+        headers={"Accept": implicit_first},
+    )
+    [part] = parts(one)
+    assert part.content_type.endswith(EXPLICIT_LE)
+
+
 @pytest.mark.parametrize(
     "accept",
     ["image/jpeg", 'multipart/related; type="image/jpeg"', "application/dicom+json", "*/*;q=0"],

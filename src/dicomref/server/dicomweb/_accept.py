@@ -3,9 +3,11 @@
 Offered: ``multipart/related; type="application/dicom"``, with ``transfer-syntax=*``
 (each object as stored) or one transfer syntax UID; without the parameter, Explicit VR
 Little Endian (the standard's default).  ``*/*``, ``multipart/related`` and
-``multipart/*`` without a type mean the same default.  Media ranges are tried by their
-``q`` value, in order; none that can be given is 406 (Not Acceptable) naming what is
-offered.
+``multipart/*`` without a type mean the same default.  Media ranges are taken by their
+``q`` value, then in order: a client may list fallbacks
+(``...transfer-syntax=1.2.840.10008.1.2.4.50, ...transfer-syntax=*``), and the first
+syntax every object asked for can go in is used (:mod:`._wado`).  None is 406 (Not
+Acceptable) naming what is offered.
 """
 
 from __future__ import annotations
@@ -51,20 +53,24 @@ def _ranges(header: str) -> list[tuple[float, int, str, dict[str, str]]]:
     return sorted(ranges)
 
 
-def dicom_syntax(header: str | None) -> str:
-    """The transfer syntax to send objects in (``*``: as stored) for the ``Accept``
-    header; DicomWebError 406 when it asks for nothing offered."""
+def dicom_syntaxes(header: str | None) -> list[str]:
+    """The transfer syntaxes the ``Accept`` header takes objects in (``*``: as stored), best
+    first; DicomWebError 406 when it asks for nothing offered."""
     if header is None or not header.strip():
-        return EXPLICIT_VR_LITTLE_ENDIAN
+        return [EXPLICIT_VR_LITTLE_ENDIAN]
+    found: list[str] = []
     for quality, _, media, params in _ranges(header):
         if quality >= 0:
             continue  # q=0: not acceptable
         if media in ("*/*", "multipart/*") or (
             media == MULTIPART_RELATED and params.get("type", DICOM).lower() == DICOM
         ):
-            syntax = params.get("transfer-syntax", EXPLICIT_VR_LITTLE_ENDIAN).strip()
-            return syntax or EXPLICIT_VR_LITTLE_ENDIAN
-    raise DicomWebError(406, f"cannot answer Accept: {header[:200]}; offered: {OFFERED}")
+            syntax = params.get("transfer-syntax", "").strip() or EXPLICIT_VR_LITTLE_ENDIAN
+            if syntax not in found:
+                found.append(syntax)
+    if not found:
+        raise DicomWebError(406, f"cannot answer Accept: {header[:200]}; offered: {OFFERED}")
+    return found
 
 
 def wants_any(syntax: str) -> bool:

@@ -33,7 +33,7 @@ from dicomref.catalog import Catalog
 from dicomref.errors import CatalogError
 from dicomref.server._store import StoreService
 from dicomref.server.dicomweb import _instances, _qido
-from dicomref.server.dicomweb._accept import dicom_syntax
+from dicomref.server.dicomweb._accept import dicom_syntaxes
 from dicomref.server.dicomweb._auth import HttpCredentials, RequireCredentials
 from dicomref.server.dicomweb._metadata import DEFAULT_CACHE_BYTES, MetadataCache, metadata_body
 from dicomref.server.dicomweb._params import DEFAULT_MAX_RESULTS, parse_search
@@ -105,9 +105,9 @@ class _Service:
     # -- WADO-RS -------------------------------------------------------------------------
 
     def retrieve(self, request: Request) -> Response:
-        syntax = dicom_syntax(request.headers.get("accept"))
+        syntaxes = dicom_syntaxes(request.headers.get("accept"))
         instances = self._named(request)
-        answer = Retrieve(instances, syntax)
+        answer = Retrieve(instances, syntaxes)
         return StreamingResponse(answer.body(), media_type=answer.media_type)
 
     def metadata(self, request: Request) -> Response:

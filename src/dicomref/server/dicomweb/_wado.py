@@ -63,11 +63,22 @@ def explicit_little_endian(path: Path) -> bytes:
 
 class Retrieve:
     """One WADO-RS answer: ``media_type`` for the ``Content-Type``, :meth:`body` for the
-    bytes.  Made only when every instance can go in ``syntax`` (else DicomWebError)."""
+    bytes.  Made only when every instance can go in one of ``syntaxes`` (the first such is
+    used), else DicomWebError 406 naming why the first syntax cannot be given."""
 
-    def __init__(self, instances: Sequence[Instance], syntax: str) -> None:
-        self.plan = [(instance, _conversion(instance, syntax)) for instance in instances]
-        self.syntax = syntax
+    def __init__(self, instances: Sequence[Instance], syntaxes: Sequence[str]) -> None:
+        refusal: DicomWebError | None = None
+        for syntax in syntaxes:
+            try:
+                self.plan = [(instance, _conversion(instance, syntax)) for instance in instances]
+            except DicomWebError as exc:
+                refusal = refusal or exc
+                continue
+            self.syntax = syntax
+            break
+        else:
+            assert refusal is not None
+            raise refusal
         self.boundary = uuid.uuid4().hex
 
     @property
