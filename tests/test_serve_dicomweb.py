@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -418,3 +419,29 @@ def test_a_file_gone_while_it_is_sent_breaks_the_answer(
         assert httpx.get(f"{web.url}/studies", timeout=10).status_code == 200
     assert "answer cut short" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_concurrent_clients_get_whole_answers(web: WebServed, pristine_sample: Sample) -> None:
+    """8 clients at once, each searching, reading metadata and retrieving: every answer
+    whole and right (the catalog read from Starlette's thread pool)."""
+    ct = pristine_sample.ct
+    series = f"{web.url}/studies/{ct[0].study}/series/{ct[0].series}"
+
+    def client(index: int) -> int:
+        done = 0
+        with httpx.Client(timeout=60) as http:
+            for round_ in range(6):
+                target = ct[(index + round_) % len(ct)]
+                rows = http.get(
+                    f"{web.url}/instances", params={"SOPInstanceUID": target.sop_instance}
+                )
+                assert values(rows.json(), SOP) == [target.sop_instance]
+                metadata = http.get(f"{series}/metadata").json()
+                assert len(metadata) == len(ct)
+                retrieved = parts(http.get(series))
+                assert [p.body for p in retrieved] == [o.path.read_bytes() for o in ct]
+                done += 1
+        return done
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(client, range(8))) == 48
