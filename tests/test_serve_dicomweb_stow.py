@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, generate_uid
 
 from dicomref.catalog import Catalog
@@ -359,3 +360,13 @@ def test_with_tls_dicomweb_is_https_only_with_the_dimse_side_s_certificates(
         with pytest.raises(httpx.HTTPError):  # plain HTTP: refused
             httpx.get(f"http://{LOOPBACK}:{command.http_port}/dicom-web/studies", timeout=5)
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_a_file_meta_without_uids_fails_and_a_file_without_one_is_400(web: WebServed) -> None:
+    empty_uids = Path(str(get_testdata_file("meta_missing_tsyntax.dcm"))).read_bytes()
+    answer = stow(web, [empty_uids])  # its meta: no transfer syntax, empty SOP UIDs
+    assert answer.status_code == 409, answer.text
+    assert answer.json()[FAILED]["Value"][0][REASON]["Value"] == [0xA900]
+    no_meta = Path(str(get_testdata_file("no_meta.dcm"))).read_bytes()
+    answer = stow(web, [no_meta])
+    assert answer.status_code == 400 and "part 1 is not a DICOM file" in answer.text

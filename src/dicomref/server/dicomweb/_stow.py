@@ -168,9 +168,8 @@ class Stow:
             ("MediaStorageSOPClassUID", sop_class),
         ):
             if not uid or check_uid[uid] is UidCheck.INVALID:
-                LOGGER.warning(
-                    "STOW-RS from %s: part %d: %s %s", client[0], number, name, problem(uid)
-                )
+                why = problem(uid) if uid else "is missing"
+                LOGGER.warning("STOW-RS from %s: part %d: %s %s", client[0], number, name, why)
                 result.failed.append((sop_class, sop, DOES_NOT_MATCH))
                 return
         if not arrival.context.transfer_syntax:
