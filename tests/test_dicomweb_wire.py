@@ -153,3 +153,15 @@ def test_error_excerpts_are_short_and_say_what_the_server_said() -> None:
     said = excerpt(b'{"Message": "Bad request", "Details": "URI too long", "HttpStatus": 400}')
     assert said == "Bad request; URI too long"
     assert len(excerpt(b"x" * 10_000)) <= 201
+
+
+def test_a_declared_content_length_is_used_when_the_delimiter_confirms_it() -> None:
+    data = b"x\r\n--b0und-" * 100
+    good = f"--{BOUNDARY}\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+    good += f"\r\n--{BOUNDARY}--\r\n".encode()
+    assert [p.body for p in iter_parts(chunked(good, 7), BOUNDARY)] == [data]
+    # a wrong length: the body is scanned for the delimiter instead
+    wrong = good.replace(f"Content-Length: {len(data)}".encode(), b"Content-Length: 5")
+    assert [p.body for p in iter_parts(chunked(wrong, 7), BOUNDARY)] == [data]
+    with pytest.raises(MultipartError, match="larger than 100 bytes"):
+        list(iter_parts([good], BOUNDARY, max_part=100))

@@ -2,7 +2,9 @@
 
 :func:`iter_parts` takes the body as an iterator of byte chunks (httpx's
 ``Response.iter_bytes()``) and yields each part as soon as its closing delimiter has
-arrived: one part in memory at a time, never the whole answer.  The (short) epilogue is
+arrived: one part in memory at a time, never the whole answer.  A part's
+``Content-Length``, when given and confirmed by the delimiter after it, spares scanning
+its body for the delimiter.  The (short) epilogue is
 read to the end, so that a keep-alive connection is reused.  A part larger than
 ``max_part`` bytes, headers larger than :data:`MAX_HEADERS`, or a body that ends before
 the closing delimiter raise :class:`MultipartError` (the caller names the server and the
@@ -126,11 +128,33 @@ def iter_parts(
         headers_end = stream.find(_BLANK_LINE, line_end, MAX_HEADERS, "the headers of a part")
         headers = _headers(bytes(stream.buffer[line_end + 2 : headers_end]), stream.received)
         body_start = headers_end + 4
-        body_end = stream.find(next_delimiter, body_start, max_part, "a part")
-        body = bytes(stream.buffer[body_start:body_end])
+        body_end = _declared_end(stream, headers, body_start, next_delimiter, max_part)
+        if body_end < 0:
+            body_end = stream.find(next_delimiter, body_start, max_part, "a part")
+        with memoryview(stream.buffer) as view:
+            body = bytes(view[body_start:body_end])  # one copy, not two
         del stream.buffer[: body_end + 2]
         start = 0
         yield Part(headers, body)
+
+
+def _declared_end(
+    stream: _Stream, headers: dict[str, str], start: int, delimiter: bytes, max_part: int
+) -> int:
+    """Where the part ends by its Content-Length, if it has one and the delimiter is
+    indeed there (no scan of the body); -1 otherwise (the body is then scanned)."""
+    declared = headers.get("content-length", "")
+    if not declared.isdigit():
+        return -1
+    length = int(declared)
+    if length > max_part:
+        raise MultipartError(f"a part is larger than {max_part} bytes", stream.received)
+    end = start + length
+    try:
+        stream.need(end + len(delimiter), "a part")
+    except MultipartError:
+        return -1  # let the scan say what is wrong
+    return end if stream.buffer[end : end + len(delimiter)] == delimiter else -1
 
 
 def _drain(stream: _Stream) -> None:
