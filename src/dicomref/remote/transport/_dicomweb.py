@@ -444,4 +444,5 @@ class DicomwebTransport:
             raise UsageError(f"{self.node}: {command} {path}: {exc}") from exc
         finally:
             seconds = time.perf_counter() - began
-            LOGGER.debug("%s: %s %s (%.3f s)", self.node, command, path, seconds)
+            shown = f"{path}?{query}" if query else path
+            LOGGER.debug("%s: %s %s (%.3f s)", self.node, command, shown[:300], seconds)
