@@ -10,17 +10,19 @@ import copy
 import dataclasses
 import logging
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterator
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.uid import UID, CTImageStorage, RTPlanStorage
-from pynetdicom.dimse_messages import C_STORE_RSP
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import encode
+from pynetdicom.dimse_messages import C_ECHO_RQ, C_STORE_RQ, C_STORE_RSP
+from pynetdicom.dimse_primitives import C_ECHO, C_STORE
+from pynetdicom.dsutils import decode, encode
 from pynetdicom.presentation import build_context
 
 from backends import BOTH_BACKENDS
@@ -30,6 +32,7 @@ from dicomref.extraction import read_object
 from dicomref.server import ServerConfig
 from dicomref.server._ingest import Indexer
 from dicomref.server._staging import Staged
+from dicomref.server._store_request import command_elements, store_request
 from dicomref.server._tuning import _Contexts, store_response
 from dicomref.store import ManagedStore
 from serve_support import ServeCommand, Served, catalog_of, raw_association, start
@@ -65,6 +68,71 @@ def test_store_response_leaves_the_rest_to_pynetdicom() -> None:
     request = C_STORE()
     request.MessageID = 1
     assert store_response(request) is None
+
+
+def _command_set(primitive: C_STORE | C_ECHO) -> bytes:
+    message = C_STORE_RQ() if isinstance(primitive, C_STORE) else C_ECHO_RQ()
+    message.primitive_to_message(primitive)
+    return bytes(encode(message.command_set, True, True))
+
+
+def _store_request(**extra: object) -> C_STORE:
+    primitive = C_STORE()
+    primitive.MessageID = 65535
+    primitive.AffectedSOPClassUID = CTImageStorage
+    primitive.AffectedSOPInstanceUID = "1.2.826.0.1.3680043.10.1.234"  # odd: padded
+    primitive.DataSet = BytesIO(b"data")
+    for name, value in extra.items():
+        setattr(primitive, name, value)
+    return primitive
+
+
+_READ = (
+    "MessageID",
+    "AffectedSOPClassUID",
+    "AffectedSOPInstanceUID",
+    "Priority",
+    "MoveOriginatorApplicationEntityTitle",
+    "MoveOriginatorMessageID",
+)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"Priority": 1},
+        {"Priority": 2, "MoveOriginatorApplicationEntityTitle": "ORTHANC"},
+        {"MoveOriginatorApplicationEntityTitle": "MOVER", "MoveOriginatorMessageID": 7},
+    ],
+    ids=repr,
+)
+def test_a_store_request_is_read_as_pynetdicom_reads_it(extra: dict[str, object]) -> None:
+    raw = _command_set(_store_request(**extra))
+    message = C_STORE_RQ()
+    message.command_set = decode(BytesIO(raw), True, True)
+    message.data_set = BytesIO(b"data")
+    theirs = message.message_to_primitive()
+    ours = store_request(raw)
+    assert ours is not None
+    for name in _READ:
+        assert getattr(ours, name) == getattr(theirs, name), name
+        assert type(getattr(ours, name)) is type(getattr(theirs, name)), name
+
+
+def test_what_is_not_a_plain_store_request_is_left_to_pynetdicom() -> None:
+    echo = C_ECHO()
+    echo.MessageID = 1
+    echo.AffectedSOPClassUID = "1.2.840.10008.1.1"
+    assert store_request(_command_set(echo)) is None
+    raw = _command_set(_store_request())
+    assert store_request(raw) is not None
+    assert store_request(raw[:-3]) is None  # truncated
+    assert store_request(raw + struct.pack("<HHI", 0x0000, 0x0902, 2) + b"no") is None
+    assert store_request(raw + struct.pack("<HHI", 0x0008, 0x0016, 0)) is None  # not group 0
+    twice = _command_set(_store_request(AffectedSOPInstanceUID="1.2.3"))
+    assert store_request(twice.replace(b"1.2.3\x00", b"1\\2.")) is None  # two values
+    assert set(command_elements(raw) or {}) == {0x0, 0x2, 0x100, 0x110, 0x700, 0x800, 0x1000}
 
 
 def test_presentation_contexts_are_copied_sharing_their_uids() -> None:

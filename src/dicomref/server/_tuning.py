@@ -29,6 +29,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from dicomref._dimse._tuning import no_delay
 from dicomref.server._reactor import serve_without_sleeping, wait_between_turns
 from dicomref.server._receive import bound_reads
+from dicomref.server._store_request import receive_store_requests
 
 ACCEPTOR_POLL: Final = 0.0005
 """Seconds pynetdicom's DUL thread sleeps, on an association a client opened with us,
@@ -59,7 +60,8 @@ _PDV_OVERHEAD: Final = 6
 def tune_acceptor(event: Any) -> None:
     """EVT_CONN_OPEN handler for associations clients open with the server: TCP_NODELAY
     (:func:`~dicomref._dimse._tuning.no_delay`), a shorter DUL idle sleep, requests taken
-    as they arrive (:data:`REQUEST_WAIT`), and plain C-STORE responses encoded here;
+    as they arrive (:data:`REQUEST_WAIT`), plain C-STORE requests decoded
+    (:mod:`._store_request`) and their responses encoded here;
     PDUs read within the negotiated bounds and acknowledged at once
     (:func:`~._receive.bound_reads`), by a DUL thread that never keeps the process alive
     (pynetdicom's is not a daemon: one blocked on a silent peer outlived the server)."""
@@ -77,6 +79,7 @@ def tune_acceptor(event: Any) -> None:
     if dimse is not None and dul is not None:
         _take_requests_as_they_come(assoc, dimse)
         _send_store_responses(assoc, dimse, dul)
+        receive_store_requests(assoc, dimse)
 
 
 def _take_requests_as_they_come(assoc: Any, dimse: Any) -> None:
