@@ -16,8 +16,12 @@
    first ``--dcmqrscp`` (4,000) of them; the queries name only those, on every server.
 3. C-STORE ingest of ``--ingest`` (2,000) new CT files from DCMTK storescu, on one
    association and on ``--parallel`` (4) at once: objects per second into Orthanc (its
-   defaults: every file fdatasync'ed), dicomref with ``--fsync`` (the default) and with
-   ``--no-fsync``, each holding the 50,000 already.  Target: faster than Orthanc.
+   defaults: every file fdatasync'ed), and into dicomref on a SQLite catalog and on a
+   PostgreSQL one (a throwaway server, tests/servers/_postgres.py, durable: fsync and
+   synchronous_commit on), each with ``--fsync`` (the default) and with ``--no-fsync``,
+   every server holding the 50,000 already.  ``rounds`` (3) rounds, each with new
+   objects sent to every server in turn (the order rotating): medians, and dicomref's CPU
+   milliseconds per object.  Target: faster than Orthanc.
 4. Load: ``--finders`` findscu and ``--storers`` storescu processes at once (16
    associations) against the 1,000,000-instance server with a store: ``--load-finds``
    (10,000) C-FINDs and ``--load-stores`` (2,000) C-STOREs.  Asserted: no error, every
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -46,7 +51,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +70,8 @@ from dicomref.remote.transport._dimse_client import DimseClient  # noqa: E402
 from servers import (  # noqa: E402
     DcmqrscpServer,
     OrthancServer,
+    PostgresServer,
+    ServerUnavailableError,
     dcmtk_program,
     require_private_netns,
 )
@@ -84,6 +91,7 @@ class Sizes:
     dcmqrscp: int = 4000
     compare_queries: int = 500
     ingest: int = 2000
+    rounds: int = 3
     parallel: int = 4
     load_finds: int = 10_000
     load_stores: int = 2000
@@ -351,7 +359,7 @@ def compare(sizes: Sizes, work: Path, *, find: bool = True) -> None:
         note(f"  ({sizes.compare / seconds:.0f} objects/s)")
         if find:
             compare_finds(sizes, work, files, url, orthanc)
-        ingest(sizes, work, orthanc, catalog_path, template)
+        ingest(sizes, work, orthanc, catalog_path, files, template)
 
 
 def compare_finds(sizes: Sizes, work: Path, files: CtSet, url: str, orthanc: OrthancServer) -> None:
@@ -388,57 +396,157 @@ def compare_finds(sizes: Sizes, work: Path, files: CtSet, url: str, orthanc: Ort
             )
 
 
-def ingest(sizes: Sizes, work: Path, orthanc: OrthancServer, catalog: Path, template: Path) -> None:
+@dataclass
+class Ingested:
+    """One server's ingest rates (objects/s), a figure per round: 1 and N associations,
+    and for dicomref its CPU milliseconds per object with N."""
+
+    one: list[float] = field(default_factory=list)
+    many: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """``dicomref serve`` on one catalog back end, with or without ``--fsync``."""
+
+    name: str
+    url: str
+    store: Path
+    options: tuple[str, ...]
+
+
+def ingest_variants(work: Path, catalog: Path, pg: PostgresServer | None) -> list[Variant]:
+    """dicomref's ingest set-ups, each with its own copy of the catalog (part 2's files;
+    on PostgreSQL a database of its own, loaded by :func:`load_pg`) and its own store."""
+    variants = []
+    backends = [("SQLite", "sqlite")] + ([("PostgreSQL", "pg")] if pg else [])
+    for backend, tag in backends:
+        for mode, options in (("--fsync", ()), ("--no-fsync", ("--no-fsync",))):
+            name = f"{backend} {mode}"
+            slug = f"{tag}-{mode.strip('-')}"
+            if tag == "sqlite":
+                url = copy_catalog(catalog, work / f"ingest-{slug}.sqlite")
+            else:
+                assert pg is not None
+                url = pg.url(f"ingest_{slug.replace('-', '_')}")
+            variants.append(Variant(name, url, work / f"store-{slug}", options))
+    return variants
+
+
+def load_pg(server: PostgresServer, variants: Sequence[Variant], files: CtSet) -> None:
+    """Part 2's files into each PostgreSQL variant's catalog (its own database)."""
+    for variant in variants:
+        if variant.url.startswith("postgresql"):
+            server.create_database(variant.url.rsplit("/", 1)[1])
+            with Catalog(variant.url) as catalog:
+                catalog.add(files.summaries())
+
+
+def ingest(
+    sizes: Sizes, work: Path, orthanc: OrthancServer, catalog: Path, files: CtSet, template: Path
+) -> None:
+    """Part 3: ``--rounds`` rounds; in each, a new set of objects goes to every server in
+    turn (the order rotating from round to round), on 1 and on N associations; medians."""
     heading(
         f"C-STORE ingest of {sizes.ingest:,} CT files from DCMTK storescu, each server holding "
-        f"{sizes.compare:,}"
+        f"{sizes.compare:,}: {sizes.rounds} rounds, medians"
     )
-    single = CtSet(template, work / "ingest-one", 2, sizes.ingest).write()
-    spread = CtSet(template, work / "ingest-many", 3, sizes.ingest).write()
+    pg: PostgresServer | None = PostgresServer(work / "postgres", durable=True)
+    try:
+        assert pg is not None
+        pg.start()
+    except ServerUnavailableError as exc:
+        note(f"PostgreSQL not measured: {exc}")
+        pg = None
+    try:
+        variants = ingest_variants(work, catalog, pg)
+        if pg is not None:
+            timed(
+                "PostgreSQL (durable: fsync, synchronous_commit on): catalogs loaded",
+                lambda: load_pg(pg, variants, files),
+            )
+        rates = ingest_rounds(sizes, work, orthanc, variants, template)
+    finally:
+        if pg is not None:
+            pg.stop()
+    report_ingest(sizes, rates)
+
+
+def ingest_rounds(
+    sizes: Sizes, work: Path, orthanc: OrthancServer, variants: Sequence[Variant], template: Path
+) -> dict[str, Ingested]:
     logs = work / "ingest-logs"
     logs.mkdir()
-    rates: dict[str, tuple[float, float]] = {}
+    rates = {name: Ingested() for name in ["Orthanc", *(v.name for v in variants)]}
     before = int(orthanc.rest("/statistics")["CountInstances"])
-    rates["Orthanc"] = (
-        ingest_rate(orthanc.port, orthanc.ae, [single.paths], logs, "orthanc-1"),
-        ingest_rate(orthanc.port, orthanc.ae, spread.split(sizes.parallel), logs, "orthanc-n"),
-    )
-    assert int(orthanc.rest("/statistics")["CountInstances"]) == before + 2 * sizes.ingest
-    for name, options in (("dicomref --fsync", ()), ("dicomref --no-fsync", ("--no-fsync",))):
-        tag = "nofsync" if options else "fsync"
-        url = copy_catalog(catalog, work / f"ingest-{tag}.sqlite")
-        store = work / f"store-{tag}"
-        with ServeProcess(url, work / f"serve-{tag}.log", store=store, options=options) as serve:
-            rates[name] = (
-                ingest_rate(serve.port, AE_TITLE, [single.paths], logs, f"{tag}-1"),
-                ingest_rate(serve.port, AE_TITLE, spread.split(sizes.parallel), logs, f"{tag}-n"),
-            )
-            problems = serve.problems()
-        with Catalog(url) as opened:
+    for round_ in range(sizes.rounds):
+        tag = 20 + 2 * round_
+        single = CtSet(template, work / f"ingest-one-{round_}", tag, sizes.ingest).write()
+        spread = CtSet(template, work / f"ingest-many-{round_}", tag + 1, sizes.ingest).write()
+        servers: list[Variant | None] = [None, *variants]
+        shift = round_ % len(servers)
+        for variant in servers[shift:] + servers[:shift]:
+            name = "Orthanc" if variant is None else variant.name
+            slug = f"{round_}-{name.replace(' ', '').replace('-', '')}"
+            if variant is None:
+                rates[name].one.append(
+                    ingest_rate(orthanc.port, orthanc.ae, [single.paths], logs, f"{slug}-1")
+                )
+                rates[name].many.append(
+                    ingest_rate(
+                        orthanc.port, orthanc.ae, spread.split(sizes.parallel), logs, f"{slug}-n"
+                    )
+                )
+                continue
+            log = work / f"serve-ingest-{slug}.log"
+            with ServeProcess(
+                variant.url, log, store=variant.store, options=variant.options
+            ) as serve:
+                rates[name].one.append(
+                    ingest_rate(serve.port, AE_TITLE, [single.paths], logs, f"{slug}-1")
+                )
+                cpu = serve.cpu_seconds()
+                rates[name].many.append(
+                    ingest_rate(
+                        serve.port, AE_TITLE, spread.split(sizes.parallel), logs, f"{slug}-n"
+                    )
+                )
+                rates[name].cpu_ms.append((serve.cpu_seconds() - cpu) * 1000 / sizes.ingest)
+                problems = serve.problems()
+            if problems:
+                raise SystemExit(f"{name}: {problems[:3]} (see {log})")
+        shutil.rmtree(single.folder)
+        shutil.rmtree(spread.folder)
+    sent = sizes.rounds * 2 * sizes.ingest
+    assert int(orthanc.rest("/statistics")["CountInstances"]) == before + sent
+    for variant in variants:
+        with Catalog(variant.url) as opened:
             held = opened.counts()["instances"]
-        files = len(list(store.rglob("*.dcm")))
-        if held != sizes.compare + 2 * sizes.ingest or files != 2 * sizes.ingest or problems:
-            raise SystemExit(
-                f"{name}: {held} instances indexed, {files} files stored, {problems[:3]}"
-            )
-    note(f"objects/s        one association   {sizes.parallel} associations")
-    for name, (one, many) in rates.items():
-        note(f"  {name:<20} {one:10.0f} {many:16.0f}")
-    base_one, base_many = rates["Orthanc"]
-    for name in ("dicomref --fsync", "dicomref --no-fsync"):
-        one, many = rates[name]
-        verdict(
-            f"{name} / Orthanc, one association",
-            f"{one / base_one:.2f}x",
-            "target > 1x",
-            one > base_one,
-        )
-        verdict(
-            f"{name} / Orthanc, {sizes.parallel} associations",
-            f"{many / base_many:.2f}x",
-            "target > 1x",
-            many > base_many,
-        )
+        stored = len(list(variant.store.rglob("*.dcm")))
+        if held != sizes.compare + sent or stored != sent:
+            raise SystemExit(f"{variant.name}: {held} instances indexed, {stored} files stored")
+    return rates
+
+
+def report_ingest(sizes: Sizes, rates: dict[str, Ingested]) -> None:
+    note(
+        f"objects/s (median of {sizes.rounds})   one association   "
+        f"{sizes.parallel} associations   server CPU ms/object ({sizes.parallel})"
+    )
+    for name, got in rates.items():
+        cpu = f"{median(got.cpu_ms):10.2f}" if got.cpu_ms else ""
+        note(f"  {name:<22} {median(got.one):14.0f} {median(got.many):18.0f} {cpu:>22}")
+    base = rates["Orthanc"]
+    for name, got in rates.items():
+        if name == "Orthanc":
+            continue
+        for label, ours, theirs in (
+            ("one association", got.one, base.one),
+            (f"{sizes.parallel} associations", got.many, base.many),
+        ):
+            ratio = median(ours) / median(theirs)
+            verdict(f"{name} / Orthanc, {label}", f"{ratio:.2f}x", "target > 1x", ratio > 1)
 
 
 # -- main ----------------------------------------------------------------------------------------
