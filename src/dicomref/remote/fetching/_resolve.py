@@ -57,7 +57,7 @@ from dicomref.remote.transport._pool import ClientPool
 from dicomref.store import ManagedStore
 
 if TYPE_CHECKING:
-    from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+    from dicomref.catalog._deferred import FetchCatalog  # a Catalog or a DeferredCatalog
 
 LOGGER = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def locate(
     *,
     capabilities: Capabilities | None = None,
     hints: Iterable[Wanted] = (),
-    catalog: Catalog | None = None,
+    catalog: FetchCatalog | None = None,
 ) -> LocateReport:
     """Where each of ``uids`` is on ``node``, using C-FIND only.
 
@@ -144,7 +144,7 @@ def fetch(
     starts: Iterable[Start],
     *,
     out: ManagedStore,
-    catalog: Catalog | None = None,
+    catalog: FetchCatalog | None = None,
     capabilities: Capabilities | None = None,
     follow: bool = True,
     with_dependents: bool = False,
@@ -252,8 +252,9 @@ def fetch(
                 average = sum(sizes) / len(sizes)
                 root = run.state.capabilities.query_root
                 if root is not None:
-                    studies = (f.key.study for f in fetched)
-                    comparison = whole_study(executor, studies, root, average)
+                    studies = {f.key.study for f in fetched}
+                    counted = _counted(run.state, studies)
+                    comparison = whole_study(executor, studies, root, average, counted)
         finally:
             run.close()
             learnt = _learnt(known, run.state)
@@ -278,6 +279,17 @@ def fetch(
             capabilities=learnt,
             starts=start_results(run, list(zip(files, summaries, strict=True)), uids, missing),
         )
+
+
+def _counted(state: State, studies: Iterable[str]) -> dict[str, int]:
+    """The studies whose series were all listed with their sizes during the fetch (the
+    dependents' listing): their instance counts, with no request."""
+    counted: dict[str, int] = {}
+    for study in studies:
+        rows = state.series_rows.get((study, None))
+        if rows and all(row.count is not None for row in rows):
+            counted[study] = sum(row.count or 0 for row in rows)
+    return counted
 
 
 def _starting(node: Node | WebNode) -> Capabilities:

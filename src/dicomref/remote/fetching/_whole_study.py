@@ -1,6 +1,7 @@
 """How many objects the touched studies hold: what a whole-study download would have moved.
 
-Cheapest first, per study: one STUDY C-FIND asking NumberOfStudyRelatedInstances (Orthanc
+Cheapest first, per study: nothing, when the fetch listed the study's series with their
+sizes already (dependents do); one STUDY C-FIND asking NumberOfStudyRelatedInstances (Orthanc
 answers it; a server that answers one row per instance, like pynetdicom's qrscp, is
 counted by its rows); else one IMAGE C-FIND over the study with a zero-length series key
 (lenient servers); else the study's series listed and each listed at IMAGE level (at
@@ -10,7 +11,7 @@ objects this fetch saw.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pydicom.dataset import Dataset
 
@@ -27,15 +28,24 @@ _WHY = "(for the whole-study comparison)"
 
 
 def whole_study(
-    executor: Executor, studies: Iterable[str], root: Root, average_size: float
+    executor: Executor,
+    studies: Iterable[str],
+    root: Root,
+    average_size: float,
+    known: Mapping[str, int] | None = None,
 ) -> WholeStudy:
-    """Count ``studies`` on the server; bytes are ``average_size`` times the count."""
+    """Count ``studies`` on the server; bytes are ``average_size`` times the count.
+    ``known``: studies already counted (from a listing of their series), not asked."""
     touched = tuple(sorted(set(studies)))
     before = executor.requests.total
     total: int | None = 0
     notes: list[str] = []
     for study in touched:
-        count, how = _count(executor, study, root)
+        count: int | None
+        if known is not None and study in known:
+            count, how = known[study], "the sizes of the study's series listed on the way"
+        else:
+            count, how = _count(executor, study, root)
         notes.append(how)
         if count is None or total is None:
             total = None
