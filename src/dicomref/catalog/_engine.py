@@ -11,20 +11,18 @@ then runs inside the migration's transaction, and writers take the lock up front
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import platformdirs
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
+from dicomref.catalog._url import ENV_URL as ENV_URL  # where they were first: re-exported
+from dicomref.catalog._url import default_url as default_url
 from dicomref.errors import CatalogError
 
-ENV_URL = "DICOMREF_DB"
 BUSY_TIMEOUT_MS = 30_000
 #: SQLite page cache per connection, in KiB: large scans insert into indexes bigger than
 #: the 2 MiB default, at random places (SOP Instance UIDs).
@@ -36,16 +34,6 @@ PAGE_SIZE = 16_384
 
 #: Execution option marking a connection whose transactions write.
 WRITE = "dicomref_write"
-
-
-def default_url() -> str:
-    """``$DICOMREF_DB`` if set, else a SQLite file in the user data directory (created)."""
-    url = os.environ.get(ENV_URL)
-    if url:
-        return url
-    folder = Path(platformdirs.user_data_dir("dicomref"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'catalog.sqlite'}"
 
 
 def masked(url: str) -> str:

@@ -52,7 +52,7 @@ from dicomref.cli._uid_args import (
 if TYPE_CHECKING:
     from dicomref._dicomweb._node import WebNode
     from dicomref._dimse._node import Node
-    from dicomref.catalog import Catalog
+    from dicomref.catalog._deferred import FetchCatalog
     from dicomref.remote import Capabilities, FetchReport, LocateReport
 
 StudyOption = Annotated[
@@ -104,7 +104,7 @@ def locate(
     from dicomref._pydicom_import import import_pydicom_lean
 
     import_pydicom_lean()  # before anything imports pydicom: without numpy and requests
-    from dicomref.catalog import Catalog
+    from dicomref.catalog._deferred import open_for_fetch
     from dicomref.remote import Wanted
     from dicomref.remote import locate as locate_objects
 
@@ -112,7 +112,7 @@ def locate(
     target = node_from_cli(
         node, ae=ae, config=config, tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca
     )
-    with Catalog(db) as catalog:
+    with open_for_fetch(db) as catalog:  # SQLite: SQLAlchemy loaded in the background
         capabilities = _capabilities(catalog, target, probe)
         report = locate_objects(
             target,
@@ -229,7 +229,7 @@ def fetch(
     from dicomref._pydicom_import import import_pydicom_lean
 
     import_pydicom_lean()  # before anything imports pydicom: without numpy and requests
-    from dicomref.catalog import Catalog
+    from dicomref.catalog._deferred import open_for_fetch
     from dicomref.remote import CohortQuery, Wanted
     from dicomref.remote import fetch as fetch_objects
     from dicomref.store import ManagedStore
@@ -257,7 +257,7 @@ def fetch(
         tls_ca=tls_ca,
     )
     store = ManagedStore(out_dir)
-    with Catalog(db) as catalog:
+    with open_for_fetch(db) as catalog:  # SQLite: SQLAlchemy loaded in the background
         capabilities = _capabilities(catalog, target, probe)
         hints = [Wanted(s, study=study) for s in starts if not Path(s).exists()] if study else []
         with ProgressLine() as progress:
@@ -379,7 +379,7 @@ def _print_fetch(report: FetchReport, out_dir: Path, verbose: int) -> None:
 # -- shared ----------------------------------------------------------------------------------------
 
 
-def _capabilities(catalog: Catalog, node: Node | WebNode, probe: bool) -> Capabilities | None:
+def _capabilities(catalog: FetchCatalog, node: Node | WebNode, probe: bool) -> Capabilities | None:
     """The last probe's result for ``node`` (probing now with ``probe``), or None: the
     library then assumes a strict server and learns on the way."""
     if probe:

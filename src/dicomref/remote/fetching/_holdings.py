@@ -28,7 +28,7 @@ from dicomref.remote.planner._wanted import Wanted
 from dicomref.store import ManagedStore
 
 if TYPE_CHECKING:
-    from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+    from dicomref.catalog._deferred import FetchCatalog  # a Catalog or a DeferredCatalog
     from dicomref.catalog._files import IndexedFiles
 
 LOGGER = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ LOGGER = logging.getLogger(__name__)
 class Holdings:
     """Objects already held locally, with their references (for the closure)."""
 
-    def __init__(self, store: ManagedStore, catalog: Catalog | None) -> None:
+    def __init__(self, store: ManagedStore, catalog: FetchCatalog | None) -> None:
         self.store = store
         self.catalog = catalog
         self._known: dict[str, ObjectSummary] = {}
@@ -154,7 +154,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-def catalog_hints(catalog: Catalog | None, uid: str) -> Wanted:
+def catalog_hints(catalog: FetchCatalog | None, uid: str) -> Wanted:
     """``uid`` with where the catalog last saw it (its file may be gone since), merged with
     what the indexed objects that reference it say; no hints without a catalog."""
     wanted = Wanted(uid)

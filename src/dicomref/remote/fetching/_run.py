@@ -49,7 +49,7 @@ from dicomref.remote.transport._executor import Executor
 from dicomref.store import ManagedStore
 
 if TYPE_CHECKING:
-    from dicomref.catalog import Catalog  # the catalog imports remote: no cycle at run time
+    from dicomref.catalog._deferred import FetchCatalog  # a Catalog or a DeferredCatalog
     from dicomref.remote.transport._pool import ClientPool
 
 LOGGER = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class FetchRun:
         self,
         executor: Executor,
         store: ManagedStore,
-        catalog: Catalog | None,
+        catalog: FetchCatalog | None,
         holdings: Holdings,
         state: State,
         options: PlanOptions,

@@ -1,0 +1,165 @@
+"""The stdlib-sqlite3 read path of a fetch (catalog._lite, catalog._deferred) against the
+Catalog: the same answers on scanned catalogs, read-only, and SQLAlchemy loaded only when
+something is written."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dicomref.catalog import Catalog
+from dicomref.catalog._deferred import DeferredCatalog, open_for_fetch
+from dicomref.catalog._lite import SCHEMA_VERSION, LiteReader
+from dicomref.catalog._migrations import LATEST
+from dicomref.catalog._url import sqlite_file
+from dicomref.errors import CatalogError
+from dicomref.extraction import read_object
+from dicomref.remote import Capabilities
+from dicomref.sample import generate_sample
+
+
+def test_the_lite_reader_is_written_for_the_latest_schema() -> None:
+    """A new migration: check the SQL of catalog/_lite.py against it, then raise this."""
+    assert SCHEMA_VERSION == LATEST
+
+
+def _scanned(tmp_path: Path, seed: int) -> tuple[Path, list[str]]:
+    """A catalog of two scanned sample patients, with duplicates (a copy under a name that
+    is not UTF-8), capabilities of two nodes; and the UIDs to ask about."""
+    first = generate_sample(tmp_path / "a", seed=seed, slices=6)
+    generate_sample(tmp_path / "b", seed=seed + 1, slices=4)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for n, obj in enumerate(first.objects[:3]):
+        name = f"copy{n}\udce9.dcm" if n == 0 else f"copy{n}.dcm"
+        shutil.copyfile(obj.path, copies / name)
+    path = tmp_path / "catalog.sqlite"
+    with Catalog(f"sqlite:///{path}") as catalog:
+        catalog.scan([tmp_path / "a", tmp_path / "b", copies], workers=1)
+        catalog.save_capabilities("PACS@127.0.0.1:104", Capabilities(c_get=True, c_move=False))
+        catalog.save_capabilities("OTHER@10.0.0.1:11112", Capabilities.unknown())
+        uids = set()
+        for summary in catalog.instances():
+            uids |= {summary.sop_instance, summary.series, summary.study}
+            uids |= {r.target for r in catalog.references_from(summary.sop_instance)}
+    rng = random.Random(seed)
+    asked = sorted(uids)
+    asked += [u + " " for u in rng.sample(asked, 5)] + [u + "\0" for u in rng.sample(asked, 5)]
+    asked += ["1.2.3.4.5", "", "PACS@127.0.0.1:104", "OTHER@10.0.0.1:11112", "X@h:1"]
+    rng.shuffle(asked)
+    return path, asked
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_both_paths_give_the_same_answers_and_the_reader_writes_nothing(
+    tmp_path: Path, seed: int
+) -> None:
+    path, asked = _scanned(tmp_path, seed)
+    before = path.read_bytes()
+    reader = LiteReader.open(path)
+    assert reader is not None
+    with reader, Catalog(f"sqlite:///file:{path}?mode=ro&uri=true") as catalog:
+        for uid in asked:
+            assert reader.locate(uid) == catalog.locate(uid), uid
+            assert reader.series_instances(uid) == catalog.series_instances(uid), uid
+            assert reader.references_from(uid) == catalog.references_from(uid), uid
+            assert reader.referrers(uid) == catalog.referrers(uid), uid
+            assert reader.load_capabilities(uid) == catalog.load_capabilities(uid), uid
+        assert any(reader.locate(uid) for uid in asked)
+        assert any(reader.referrers(uid) for uid in asked)
+        with pytest.raises(CatalogError, match="cannot read"):
+            reader._rows("DELETE FROM files WHERE sop_instance = ?", asked[0])
+    assert path.read_bytes() == before  # and no write-ahead frames either (the -shm file
+    wal = path.with_name(path.name + "-wal")  # is SQLite's shared index of readers)
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_the_reader_declines_what_it_was_not_written_for(tmp_path: Path) -> None:
+    assert LiteReader.open(tmp_path / "absent.sqlite") is None
+    (tmp_path / "text.sqlite").write_text("not a database")
+    assert LiteReader.open(tmp_path / "text.sqlite") is None
+    newer = tmp_path / "newer.sqlite"
+    Catalog(f"sqlite:///{newer}").close()
+    with sqlite3.connect(newer) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (?, 'x', 'a future step')", (LATEST + 1,)
+        )
+    assert LiteReader.open(newer) is None
+    assert sqlite_file("sqlite:///rel/c.sqlite") == Path("rel/c.sqlite")
+    assert sqlite_file(f"sqlite:///{newer}") == newer
+    for other in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{newer}?mode=ro"):
+        assert sqlite_file(other) is None
+    assert sqlite_file("postgresql+psycopg://u@h/db") is None
+    # what the reader declines, the Catalog opens (and migrates, or refuses)
+    assert isinstance(open_for_fetch(f"sqlite:///{tmp_path / 'new.sqlite'}"), Catalog)
+
+
+def test_a_deferred_catalog_reads_at_once_and_writes_in_order(tmp_path: Path) -> None:
+    path, _ = _scanned(tmp_path, 3)
+    sample = generate_sample(tmp_path / "c", seed=11, slices=2)
+    summaries = [read_object(o.path.absolute()) for o in sample.objects]
+    url = f"sqlite:///{path}"
+    with open_for_fetch(url) as deferred:
+        assert isinstance(deferred, DeferredCatalog)
+        assert deferred.locate(sample.plans[0].sop_instance) == []
+        deferred.add(summaries)
+        caps = Capabilities(c_get=False, c_move=True)
+        deferred.save_capabilities("NEW@127.0.0.1:4242", caps)
+        deferred.wait()
+        found = deferred.locate(sample.plans[0].sop_instance)
+        assert [s.path for s in found] == [str(sample.plans[0].path)]
+        assert deferred.load_capabilities("NEW@127.0.0.1:4242") == caps
+        indexed = deferred.index_files([sample.dose.path])
+        assert (indexed.indexed, indexed.unchanged) == (0, 1)
+    with Catalog(url) as catalog:
+        assert catalog.get(sample.plans[0].sop_instance).references
+
+
+def test_a_failed_write_is_raised_at_close_or_logged_under_another_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, _ = _scanned(tmp_path, 5)
+    with Catalog(f"sqlite:///{path}") as catalog:
+        summary = next(iter(catalog.instances()))
+    with sqlite3.connect(path) as conn:  # a trigger that refuses any new file row
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON files BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
+    moved = dataclasses.replace(summary, path=str(tmp_path / "elsewhere.dcm"))
+    deferred = open_for_fetch(f"sqlite:///{path}")
+    assert isinstance(deferred, DeferredCatalog)
+    deferred.add([moved])
+    with pytest.raises(CatalogError, match="no"):
+        deferred.close()
+    deferred = open_for_fetch(f"sqlite:///{path}")
+    assert isinstance(deferred, DeferredCatalog)
+    with pytest.raises(KeyError), deferred:
+        deferred.add([moved])
+        raise KeyError("the fetch's own error")
+    assert "was not fully written" in caplog.text
+
+
+def test_reads_load_no_sqlalchemy_a_write_does(tmp_path: Path) -> None:
+    path, asked = _scanned(tmp_path, 1)
+    code = (
+        "import sys\n"
+        "from dicomref.catalog._deferred import open_for_fetch\n"
+        f"catalog = open_for_fetch('sqlite:///{path}')\n"
+        f"for uid in {asked[:20]!r}:\n"
+        "    catalog.locate(uid), catalog.referrers(uid), catalog.series_instances(uid)\n"
+        "    catalog.references_from(uid), catalog.load_capabilities(uid)\n"
+        "print('sqlalchemy' in sys.modules)\n"
+        "catalog.save_capabilities('A@b:1', catalog.load_capabilities('PACS@127.0.0.1:104'))\n"
+        "catalog.close()\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
