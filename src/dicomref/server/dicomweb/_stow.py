@@ -25,12 +25,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from pydicom.dataset import Dataset
-
 from dicomref._dicomweb._media import DICOM, parse_content_type
 from dicomref._dicomweb._multipart import MultipartError, Part, iter_parts
+from dicomref._filenames import printable_path
 from dicomref._uids import UidCheck, check_uid, problem
 from dicomref.extraction._adapter import PYDICOM_READ_ERRORS
+from dicomref.extraction._pydicom_warnings import recorded
 from dicomref.server._store import StoreService
 from dicomref.server.dicomweb._arrival import Arrival, split_part
 from dicomref.server.dicomweb._problems import DicomWebError, bad_request
@@ -44,6 +44,8 @@ DEFAULT_MAX_PART: Final = 1024**3
 MAX_BOUNDARY: Final = 200
 """Longest boundary taken.  RFC 2046 allows 70 characters, but Orthanc's DICOMweb plugin
 (1.7) sends 73 (two UUIDs): a little leniency costs nothing here."""
+_RETRIEVE_URL, _REFERENCED, _FAILED = "00081190", "00081199", "00081198"
+_CLASS, _INSTANCE, _REASON = "00081150", "00081155", "00081197"
 SUCCESS: Final = 0x0000
 CANNOT_UNDERSTAND: Final = 0xC210
 DOES_NOT_MATCH: Final = 0xA900
@@ -64,30 +66,39 @@ class StowResult:
         return 202 if self.stored else 409
 
     def answer(self, base: str) -> dict[str, Any]:
-        """The STOW-RS answer as DICOM JSON."""
-        ds = Dataset()
+        """The STOW-RS answer as DICOM JSON (built as JSON: the UIDs of failed parts may
+        not be UIDs, which pydicom would warn about)."""
+        answer: dict[str, Any] = {}
         studies = {study for _, _, study, _ in self.stored}
         if len(studies) == 1:
-            ds.RetrieveURL = study_url(base, next(iter(studies)))
+            answer[_RETRIEVE_URL] = _value("UR", study_url(base, next(iter(studies))))
         if self.stored:
-            items = []
-            for sop_class, sop, study, series in self.stored:
-                item = Dataset()
-                item.ReferencedSOPClassUID = sop_class
-                item.ReferencedSOPInstanceUID = sop
-                item.RetrieveURL = instance_url(base, study, series, sop)
-                items.append(item)
-            ds.ReferencedSOPSequence = items
+            answer[_REFERENCED] = _sequence(
+                {
+                    _CLASS: _value("UI", sop_class),
+                    _INSTANCE: _value("UI", sop),
+                    _RETRIEVE_URL: _value("UR", instance_url(base, study, series, sop)),
+                }
+                for sop_class, sop, study, series in self.stored
+            )
         if self.failed:
-            failures = []
-            for sop_class, sop, reason in self.failed:
-                item = Dataset()
-                item.ReferencedSOPClassUID = sop_class
-                item.ReferencedSOPInstanceUID = sop
-                item.FailureReason = reason
-                failures.append(item)
-            ds.FailedSOPSequence = failures
-        return ds.to_json_dict()
+            answer[_FAILED] = _sequence(
+                {
+                    _CLASS: _value("UI", sop_class),
+                    _INSTANCE: _value("UI", sop),
+                    _REASON: {"vr": "US", "Value": [reason]},
+                }
+                for sop_class, sop, reason in self.failed
+            )
+        return answer
+
+
+def _value(vr: str, text: str) -> dict[str, Any]:
+    return {"vr": vr, "Value": [text]} if text else {"vr": vr}
+
+
+def _sequence(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return {"vr": "SQ", "Value": list(items)}
 
 
 def check_content_type(header: str | None) -> str:
@@ -154,14 +165,15 @@ class Stow:
             raise bad_request(
                 f"part {number} is {part.content_type!r}, not application/dicom" + _kept(result)
             )
+        where = f"STOW-RS from {client[0]}: part {number}"
         try:
-            meta, encoded = split_part(part.body)
+            arrival, notes = recorded(lambda: Arrival(*split_part(part.body), client))
         except PYDICOM_READ_ERRORS as exc:
             raise bad_request(
                 f"part {number} is not a DICOM file (PS3.10: preamble, 'DICM', file meta): "
                 f"{type(exc).__name__}" + _kept(result)
             ) from exc
-        arrival = Arrival(meta, encoded, client)
+        _say(where, notes)
         sop_class, sop = arrival.sop_class, arrival.sop_instance
         for name, uid in (
             ("MediaStorageSOPInstanceUID", sop),
@@ -175,7 +187,7 @@ class Stow:
         if not arrival.context.transfer_syntax:
             result.failed.append((sop_class, sop, CANNOT_UNDERSTAND))
             return
-        identity = _identity(arrival)
+        identity = _identity(arrival, where)
         if identity is None:
             result.failed.append((sop_class, sop, CANNOT_UNDERSTAND))
             return
@@ -197,12 +209,21 @@ class Stow:
             result.failed.append((sop_class, sop, code))
 
 
-def _identity(arrival: Arrival) -> tuple[str, str] | None:
+def _identity(arrival: Arrival, where: str) -> tuple[str, str] | None:
     """(study, series) of the object; None when it cannot be decoded."""
     try:
-        return arrival.identity()
-    except PYDICOM_READ_ERRORS:
+        identity, notes = recorded(arrival.identity)
+    except PYDICOM_READ_ERRORS as exc:
+        LOGGER.warning("%s: its data set cannot be decoded (%s)", where, type(exc).__name__)
         return None
+    _say(where, notes)
+    return identity
+
+
+def _say(where: str, notes: Iterable[str]) -> None:
+    """pydicom's warnings on a part, logged naming the part (as the reader names files)."""
+    for note in notes:
+        LOGGER.warning("%s: pydicom: %s", where, printable_path(note))
 
 
 def _kept(result: StowResult) -> str:
