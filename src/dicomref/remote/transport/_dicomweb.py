@@ -7,7 +7,8 @@ connections (at most ``node.parallel``) and its own GETs run in parallel.
 - :meth:`find` sends the QIDO-RS searches a C-FIND identifier maps to (:mod:`._qido`):
   UID lists as comma lists cut to the node's request-line budget, zero-length keys as
   ``includefield``; ``204`` and ``200 []`` are both "no match"; rows that do not match
-  an exact filter sent (a server that ignored it) are dropped and counted.
+  an exact filter sent (a server that ignored it) are dropped and counted; an answer the
+  server cut (``Warning: 299``) is read on, page by page (``offset``).
 - :meth:`retrieve` brings a step's objects: at IMAGE level one GET per wanted instance,
   ``node.parallel`` in flight at once, or the whole series in one GET when at least
   :data:`WHOLE_SERIES_SHARE` of it is wanted and its size is known; at SERIES level the
@@ -66,6 +67,8 @@ WHOLE_SERIES_SHARE: Final = 0.8
 """At IMAGE level, retrieve the whole series (one GET, the rest refused) when at least
 this share of it is wanted and its size is known: the extra bytes are then at most a
 quarter of what is needed, and one request replaces many."""
+MAX_PAGES: Final = 100
+"""Pages of one QIDO answer read at most (a server cuts its answers, e.g. at 200 rows)."""
 _SYNTAX_REFUSED: Final = frozenset({406, 415, 500, 501})
 _UNSUPPORTED: Final = frozenset({405, 501})
 _SHOWN: Final = 3
@@ -372,16 +375,35 @@ class DicomwebTransport:
     # -- QIDO --------------------------------------------------------------------------------
 
     def _search(self, search: _qido.Search) -> list[Any]:
-        with self._get(QIDO, search.path, search.params, DICOM_JSON) as response:
-            body = response.read()
-        if response.status_code == 204:
-            return []
-        try:
-            rows = _json.parse_rows(body)
-        except ValueError as exc:
-            raise AssociationError(
-                self.node, f"{QIDO} {search.path}: the answer is not DICOM JSON ({exc})"
-            ) from exc
+        """The rows of one search, every page of them: a server that cuts its answer says
+        so with ``Warning: 299`` and the next page is asked with ``offset`` (at most
+        :data:`MAX_PAGES` pages)."""
+        rows: list[Any] = []
+        for _ in range(MAX_PAGES):
+            params = search.params + ((("offset", str(len(rows))),) if rows else ())
+            with self._get(QIDO, search.path, params, DICOM_JSON) as response:
+                body = response.read()
+                cut = "299" in response.headers.get("warning", "")
+            if response.status_code == 204:
+                break
+            try:
+                page = _json.parse_rows(body)
+            except ValueError as exc:
+                raise AssociationError(
+                    self.node, f"{QIDO} {search.path}: the answer is not DICOM JSON ({exc})"
+                ) from exc
+            rows += page
+            if not (cut and page):
+                break
+        else:
+            LOGGER.warning(
+                "%s: %s %s: still cut after %d pages (%d rows): the rest is not read",
+                self.node,
+                QIDO,
+                search.path,
+                MAX_PAGES,
+                len(rows),
+            )
         for row in rows:
             if search.study and _json.first(row, "StudyInstanceUID") is None:
                 row[_json.tag_key("StudyInstanceUID")] = {"vr": "UI", "Value": [search.study]}
