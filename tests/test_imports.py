@@ -101,8 +101,9 @@ def test_serve_without_http_port_imports_no_http_server(tmp_path: Path) -> None:
 
 
 def test_the_server_imports_nothing_from_the_client() -> None:
-    """``server/`` and the client share the wire layer ``dicomref._dimse``, not ``remote``."""
-    for path in sorted((SRC / "server").glob("*.py")):
+    """``server/`` (its subpackages too: DICOMweb, the web page) and the client share the wire
+    layers ``dicomref._dimse`` and ``dicomref._dicomweb``, not ``remote``."""
+    for path in sorted((SRC / "server").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.ImportFrom) and node.module:
