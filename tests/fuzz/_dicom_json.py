@@ -122,7 +122,7 @@ def _random_value(rng: random.Random) -> Any:
             None,
             True,
             rng.randint(-(2**70), 2**70),
-            float(f"{rng.random()}e{rng.randint(-5, 400)}"),  # up to inf
+            float(f"{rng.random():.6f}e{rng.randint(-5, 400)}"),  # up to inf
             "1.2.3",
             "\u00e9\u5c71\n../",
             "",
