@@ -24,7 +24,7 @@ import io
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,10 @@ LOGGER = logging.getLogger(__name__)
 
 FLUSHERS = 2
 """Threads flushing a retrieve's objects to disk (fsync, rename) while more arrive."""
+BACKLOG = 16
+"""Objects of a retrieve waiting for their flush at most: past that, the receiving thread
+waits for the oldest (the server then waits for our answer, as without flushing threads),
+so what is written but not yet durable, or not yet in place, stays bounded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +190,9 @@ class Batch:
             self._pending.append((arrival, future))
             self._arrivals.append(arrival)
             self._folders.add(staged.target.parent)
+            waiting = [f for _, f in self._pending if not f.done()]
+        if len(waiting) > BACKLOG:
+            wait(waiting[: len(waiting) - BACKLOG])
 
     def _log(self, uid: str, size: int) -> None:
         LOGGER.debug("received SOP Instance %s (%d bytes)", uid, size)
