@@ -9,6 +9,7 @@ pynetdicom).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,6 +34,9 @@ from dicomref.model import Reference, to_json
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from dicomref.extraction import ReadLimits
+    from dicomref.model import ObjectSummary
 
 
 def class_name(uid: str | None) -> str:
@@ -110,24 +114,29 @@ def _reference_table(title: str, refs: list[Reference]) -> Table:
 
 @maps_errors
 def refs(
-    files: Annotated[list[Path], typer.Argument(help="DICOM files to read.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="DICOM files to read, or DICOMweb metadata saved as JSON (an instance's "
+            "or a series' array)."
+        ),
+    ],
     json_out: JsonOption = False,
     max_inflated_mib: MaxInflatedOption = None,
     max_value_mib: MaxValueOption = None,
     verbose: VerboseOption = 0,
 ) -> None:
-    """What each FILE references: kind, target UID and class, where in the file, hints."""
-    from dicomref.extraction import read_object
+    """What each FILE references: kind, target UID and class, where in the file, hints.
 
+    A FILE holding DICOM JSON (WADO-RS metadata, e.g. saved with curl) is read as the
+    objects it describes, with the same answers as their files."""
     setup_logging(verbose)
     limits = read_limits(max_inflated_mib, max_value_mib)
     everything: list[dict[str, object]] = []
     failed = 0
-    for path in files:
-        try:
-            summary = read_object(path) if limits is None else read_object(path, limits)
-        except DicomReadError as exc:
-            err.print(f"dicomref: {exc}", markup=False)
+    for path, summary, error in _summaries(files, limits):
+        if error is not None or summary is None:
+            err.print(f"dicomref: {error}", markup=False)
             failed += 1
             continue
         if json_out:
@@ -148,6 +157,35 @@ def refs(
         print_json(everything)
     if failed:
         raise SystemExit(EXIT_INPUT)
+
+
+def _summaries(
+    files: list[Path], limits: ReadLimits | None
+) -> Iterator[tuple[Path, ObjectSummary | None, DicomReadError | None]]:
+    """Each object the FILES hold: a DICOM file is one; DICOM JSON (its first byte ``{``
+    or ``[``, which no DICOM file starts with) is each instance it describes."""
+    from dicomref.extraction import ReadLimits, read_json_series, read_object
+
+    for path in files:
+        try:
+            if _is_json(path):
+                for item in read_json_series(
+                    path.read_bytes(), source=str(path), limits=limits or ReadLimits()
+                ):
+                    yield path, item.summary, item.error
+                continue
+            yield path, read_object(path) if limits is None else read_object(path, limits), None
+        except DicomReadError as exc:
+            yield path, None, exc
+
+
+def _is_json(path: Path) -> bool:
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(64).lstrip(b" \t\r\n\xef\xbb\xbf")
+    except OSError:
+        return False  # read_object names the file and the error
+    return head[:1] in (b"{", b"[")
 
 
 def register(app: typer.Typer) -> None:
