@@ -229,7 +229,7 @@ class DicomwebTransport:
             if response.status_code == 204:
                 return []
             source = f"{self.node}{path}"
-            return list(read_json_series(response.iter_bytes(), source=source))
+            return list(read_json_series(_body(response), source=source))
 
     def metadata(self, study: str, series: str, sop: str) -> bytes:
         """The instance's metadata (DICOM JSON), raw."""
@@ -339,7 +339,7 @@ class DicomwebTransport:
                 )
             try:
                 boundary = boundary_of(params)
-                parts = iter_parts(response.iter_bytes(), boundary, max_part=self.max_part)
+                parts = iter_parts(_body(response), boundary, max_part=self.max_part)
                 count = read_answer(parts, receiver, expected, tally, label=path)
             except MultipartError as exc:
                 raise AssociationError(self.node, f"{WADO} {path}: {exc}") from exc
@@ -468,3 +468,12 @@ class DicomwebTransport:
             seconds = time.perf_counter() - began
             shown = f"{path}?{query}" if query else path
             LOGGER.debug("%s: %s %s (%.3f s)", self.node, command, shown[:300], seconds)
+
+
+def _body(response: httpx.Response) -> Iterator[bytes]:
+    """The body's bytes as they come: raw when the server did not encode them (as asked:
+    ``Accept-Encoding: identity``; no decoder in the way), decoded otherwise."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return response.iter_raw()
+    return response.iter_bytes()
