@@ -8,9 +8,10 @@ sample's study.  Orthanc 1.10 with its DICOMweb plugin 1.7 is started once and l
 Contenders, on plain loopback and on loopback shaped to ``--rate`` with ``tc … tbf``, each
 ``--repeat`` times, the order rotating:
 
-- whole study: one ``GET /studies/{study}`` (``transfer-syntax=*``), its multipart answer
-  streamed and every object written atomically (temporary file, then rename), as dicomref
-  writes; the study UID given for free;
+- whole study: one ``GET /studies/{study}`` (``transfer-syntax=*``, uncompressed), its
+  multipart answer streamed raw through the same reader and every object written
+  atomically (temporary file, fsync, rename), as dicomref writes; the study UID given for
+  free;
 - dicomref, cold: ``fetch(node, [plan.dcm], with_dependents=True)`` with a new catalog and
   nothing known of the server (:meth:`Capabilities.web`), learnt on the way;
 - dicomref, probed: the same with what ``probe`` measured (untimed, once).
@@ -110,7 +111,7 @@ def whole_study(url: str, study: str, folder: Path) -> tuple[int, int]:
     ):
         answer.raise_for_status()
         _, params = parse_content_type(answer.headers["content-type"])
-        for part in iter_parts(answer.iter_bytes(), boundary_of(params)):
+        for part in iter_parts(answer.iter_raw(), boundary_of(params)):
             objects += 1
             size += len(part.body)
             temporary = folder / f".{objects}.tmp"
