@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, insert, inspect, select, text
 
 from dicomref.catalog import Catalog, _migrations, default_url
 from dicomref.catalog._engine import masked, open_engine
@@ -258,11 +258,61 @@ def test_version_5_reads_study_items_as_studies(db_url: str, tmp_path: Path) -> 
         )
         conn.execute(text("DELETE FROM schema_migrations WHERE version >= 5"))
         conn.execute(text("DROP TABLE scan_batches"))  # v6, applied again
+        _undo_v7(conn)
+    migrate(engine, db_url, target=6)
+    with engine.connect() as conn:
+        stale = conn.execute(text("SELECT count(*) FROM files WHERE mtime_ns = -1")).scalar()
     engine.dispose()
+    assert stale == len(naming_it) == 2  # read again at the next scan; the rest unchanged
     with Catalog(db_url) as cat:
         assert [r.target for r in cat.dangling()] == []
         [ref] = [r for r in cat.references_from(structure_set.sop_instance) if r.target == study]
         assert (ref.kind.value, ref.instance) == ("study", False)
         report = cat.scan([tmp_path / "patient"])
     assert _version(db_url) == LATEST
-    assert report.indexed == len(naming_it) == 2  # read again; the rest unchanged
+    assert report.indexed == len(sample.objects)  # version 7 has every file read again
+
+
+def _undo_v7(conn: Connection) -> None:
+    """Take a catalog back to version 6: version 7's columns dropped."""
+    conn.execute(text("DELETE FROM schema_migrations WHERE version >= 7"))
+    for column, _ in _migrations._V7_FILE_COLUMNS:
+        conn.execute(text(f"ALTER TABLE files DROP COLUMN {column}"))
+
+
+def test_version_7_fills_the_labels_at_the_next_scan(db_url: str, tmp_path: Path) -> None:
+    """A catalog scanned before version 7 has no structure set labels, beams or dose units;
+    after the migration those objects read as before (the new fields None), and the next
+    scan reads every file again and fills them; the scan after that reads nothing."""
+    sample = generate_sample(tmp_path / "patient", slices=3)
+    with Catalog(db_url) as cat:
+        cat.scan([tmp_path / "patient"])
+    engine = _engine(db_url)
+    with engine.begin() as conn:
+        _undo_v7(conn)
+    engine.dispose()
+    structure_set, plan, dose = sample.structure_sets[0], sample.plans[0], sample.dose
+    with Catalog(db_url) as cat:
+        assert _version(db_url) == LATEST
+        before = cat.locate(structure_set.sop_instance)[0]
+        assert (before.label, before.roi_count, before.content_date) == (None, None, None)
+        assert before.series_description == "STRUCTURE SETS"  # what labels fall back on
+        report = cat.scan([tmp_path / "patient"])
+        assert (report.indexed, report.unchanged) == (len(sample.objects), 0)
+        assert cat.scan([tmp_path / "patient"]).unchanged == len(sample.objects)
+        found = {
+            uid: cat.locate(uid)[0]
+            for uid in (structure_set.sop_instance, plan.sop_instance, dose.sop_instance)
+        }
+    s, p, d = (found[o.sop_instance] for o in (structure_set, plan, dose))
+    head = pydicom.dcmread(structure_set.path, stop_before_pixels=True)
+    assert (s.label, s.roi_count) == (head.StructureSetLabel, len(head.StructureSetROISequence))
+    assert (s.content_date, s.content_time) == (head.StructureSetDate, head.StructureSetTime)
+    head = pydicom.dcmread(plan.path, stop_before_pixels=True)
+    assert (p.label, p.beam_count, p.roi_count) == (head.RTPlanLabel, len(head.BeamSequence), None)
+    head = pydicom.dcmread(dose.path, stop_before_pixels=True)
+    assert (d.dose_type, d.dose_units, d.dose_summation) == (
+        head.DoseType,
+        head.DoseUnits,
+        head.DoseSummationType,
+    )

@@ -208,6 +208,18 @@ def test_every_generated_kind(name: str, bulk: bool, patient: dict[str, Path]) -
     summary = assert_same_as_file(patient[name], bulk=bulk)
     if "RTSTRUCT" in name or "SEG" in name or "KO" in name:
         assert summary.references
+    # What labels name objects by is compared too, and is there to compare.
+    assert summary.content_date and summary.content_time
+    if "RTSTRUCT" in name:
+        assert summary.label and summary.roi_count
+    if "RTPLAN" in name:
+        assert summary.label and summary.beam_count
+    if "RTDOSE" in name:
+        assert (summary.dose_type, summary.dose_units, summary.dose_summation) == (
+            "PHYSICAL",
+            "GY",
+            "PLAN",
+        )
 
 
 def test_the_sample_names_every_generated_object(patient: dict[str, Path]) -> None:

@@ -102,6 +102,24 @@ class ObjectSummary:
     study_id: str | None = None
     patient_birth_date: str | None = None
     patient_sex: str | None = None
+    #: ContentDate and ContentTime; else the family's own (StructureSetDate and Time,
+    #: RTPlanDate and Time); else InstanceCreationDate and Time: the date and time are
+    #: always read from the same pair.
+    content_date: str | None = None
+    content_time: str | None = None
+    #: StructureSetLabel of a structure set, RTPlanLabel of a plan.
+    label: str | None = None
+    #: Items of StructureSetROISequence (a structure set's ROIs).
+    roi_count: int | None = None
+    #: Items of BeamSequence or IonBeamSequence (a plan's beams).
+    beam_count: int | None = None
+    #: Items of ApplicationSetupSequence (a brachytherapy plan's applicators).
+    applicator_count: int | None = None
+    #: DoseType (PHYSICAL, EFFECTIVE, ERROR), DoseUnits (GY, RELATIVE) and
+    #: DoseSummationType (PLAN, BEAM, FRACTION…) of a dose.
+    dose_type: str | None = None
+    dose_units: str | None = None
+    dose_summation: str | None = None
     references: tuple[Reference, ...] = ()
 
     @property

@@ -27,7 +27,7 @@ from dicomref.model import ObjectSummary, Reference
 from dicomref.remote.planner._capabilities import Capabilities
 
 #: The schema version these queries are written for (``_migrations.LATEST`` when written).
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -39,7 +39,9 @@ SELECT files.id, files.path, files.size, files.mtime_ns, files.sop_class,
        series.description AS series_description, series.series_number,
        files.instance_number, files.number_of_frames, files.image_position,
        files.image_orientation, studies.study_time, studies.accession_number,
-       studies.study_id, patients.birth_date, patients.sex
+       studies.study_id, patients.birth_date, patients.sex, files.content_date,
+       files.content_time, files.label, files.roi_count, files.beam_count,
+       files.applicator_count, files.dose_type, files.dose_units, files.dose_summation
 FROM files
 LEFT OUTER JOIN patients ON files.patient_id = patients.patient_id
 LEFT OUTER JOIN studies ON files.study_uid = studies.study_uid

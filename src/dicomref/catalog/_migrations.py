@@ -228,6 +228,28 @@ def _v6(conn: Connection) -> None:
     md.create_all(conn)
 
 
+#: v7: the columns of what people name objects by (see dicomref.model.ObjectSummary).
+_V7_FILE_COLUMNS = (
+    ("content_date", "TEXT"),
+    ("content_time", "TEXT"),
+    ("label", "TEXT"),
+    ("roi_count", "INTEGER"),
+    ("beam_count", "INTEGER"),
+    ("applicator_count", "INTEGER"),
+    ("dose_type", "TEXT"),
+    ("dose_units", "TEXT"),
+    ("dose_summation", "TEXT"),
+)
+
+
+def _v7(conn: Connection) -> None:
+    for column, kind in _V7_FILE_COLUMNS:
+        conn.execute(text(f"ALTER TABLE files ADD COLUMN {column} {kind}"))
+    # Files indexed before hold these values too: the next scan reads them again (a time
+    # no file has) and writes them; until then they are NULL and labels say less.
+    conn.execute(text("UPDATE files SET mtime_ns = -1"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "patients, studies, series, files and references", _v1),
     Migration(2, "files.content_sha256: content hashes cached for duplicate groups", _v2),
@@ -249,6 +271,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "scan_batches: the ledger of a cluster scan, one row per batch written (its id a hash "
         "of the batch's paths, sizes and times): a rerun skips the batches already done",
         _v6,
+    ),
+    Migration(
+        7,
+        "files.content_date and content_time, label, roi_count, beam_count, applicator_count, "
+        "dose_type, dose_units and dose_summation: what people name RT objects by (the next "
+        "scan reads every file again to fill them)",
+        _v7,
     ),
 )
 

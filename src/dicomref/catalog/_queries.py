@@ -48,6 +48,15 @@ _SUMMARY_COLUMNS = (
     studies.c.study_id,
     patients.c.birth_date,
     patients.c.sex,
+    files.c.content_date,
+    files.c.content_time,
+    files.c.label,
+    files.c.roi_count,
+    files.c.beam_count,
+    files.c.applicator_count,
+    files.c.dose_type,
+    files.c.dose_units,
+    files.c.dose_summation,
 )
 
 

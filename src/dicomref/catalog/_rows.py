@@ -35,6 +35,15 @@ FileRow = tuple[
     str | None,  # image_position
     str | None,  # image_orientation
     str | None,  # transfer_syntax
+    str | None,  # content_date
+    str | None,  # content_time
+    str | None,  # label
+    int | None,  # roi_count
+    int | None,  # beam_count
+    int | None,  # applicator_count
+    str | None,  # dose_type
+    str | None,  # dose_units
+    str | None,  # dose_summation
 ]
 RefRow = tuple[
     str,  # source_uid
@@ -155,6 +164,15 @@ def to_rows(s: ObjectSummary | Facts, raw: Sequence[RawReference] | None = None)
         _floats(s.image_position),
         _floats(s.image_orientation),
         s.transfer_syntax,
+        s.content_date,
+        s.content_time,
+        s.label,
+        s.roi_count,
+        s.beam_count,
+        s.applicator_count,
+        s.dose_type,
+        s.dose_units,
+        s.dose_summation,
     )
     return (
         file,
@@ -247,6 +265,15 @@ def to_summary(row: Mapping[Any, Any], references: tuple[Reference, ...] = ()) -
         study_id=row["study_id"],
         patient_birth_date=row["birth_date"],
         patient_sex=row["sex"],
+        content_date=row["content_date"],
+        content_time=row["content_time"],
+        label=row["label"],
+        roi_count=row["roi_count"],
+        beam_count=row["beam_count"],
+        applicator_count=row["applicator_count"],
+        dose_type=row["dose_type"],
+        dose_units=row["dose_units"],
+        dose_summation=row["dose_summation"],
         image_position=(position[0], position[1], position[2]) if position else None,
         image_orientation=(
             (

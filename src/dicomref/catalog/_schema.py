@@ -130,6 +130,16 @@ files = Table(
     Column("transfer_syntax", Text),
     # Version 2: SHA-256 of the file's bytes, computed on demand for duplicate groups only.
     Column("content_sha256", Text),
+    # Version 7: what people name objects by (see dicomref.model.ObjectSummary).
+    Column("content_date", Text),
+    Column("content_time", Text),
+    Column("label", Text),
+    Column("roi_count", Integer),
+    Column("beam_count", Integer),
+    Column("applicator_count", Integer),
+    Column("dose_type", Text),
+    Column("dose_units", Text),
+    Column("dose_summation", Text),
     Index(None, "sop_instance"),
     Index(None, "study_uid"),
     Index(None, "series_uid"),
@@ -199,6 +209,15 @@ FILE_COLUMNS: tuple[str, ...] = (
     "image_position",
     "image_orientation",
     "transfer_syntax",
+    "content_date",
+    "content_time",
+    "label",
+    "roi_count",
+    "beam_count",
+    "applicator_count",
+    "dose_type",
+    "dose_units",
+    "dose_summation",
 )
 
 #: Columns of ``refs`` in the order of a reference row tuple, ``file_id`` first.

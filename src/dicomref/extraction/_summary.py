@@ -10,12 +10,22 @@ from dicomref.errors import DicomReadError, NotAnInstanceError
 from dicomref.extraction._rules import STORAGE_CLASSES, sop_class_name
 from dicomref.extraction._tree import (
     ACCESSION_NUMBER,
+    APPLICATION_SETUP_SEQUENCE,
+    BEAM_SEQUENCE,
+    CONTENT_DATE,
+    CONTENT_TIME,
     DICOMDIR_CLASS,
     DIRECTORY_RECORD_SEQUENCE,
+    DOSE_SUMMATION_TYPE,
+    DOSE_TYPE,
+    DOSE_UNITS,
     FRAME_OF_REFERENCE_UID,
     IMAGE_ORIENTATION_PATIENT,
     IMAGE_POSITION_PATIENT,
+    INSTANCE_CREATION_DATE,
+    INSTANCE_CREATION_TIME,
     INSTANCE_NUMBER,
+    ION_BEAM_SEQUENCE,
     MODALITY,
     NUMBER_OF_FRAMES,
     PATIENT_BIRTH_DATE,
@@ -23,12 +33,19 @@ from dicomref.extraction._tree import (
     PATIENT_NAME,
     PATIENT_SEX,
     REFERENCED_FRAME_OF_REFERENCE_SEQUENCE,
+    RT_PLAN_DATE,
+    RT_PLAN_LABEL,
+    RT_PLAN_TIME,
     SERIES_DESCRIPTION,
     SERIES_INSTANCE_UID,
     SERIES_NUMBER,
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,
     SPECIFIC_CHARACTER_SET,
+    STRUCTURE_SET_DATE,
+    STRUCTURE_SET_LABEL,
+    STRUCTURE_SET_ROI_SEQUENCE,
+    STRUCTURE_SET_TIME,
     STUDY_DATE,
     STUDY_DESCRIPTION,
     STUDY_ID,
@@ -101,6 +118,24 @@ class Facts(NamedTuple):
     study_id: str | None
     patient_birth_date: str | None
     patient_sex: str | None
+    content_date: str | None
+    content_time: str | None
+    label: str | None
+    roi_count: int | None
+    beam_count: int | None
+    applicator_count: int | None
+    dose_type: str | None
+    dose_units: str | None
+    dose_summation: str | None
+
+
+#: Where an object's date and time are read, first found first: (date tag, time tag).
+_DATES: Final = (
+    (CONTENT_DATE, CONTENT_TIME),
+    (STRUCTURE_SET_DATE, STRUCTURE_SET_TIME),
+    (RT_PLAN_DATE, RT_PLAN_TIME),
+    (INSTANCE_CREATION_DATE, INSTANCE_CREATION_TIME),
+)
 
 
 def summarise(
@@ -172,8 +207,39 @@ def summarise_apart(
         text(tree, STUDY_ID),
         text(tree, PATIENT_BIRTH_DATE),
         text(tree, PATIENT_SEX),
+        *content_date_time(tree),
+        text(tree, STRUCTURE_SET_LABEL) or text(tree, RT_PLAN_LABEL),
+        count_items(tree, STRUCTURE_SET_ROI_SEQUENCE),
+        beam_count(tree),
+        count_items(tree, APPLICATION_SETUP_SEQUENCE),
+        text(tree, DOSE_TYPE),
+        text(tree, DOSE_UNITS),
+        text(tree, DOSE_SUMMATION_TYPE),
     )
     return facts, raw
+
+
+def content_date_time(tree: Item) -> tuple[str | None, str | None]:
+    """The object's date and time: ContentDate, else its family's date (a structure set's,
+    a plan's), else InstanceCreationDate; the time from the same pair as the date."""
+    for date_tag, time_tag in _DATES:
+        found = text(tree, date_tag)
+        if found is not None:
+            return found, text(tree, time_tag)
+    return None, None
+
+
+def beam_count(tree: Item) -> int | None:
+    """Items of BeamSequence, else of IonBeamSequence; None when a plan has neither."""
+    found = count_items(tree, BEAM_SEQUENCE)
+    return count_items(tree, ION_BEAM_SEQUENCE) if found is None else found
+
+
+def count_items(tree: Item, tag: int) -> int | None:
+    """How many items the top-level sequence ``tag`` holds; None when it is absent (the
+    walker keeps every sequence's items, so counting reads nothing more)."""
+    items = tree.get(tag)
+    return len(items) if isinstance(items, list) else None
 
 
 def frame_of_reference(tree: Item) -> str | None:
