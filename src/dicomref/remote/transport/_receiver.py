@@ -52,6 +52,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref._dimse._tls import Tls
 from dicomref.errors import RemoteError
+from dicomref.remote.transport._part10 import file_header
 from dicomref.store import fsync_folder
 
 LOGGER = logging.getLogger(__name__)
@@ -291,7 +292,24 @@ def handle_store_event(event: Event, sink: StoreSink | None) -> int | Dataset:
         LOGGER.error("could not decode SOP Instance %s: %s", request_uid, exc)
         sink.fail(request_uid, f"could not decode the dataset: {exc}")
         return STATUS_CANNOT_UNDERSTAND
-    return sink.offer(dataset, request_uid, lambda: bytes(event.encoded_dataset()), request_class)
+    return sink.offer(dataset, request_uid, lambda: as_file(event), request_class)
+
+
+def as_file(event: Event) -> bytes:
+    """The object of a C-STORE event as a DICOM file: its data set's bytes as received,
+    after a file header encoded by hand (:mod:`._part10`: what pynetdicom's
+    ``encoded_dataset()`` gives, without its ~1 ms of pydicom per object)."""
+    request = event.request
+    data = getattr(request, "DataSet", None)
+    sop_class = getattr(request, "AffectedSOPClassUID", None)
+    sop = getattr(request, "AffectedSOPInstanceUID", None)
+    if data is None or not sop_class or not sop:
+        return bytes(event.encoded_dataset())
+    try:
+        header = file_header(str(sop_class), str(sop), str(event.context.transfer_syntax))
+    except UnicodeEncodeError:  # UIDs that are not ASCII: pynetdicom's way says what is wrong
+        return bytes(event.encoded_dataset())
+    return header + bytes(data.getvalue())
 
 
 def listen_address(host: str) -> str:
