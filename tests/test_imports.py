@@ -137,6 +137,27 @@ def test_fetch_imports_pydicom_without_numpy_or_requests(tmp_path: Path) -> None
     assert not {"numpy", "requests", "urllib3"} & loaded
 
 
+def test_a_dicomweb_fetch_locate_and_probe_import_no_pynetdicom(tmp_path: Path) -> None:
+    """``probe``, ``locate`` and ``fetch`` of a DICOMweb URL (dicomref's own DICOMweb server
+    on loopback: run inside the private network namespace) load httpx and never pynetdicom;
+    the UID cross-check the fetch's intake shares with DIMSE lives outside the receiver."""
+    from dicomweb_support import web_served
+
+    sample = generate_sample(tmp_path / "patient", slices=2)
+    db = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    with web_served([sample.root], f"sqlite:///{tmp_path / 'served.sqlite'}") as web:
+        for argv in (
+            ["probe", web.url, "--db", db],
+            ["locate", web.url, sample.dose.sop_instance, "--db", db],
+            ["fetch", web.url, str(sample.plans[0].path), "--out", str(tmp_path / "out")]
+            + ["--db", db, "--with-dependents"],
+        ):
+            loaded = imported_after(run_cli(*argv))
+            assert "httpx" in loaded, argv  # it talked to the server
+            assert "pynetdicom" not in loaded, argv
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) >= 2  # the fetch brought objects
+
+
 def test_pydicom_imported_lean_reads_files_and_numpy_still_imports(tmp_path: Path) -> None:
     plan = generate_sample(tmp_path, slices=2).plans[0].path
     code = (

@@ -35,7 +35,7 @@ from pydicom.dataset import Dataset
 
 from dicomref.errors import UsageError
 from dicomref.model import InstanceKey
-from dicomref.remote.transport._receiver import Mismatch
+from dicomref.remote.transport._mismatch import Mismatch
 from dicomref.store import ManagedStore, Staged, Stored, fsync_folder, uid_token
 
 LOGGER = logging.getLogger(__name__)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from pydicom import uid as uids
 from pydicom.dataset import Dataset
 
+from dicomref._dimse._statuses import MOVE_DESTINATION_UNKNOWN
 from dicomref.errors import DicomReadError, RemoteError, StatusError
 from dicomref.extraction import read_object, references
 from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
@@ -44,7 +45,6 @@ from dicomref.remote.planner._state import State
 from dicomref.remote.planner._steps import Find, Retrieve, Step
 from dicomref.remote.planner._wanted import Wanted
 from dicomref.remote.transport._base import RetrieveAnswer, reason_of
-from dicomref.remote.transport._dimse import MOVE_DESTINATION_UNKNOWN
 from dicomref.remote.transport._executor import Executor
 from dicomref.store import ManagedStore
 

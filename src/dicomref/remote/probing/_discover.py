@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
 from dicomref.remote.probing._report import ProbeInstance
 from dicomref.remote.probing._support import identifier
-from dicomref.remote.transport._dimse_client import DimseClient
+
+if TYPE_CHECKING:  # annotations only: a DICOMweb probe imports no pynetdicom
+    from dicomref.remote.transport._dimse_client import DimseClient
 
 MAX_STUDIES = 5
 """Studies whose series are listed to choose an instance (and an RT object) from."""

@@ -21,25 +21,28 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from dicomref._dicomweb._node import WebNode
 from dicomref._dimse._node import Node
 from dicomref.errors import AssociationError, RemoteError, RemoteTimeoutError, UsageError
-from dicomref.remote.probing import _queries as queries
-from dicomref.remote.probing import _retrieves as retrieves
 from dicomref.remote.probing._report import ProbeReport, ProbeResult, capabilities_from
-from dicomref.remote.probing._session import Session
 from dicomref.remote.probing._support import Measured, from_error, made_up_uid, reason
-from dicomref.remote.transport._dimse_client import DimseClient
+
+if TYPE_CHECKING:  # the DIMSE probe's modules import pynetdicom: loaded by a DIMSE probe only
+    from dicomref.remote.probing._session import Session
 
 LOGGER = logging.getLogger(__name__)
 
-Check = Callable[[Session], Measured]
+Check = Callable[["Session"], Measured]
 
 
 def _tests(node: Node) -> tuple[tuple[str, str, Check], ...]:
     """(name, what is sent, test) in the order they run: later tests use what earlier ones
     found (the instance) or measured (whether C-GET/C-MOVE work at all)."""
+    from dicomref.remote.probing import _queries as queries
+    from dicomref.remote.probing import _retrieves as retrieves
+
     to_us = (
         f"{node.our_ae} at port {node.store_port}"
         if node.store_port is not None
@@ -133,6 +136,9 @@ def probe(node: Node | WebNode, *, store_port: int | None = None) -> ProbeReport
     measured_at = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     results: list[ProbeResult] = []
+    from dicomref.remote.probing._session import Session
+    from dicomref.remote.transport._dimse_client import DimseClient
+
     with DimseClient(node) as client:
         session = Session(client=client, node=node, fake_uid=made_up_uid())
         for name, request, check in _tests(node):

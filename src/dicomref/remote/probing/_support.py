@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -18,7 +19,9 @@ from dicomref.errors import (
     StatusError,
 )
 from dicomref.remote.probing._report import Outcome, ProbeInstance
-from dicomref.remote.transport._dimse_client import RetrieveResult, is_failure, status_meaning
+
+if TYPE_CHECKING:  # the DIMSE client (pynetdicom) only where a DIMSE probe uses it
+    from dicomref.remote.transport._dimse_client import RetrieveResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,8 @@ def counts(result: RetrieveResult) -> str:
 def judge_retrieve(result: RetrieveResult, wanted: Collection[str]) -> Measured:
     """Whether a retrieve brought exactly the ``wanted`` objects (made-up UIDs it was also
     asked for excluded); the counts the server reports are never taken on trust."""
+    from dicomref.remote.transport._dimse_client import is_failure, status_meaning
+
     expected = frozenset(wanted)
     nothing = result.completed == 0 and result.failed == 0 and result.warning == 0
     if not result.received and nothing and not is_failure(result.status):

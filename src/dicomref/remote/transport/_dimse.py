@@ -12,13 +12,13 @@ which is raised: the server does not know where to send, and no other plan can f
 from __future__ import annotations
 
 from collections.abc import Set
-from typing import Final
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicomref._dimse._node import Node
+from dicomref._dimse._statuses import MOVE_DESTINATION_UNKNOWN
 from dicomref.errors import StatusError
 from dicomref.remote.planner._enums import Level, Method, Root
 from dicomref.remote.planner._steps import LIST_SEPARATOR, Keys, Retrieve
@@ -29,9 +29,7 @@ from dicomref.remote.transport._dimse_client import (
     RetrieveResult,
     status_meaning,
 )
-from dicomref.remote.transport._receiver import Mismatch
-
-MOVE_DESTINATION_UNKNOWN: Final = 0xA801
+from dicomref.remote.transport._mismatch import Mismatch
 
 
 def dataset_of(keys: Keys) -> Dataset:

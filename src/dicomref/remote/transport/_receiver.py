@@ -38,7 +38,6 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Set
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -52,6 +51,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref._dimse._tls import Tls
 from dicomref.errors import RemoteError
+from dicomref.remote.transport._mismatch import Mismatch, mismatch_of
 from dicomref.remote.transport._part10 import file_header
 from dicomref.store import fsync_folder
 
@@ -61,8 +61,6 @@ STATUS_SUCCESS = 0x0000
 STATUS_NOT_REQUESTED = 0x0124
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_CANNOT_UNDERSTAND = 0xC210
-STATUS_NOT_THE_CLASS = 0xA900
-STATUS_NOT_THE_OBJECT = 0xC000
 
 StoreCallback = Callable[[Dataset], None]
 """Takes one received dataset (with its ``file_meta``); raising makes it a failed
@@ -81,58 +79,6 @@ class FileStore(Protocol):
 
     def store_file(self, dataset: Dataset, data: bytes) -> None:
         """Keep ``data`` (a complete DICOM file) for ``dataset`` (decoded from it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """An object that is not what its C-STORE request announced (refused, not kept)."""
-
-    announced: str
-    content: str
-    announced_class: str
-    content_class: str
-
-    def describe(self) -> str:
-        """E.g. "the server sent object 1.2.5 announced as 1.2.3"."""
-        if self.announced != self.content:
-            content = self.content or "without a SOP Instance UID"
-            return f"the server sent object {content} announced as {self.announced}"
-        return (
-            f"the server sent object {self.content} of class {_class_name(self.content_class)} "
-            f"announced as {_class_name(self.announced_class)}"
-        )
-
-    def status(self) -> Dataset:
-        """The C-STORE response status: 0xA900 or 0xC000, with an Error Comment."""
-        answer = Dataset()
-        if self.announced_class != self.content_class:
-            answer.Status = STATUS_NOT_THE_CLASS
-            answer.OffendingElement = [0x00080016]
-            answer.ErrorComment = "SOP Class UID differs from the request's"
-        else:
-            answer.Status = STATUS_NOT_THE_OBJECT
-            answer.OffendingElement = [0x00080018]
-            answer.ErrorComment = "SOP Instance UID differs from the request's"
-        return answer
-
-
-def _class_name(sop_class: str) -> str:
-    from pydicom.uid import UID
-
-    name = UID(sop_class).name if sop_class else "(none)"
-    return name if name == sop_class else f"{name} ({sop_class})"
-
-
-def _mismatch(dataset: Dataset, request_uid: str, request_class: str) -> Mismatch | None:
-    """The mismatch between the request's announced UIDs and the data set's, if any (padding
-    ignored; a request without an Affected SOP Class UID is not compared on the class)."""
-    content = str(dataset.get("SOPInstanceUID", "") or "").strip(" \0")
-    content_class = str(dataset.get("SOPClassUID", "") or "").strip(" \0")
-    announced = request_uid.strip(" \0")
-    announced_class = request_class.strip(" \0") or content_class
-    if content == announced and content_class == announced_class:
-        return None
-    return Mismatch(announced, content, announced_class, content_class)
 
 
 _DECODE_ERRORS = (InvalidDicomError, ValueError, TypeError, KeyError, EOFError, AttributeError)
@@ -244,7 +190,7 @@ class StoreSink:
 
         ``file`` gives the object as received (a complete DICOM file), for a
         :class:`FileStore` callback."""
-        mismatch = _mismatch(dataset, request_uid, request_class) if request_uid else None
+        mismatch = mismatch_of(dataset, request_uid, request_class) if request_uid else None
         if mismatch is not None:
             LOGGER.warning("refused an object: %s", mismatch.describe())
             with self._lock:
