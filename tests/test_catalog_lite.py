@@ -97,8 +97,26 @@ def test_the_reader_declines_what_it_was_not_written_for(tmp_path: Path) -> None
     for other in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{newer}?mode=ro"):
         assert sqlite_file(other) is None
     assert sqlite_file("postgresql+psycopg://u@h/db") is None
-    # what the reader declines, the Catalog opens (and migrates, or refuses)
-    assert isinstance(open_for_fetch(f"sqlite:///{tmp_path / 'new.sqlite'}"), Catalog)
+    # what the reader declines, the Catalog opens (and migrates, or refuses at once)
+    with pytest.raises(CatalogError, match="understands versions up to"):
+        open_for_fetch(f"sqlite:///{newer}")
+    with pytest.raises(CatalogError):
+        open_for_fetch(f"sqlite:///{tmp_path / 'no' / 'such' / 'c.sqlite'}")
+
+
+def test_a_catalog_not_created_yet_is_read_empty_and_created_by_the_first_write(
+    tmp_path: Path,
+) -> None:
+    new = tmp_path / "new.sqlite"
+    with open_for_fetch(f"sqlite:///{new}") as fresh:
+        assert isinstance(fresh, DeferredCatalog)
+        assert fresh.locate("1.2.3") == [] and fresh.referrers("1.2.3") == []
+        assert fresh.load_capabilities("A@127.0.0.1:104") is None
+        assert not new.exists()
+        fresh.save_capabilities("A@127.0.0.1:104", Capabilities(c_get=True))
+    with Catalog(f"sqlite:///{new}") as catalog:
+        saved = catalog.load_capabilities("A@127.0.0.1:104")
+        assert saved is not None and saved.c_get is True
 
 
 def test_a_deferred_catalog_reads_at_once_and_writes_in_order(tmp_path: Path) -> None:

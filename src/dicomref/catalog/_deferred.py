@@ -19,7 +19,9 @@ A lookup reads what is committed: an object whose indexing is still queued is no
 by it, which is why a fetch looks first at what it holds in memory (the objects it read
 and fetched), then at the store, and only then at the catalog.
 
-Any other URL (PostgreSQL, a catalog to create or to migrate) gets the Catalog itself.
+A SQLite catalog that does not exist yet is read as empty, and created by the first write.
+Any other URL (PostgreSQL, a catalog to migrate, one in a folder that does not exist) gets
+the Catalog itself, which says at once what is wrong.
 """
 
 from __future__ import annotations
@@ -180,7 +182,11 @@ def open_for_fetch(url: str | None = None) -> DeferredCatalog | Catalog:
     :class:`DeferredCatalog` where the standard library can read it, else the Catalog."""
     url = url or default_url()
     path = sqlite_file(url)
-    reader = LiteReader.open(path) if path is not None else None
+    reader = None
+    if path is not None and not path.exists() and path.parent.is_dir():
+        reader = LiteReader.of_nothing(path)  # a new catalog: created by the first write
+    elif path is not None:
+        reader = LiteReader.open(path)
     if reader is not None:
         return DeferredCatalog(url, reader)
     from dicomref.catalog._catalog import Catalog

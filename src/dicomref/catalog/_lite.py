@@ -72,9 +72,15 @@ class LiteReader:
     file (missing, not a catalog, another schema version): use the Catalog then.
     """
 
-    def __init__(self, connection: sqlite3.Connection, name: str) -> None:
+    def __init__(self, connection: sqlite3.Connection | None, name: str) -> None:
         self._conn = connection
         self._name = name
+
+    @classmethod
+    def of_nothing(cls, path: Path) -> LiteReader:
+        """The reader of a catalog not created yet at ``path``: it holds nothing, so every
+        lookup is answered empty (the Catalog creates the file on the first write)."""
+        return cls(None, str(path))
 
     @classmethod
     def open(cls, path: Path) -> LiteReader | None:
@@ -102,7 +108,8 @@ class LiteReader:
         return cls(conn, str(path))
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
     def __enter__(self) -> LiteReader:
         return self
@@ -116,6 +123,8 @@ class LiteReader:
         self.close()
 
     def _rows(self, query: str, value: str) -> list[sqlite3.Row]:
+        if self._conn is None:
+            return []
         try:
             return self._conn.execute(query, (value,)).fetchall()
         except sqlite3.Error as error:
