@@ -98,6 +98,7 @@ def test_scan_show_check_graph(sample: Sample, catalog_url: str) -> None:
     assert view["references"][0]["resolved"] is True
     human = run("show", sample.structure_sets[0].sop_instance, "--db", catalog_url)
     assert "referenced by" in human and plan.sop_instance in human
+    assert "Structure set 'SET0' (3 ROIs)" in human and "date 2018-01-01 " in human
 
     findings = json.loads(run("check", "--db", catalog_url, "--json"))
     assert all(f["severity"] != "error" for f in findings)

@@ -94,11 +94,18 @@ def test_the_view_folds_slices_into_their_series(
     assert series.label == f"CT #1 'PLANNING CT'\n{n} of {n} slices referenced"
     assert series.members == n and series.kind == SERIES
     assert by_id[f"object:{plan.sop_instance}"].root
-    # two structure sets share the series: the instance number tells them apart
+    # named as people name them: label and ROI count, label and beams, the object's date;
+    # two structure sets share the series: the instance number tells them apart too
     assert by_id[f"object:{ss.sop_instance}"].label == (
-        "Structure set\nRTSTRUCT #2 'STRUCTURE SETS'\ninstance 1, 2018-01-01"
+        "Structure set 'SET0' (3 ROIs)\nRTSTRUCT #2 'STRUCTURE SETS'\ninstance 1, 2018-01-01"
     )
-    assert by_id[f"object:{plan.sop_instance}"].label == "Plan\nRTPLAN #3 'PLAN MAIN'\n2018-01-01"
+    assert by_id[f"object:{plan.sop_instance}"].label == (
+        "Plan 'MAIN' (3 beams)\nRTPLAN #3 'PLAN MAIN'\n2018-01-01"
+    )
+    with scanned() as catalog:
+        g = build_graph(catalog, sample.dose.sop_instance, depth=1)
+        dose = {n.id: n for n in view_graph(catalog, g).nodes}[f"object:{sample.dose.sop_instance}"]
+    assert dose.label == "Dose PHYSICAL GY (PLAN)\nRTDOSE #5 'DOSE PLAN MAIN'\n2018-01-01"
     (edge,) = [e for e in view.edges if e.target == series.id]
     assert edge.kinds == (Kind.CONTOUR_IMAGE,) and edge.counts == (n,)
     assert any(node.kind == NON_INSTANCE for node in with_study.nodes)

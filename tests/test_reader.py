@@ -40,6 +40,36 @@ def pydicom_read(path: Path) -> Dataset:
 # -- real files ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["rtstruct.dcm", "rtplan.dcm", "rtdose.dcm"])
+def test_rt_objects_are_read_with_what_people_name_them_by(name: str) -> None:
+    """pydicom's RT files: labels, counts and dose fields as pydicom reads them, and the
+    object's date from its family's date where it has no ContentDate."""
+    path = pydicom_file(name)
+    summary = read_object(path)
+    ds = pydicom_read(path)
+
+    def count(keyword: str) -> int | None:
+        return len(ds[keyword].value) if keyword in ds else None
+
+    assert (summary.label, summary.roi_count, summary.beam_count) == (
+        ds.get("StructureSetLabel") or ds.get("RTPlanLabel"),
+        count("StructureSetROISequence"),
+        count("BeamSequence"),
+    )
+    assert (summary.dose_type, summary.dose_units, summary.dose_summation) == (
+        ds.get("DoseType"),
+        ds.get("DoseUnits"),
+        ds.get("DoseSummationType"),
+    )
+    assert any((summary.label, summary.dose_units))  # each file names itself somehow
+    date, time = next(
+        (k, k.replace("Date", "Time"))
+        for k in ("ContentDate", "StructureSetDate", "RTPlanDate", "InstanceCreationDate")
+        if ds.get(k)
+    )
+    assert (summary.content_date, summary.content_time) == (ds[date].value, ds.get(time) or None)
+
+
 def test_ct_small_summary_matches_pydicom_and_os_stat() -> None:
     path = pydicom_file("CT_small.dcm")
     summary = read_object(path)
@@ -71,6 +101,8 @@ def test_ct_small_summary_matches_pydicom_and_os_stat() -> None:
         study_id=ds.StudyID,
         patient_birth_date=ds.PatientBirthDate or None,
         patient_sex=ds.PatientSex,
+        content_date=ds.ContentDate,
+        content_time=ds.ContentTime,
         references=(),
     )
 

@@ -87,6 +87,13 @@ def test_study_page_shows_the_rt_chain_in_order(client: TestClient, sample: Samp
     assert f"/objects/{sample.kos.sop_instance}" in derived
     assert "No problems found." in page.text
     assert f"{len(sample.ct)} slices held" in text_of(chain)
+    # each object named as people name it, with its date
+    text = html.unescape(text_of(chain))
+    assert "Structure set 'SET0' (3 ROIs) · RTSTRUCT #2 'STRUCTURE SETS' · instance 1" in text
+    date = str(pydicom.dcmread(plan.path, stop_before_pixels=True).RTPlanDate)
+    date = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    assert f"Plan 'MAIN' (3 beams) · RTPLAN #3 'PLAN MAIN' · instance 1 · {date}" in text
+    assert "Dose PHYSICAL GY (PLAN) · RTDOSE #5 'DOSE PLAN MAIN'" in text
 
 
 def test_study_page_reports_a_deleted_slice(sample: Sample, catalog_url: str) -> None:
@@ -116,6 +123,15 @@ def test_object_page_is_show_as_html(client: TestClient, sample: Sample) -> None
     assert f'href="{metadata}"' in page.text
     assert f'href="/objects/{sample.dose.sop_instance}"' in page.text  # a referrer
     assert f'href="/graph/{plan.sop_instance}?depth=2&amp;direction=both"' in page.text
+    head = pydicom.dcmread(plan.path, stop_before_pixels=True)
+    assert "<h1>Plan &#x27;MAIN&#x27; (3 beams) <small>" in page.text
+    date, time = head.RTPlanDate, head.RTPlanTime
+    assert f"Date {date[:4]}-{date[4:6]}-{date[6:]} {time[:2]}:{time[2:4]}:{time[4:6]}" in text
+    assert f"Label {head.RTPlanLabel}" in text and f"Beams {len(head.BeamSequence)}" in text
+    dose = text_of(client.get(f"/objects/{sample.dose.sop_instance}").text)
+    assert "Dose PHYSICAL GY, summation type PLAN" in dose
+    structures = text_of(client.get(f"/objects/{ss.sop_instance}").text)
+    assert "Label SET0" in structures and "ROIs 3" in structures
 
 
 def test_object_page_of_a_missing_object(sample: Sample, catalog_url: str) -> None:
@@ -165,7 +181,9 @@ def test_graph_of_a_plan_folds_the_slices_into_their_series(
         series["expandable"] and series["href"] == f"/studies/{plan.study}#series-{series['uid']}"
     )
     root = next(n for n in nodes_by_kind(data, "object") if n["root"])
-    assert root["uid"] == plan.sop_instance and root["label"].startswith("Plan\nRTPLAN #3")
+    assert root["uid"] == plan.sop_instance and root["label"].startswith(
+        "Plan 'MAIN' (3 beams)\nRTPLAN #3"
+    )
     assert plan.sop_instance in root["title"] and root["href"] == f"/objects/{plan.sop_instance}"
     from_ss = [
         e["data"] for e in data["edges"] if e["data"]["source"] == f"object:{ss.sop_instance}"

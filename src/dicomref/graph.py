@@ -42,6 +42,15 @@ class Node:
     expected_series: str | None = None
     study_date: str | None = None
     instance_number: int | None = None
+    #: What people name the object by (see :class:`~dicomref.model.ObjectSummary`).
+    content_date: str | None = None
+    label: str | None = None
+    roi_count: int | None = None
+    beam_count: int | None = None
+    applicator_count: int | None = None
+    dose_type: str | None = None
+    dose_units: str | None = None
+    dose_summation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,14 @@ def _node(uid: str, summary: ObjectSummary | None, instance: bool) -> Node:
         path=summary.path,
         study_date=summary.study_date,
         instance_number=summary.instance_number,
+        content_date=summary.content_date,
+        label=summary.label,
+        roi_count=summary.roi_count,
+        beam_count=summary.beam_count,
+        applicator_count=summary.applicator_count,
+        dose_type=summary.dose_type,
+        dose_units=summary.dose_units,
+        dose_summation=summary.dose_summation,
     )
 
 

@@ -197,18 +197,20 @@ def _expected_series(graph: Graph, nodes: dict[str, Node]) -> dict[str, str]:
 
 
 def _object_label(node: Node, info: SeriesInfo | None) -> str:
-    """Role, series, then the instance number where the series holds several objects
-    (two structure sets of one series must not look the same) and the study date."""
+    """The object as people name it ("Plan 'MAIN' (3 beams)"), its series, then the
+    instance number where the series holds several objects (two structure sets of one
+    series must not look the same) and its date (its own, else its study's)."""
     where = info.title if info else labels.series_title(node.modality, None, None)
     if node.modality in labels.OBJECT_MODALITIES:
-        head = labels.role(node.modality)
+        head = labels.object_name(node)
     else:
         head = f"{node.modality or 'Object'} {labels.noun(node.modality)}"
     last = []
     if node.instance_number is not None and (info is None or info.count > 1):
         last.append(f"instance {node.instance_number}")
-    if node.study_date:
-        last.append(labels.date(node.study_date))
+    when = labels.object_date(node.content_date, node.study_date)
+    if when:
+        last.append(when)
     return f"{head}\n{where}" + (f"\n{', '.join(last)}" if last else "")
 
 

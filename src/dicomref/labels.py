@@ -1,16 +1,42 @@
 """Names people use for DICOM objects and series, built from what the catalog holds.
 
-"CT #2 'Planning CT 2 mm'" rather than a 64-character UID: the graph view, ``graph
---format dot`` and the web page label objects with these.  The catalog keeps the
-modality, series number and description, instance number and study date of each object;
-it does not keep a structure set's label or ROI count, a plan's label or beams, nor a
-dose's type and units, so labels say what role an object plays (from its modality) and
-where it sits.
+"CT #2 'Planning CT 2 mm'" rather than a 64-character UID, "Structure set 'PTV+OARs'
+(12 ROIs)", "Plan 'VMAT 2arc' (2 beams)", "Dose PHYSICAL GY (PLAN)": the graph view,
+``graph --format dot``, ``show`` and the web page label objects with these.  The catalog
+keeps, for each object, the modality, series number and description, instance number,
+study date and (since catalog version 7) the object's own date, a structure set's or
+plan's label, its ROI, beam or applicator count and a dose's type, units and summation.
+Objects indexed before version 7 have none of the latter until the next scan reads them
+again: their names then say the role only ("Structure set"), as before.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from dicomref.model import Kind
+
+
+class Named(Protocol):
+    """What :func:`object_name` reads: an ObjectSummary, a graph node, a study page object."""
+
+    @property
+    def modality(self) -> str | None: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def roi_count(self) -> int | None: ...
+    @property
+    def beam_count(self) -> int | None: ...
+    @property
+    def applicator_count(self) -> int | None: ...
+    @property
+    def dose_type(self) -> str | None: ...
+    @property
+    def dose_units(self) -> str | None: ...
+    @property
+    def dose_summation(self) -> str | None: ...
+
 
 #: Modalities of objects that are not images: shown one by one, never folded into a series.
 OBJECT_MODALITIES = frozenset(
@@ -45,6 +71,43 @@ def role(modality: str | None) -> str:
     return ROLES.get(modality, f"{modality} image")
 
 
+def object_name(obj: Named) -> str:
+    """The object as people name it: its role, then its label and counts, or its dose's
+    type and units: "Structure set 'PTV+OARs' (12 ROIs)", "Plan 'VMAT 2arc' (2 beams)",
+    "Plan 'HDR' (3 applicators)" (a brachytherapy plan), "Dose PHYSICAL GY (PLAN)".  What
+    the object does not say is left out ("Structure set" alone when it says nothing)."""
+    text = role(obj.modality)
+    if obj.label:
+        text += f" '{obj.label}'"
+    if obj.modality == "RTDOSE":
+        kind = " ".join(v for v in (obj.dose_type, obj.dose_units) if v)
+        if kind:
+            text += f" {kind}"
+    counted = _counted(obj)
+    if counted:
+        text += f" ({counted})"
+    return text
+
+
+def _counted(obj: Named) -> str | None:
+    if obj.modality == "RTDOSE":
+        return obj.dose_summation
+    if obj.roi_count is not None:
+        return plural(obj.roi_count, "ROI")
+    if obj.beam_count:
+        return plural(obj.beam_count, "beam")
+    if obj.applicator_count is not None:  # a brachytherapy plan: no beams, setups
+        return plural(obj.applicator_count, "applicator")
+    if obj.beam_count is not None:
+        return plural(obj.beam_count, "beam")
+    return None
+
+
+def object_date(content_date: str | None, study_date: str | None) -> str:
+    """The object's own date (YYYY-MM-DD), else its study's; '' when neither is known."""
+    return date(content_date or study_date)
+
+
 def noun(modality: str | None) -> str:
     """What one member of a series of this modality is called: slice, image or object."""
     if modality in SLICE_MODALITIES:
@@ -73,6 +136,17 @@ def date(value: str | None) -> str:
     if value and len(value) == 8 and value.isdigit():
         return f"{value[:4]}-{value[4:6]}-{value[6:]}"
     return value or ""
+
+
+def time(value: str | None) -> str:
+    """A DICOM time (HHMMSS, fractions dropped) as HH:MM:SS (HH:MM for HHMM); other text
+    unchanged; '' for none."""
+    if not value:
+        return ""
+    whole = value.split(".", 1)[0]
+    if whole.isdigit() and len(whole) in (4, 6):
+        return ":".join(whole[i : i + 2] for i in range(0, len(whole), 2))
+    return value
 
 
 def kind_name(kind: Kind) -> str:

@@ -183,16 +183,24 @@ def _tree(view: ObjectView) -> Tree:
     from rich.text import Text
     from rich.tree import Tree
 
+    from dicomref import labels
+
     head = view.files[0] if view.files else None
-    title = (
-        f"[bold]{_safe(head.modality or '?')}[/] {_safe(view.uid)} "
-        f"({_safe(class_name(head.sop_class))})"
-        if head
-        else f"[bold]{_safe(view.uid)}[/] [red]not in any scanned file[/]"
-    )
+    if head is None:
+        title = f"[bold]{_safe(view.uid)}[/] [red]not in any scanned file[/]"
+    else:
+        named = (
+            labels.object_name(head)
+            if head.modality in labels.OBJECT_MODALITIES
+            else head.modality or "?"
+        )
+        title = f"[bold]{_safe(named)}[/] {_safe(view.uid)} ({_safe(class_name(head.sop_class))})"
     tree = Tree(title)
     for f in view.files:
         where = tree.add(Text(f"file {printable_path(f.path)}"))
+        when = f"{labels.date(f.content_date)} {labels.time(f.content_time)}".strip()
+        if when:
+            where.add(Text(f"date {when}"))
         patient = f"patient {f.patient_id or '-'} {f.patient_name or ''}".rstrip()
         where.add(Text(printable_path(patient)))
         study = f"study {f.study}" + (f" ({f.study_date})" if f.study_date else "")

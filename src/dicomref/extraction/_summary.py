@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final, NamedTuple
+
+from pydicom import uid as uids
 
 from dicomref._filenames import printable_path
 from dicomref.errors import DicomReadError, NotAnInstanceError
@@ -172,6 +175,11 @@ def summarise_apart(
     position = decimals(tree, IMAGE_POSITION_PATIENT, 3)
     orientation = decimals(tree, IMAGE_ORIENTATION_PATIENT, 6)
     raw = _checked_references(path, raw_references(tree, sop_class))
+    namer = _NAMERS.get(sop_class)
+    label, rois, beams, applicators, dose_type, dose_units, summation = (
+        _NO_NAME if namer is None else namer(tree)
+    )
+    date, time = content_date_time(tree)
     facts = Facts(
         path,
         size,
@@ -207,16 +215,69 @@ def summarise_apart(
         text(tree, STUDY_ID),
         text(tree, PATIENT_BIRTH_DATE),
         text(tree, PATIENT_SEX),
-        *content_date_time(tree),
-        text(tree, STRUCTURE_SET_LABEL) or text(tree, RT_PLAN_LABEL),
+        date,
+        time,
+        label,
+        rois,
+        beams,
+        applicators,
+        dose_type,
+        dose_units,
+        summation,
+    )
+    return facts, raw
+
+
+Name = tuple[str | None, int | None, int | None, int | None, str | None, str | None, str | None]
+"""label, roi_count, beam_count, applicator_count, dose_type, dose_units, dose_summation"""
+
+_NO_NAME: Final[Name] = (None, None, None, None, None, None, None)
+
+
+def _structure_set_name(tree: Item) -> Name:
+    return (
+        text(tree, STRUCTURE_SET_LABEL),
         count_items(tree, STRUCTURE_SET_ROI_SEQUENCE),
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def _plan_name(tree: Item) -> Name:
+    return (
+        text(tree, RT_PLAN_LABEL),
+        None,
         beam_count(tree),
         count_items(tree, APPLICATION_SETUP_SEQUENCE),
+        None,
+        None,
+        None,
+    )
+
+
+def _dose_name(tree: Item) -> Name:
+    return (
+        None,
+        None,
+        None,
+        None,
         text(tree, DOSE_TYPE),
         text(tree, DOSE_UNITS),
         text(tree, DOSE_SUMMATION_TYPE),
     )
-    return facts, raw
+
+
+#: What each RT class is named by, read only for objects of that class (one look-up for
+#: the images a scan reads by the million).
+_NAMERS: Final[dict[str, Callable[[Item], Name]]] = {
+    uids.RTStructureSetStorage: _structure_set_name,
+    uids.RTPlanStorage: _plan_name,
+    uids.RTIonPlanStorage: _plan_name,
+    uids.RTDoseStorage: _dose_name,
+}
 
 
 def content_date_time(tree: Item) -> tuple[str | None, str | None]:

@@ -46,6 +46,7 @@ def _file(f: ObjectSummary) -> str:
         ("Series", f"{esc(series)} {uid(f.series)}"),
         ("SOP class", f"{esc(labels.class_name(f.sop_class))} {uid(f.sop_class)}"),
         ("Instance number", esc(f.instance_number if f.instance_number is not None else "-")),
+        *_named(f),
         (
             "Transfer syntax",
             esc(labels.class_name(f.transfer_syntax) if f.transfer_syntax else "-"),
@@ -56,6 +57,29 @@ def _file(f: ObjectSummary) -> str:
     if f.number_of_frames:
         rows.insert(6, ("Frames", esc(f.number_of_frames)))
     return '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+
+
+def _named(f: ObjectSummary) -> list[tuple[str, str]]:
+    """What people name the object by, where it says: its date, label, counts, dose."""
+    rows = []
+    when = f"{labels.date(f.content_date)} {labels.time(f.content_time)}".strip()
+    if when:
+        rows.append(("Date", esc(when)))
+    if f.label:
+        rows.append(("Label", esc(f.label)))
+    for title, count in (
+        ("ROIs", f.roi_count),
+        ("Beams", f.beam_count),
+        ("Applicators", f.applicator_count),
+    ):
+        if count is not None:
+            rows.append((title, esc(count)))
+    dose = " ".join(v for v in (f.dose_type, f.dose_units) if v)
+    if f.dose_summation:
+        dose += (", " if dose else "") + f"summation type {f.dose_summation}"
+    if dose:
+        rows.append(("Dose", esc(dose)))
+    return rows
 
 
 def _expected(item: ResolvedReference) -> str:
@@ -115,7 +139,7 @@ def _references(items: tuple[ResolvedReference, ...], forward: bool) -> str:
 def render_object(view: ObjectView) -> str:
     head = view.files[0] if view.files else None
     if head is not None:
-        title = labels.role(head.modality)
+        title = labels.object_name(head)
         series = labels.series_title(head.modality, head.series_number, head.series_description)
         heading = f"<h1>{esc(title)} <small>{esc(series)}</small></h1>"
     else:

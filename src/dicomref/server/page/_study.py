@@ -43,6 +43,14 @@ class StudyObject:
     series: str
     modality: str | None
     instance_number: int | None
+    content_date: str | None = None
+    label: str | None = None
+    roi_count: int | None = None
+    beam_count: int | None = None
+    applicator_count: int | None = None
+    dose_type: str | None = None
+    dose_units: str | None = None
+    dose_summation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +134,21 @@ def load_study(catalog: Catalog, study_uid: str) -> StudyData | None:
             ).where(series.c.study_uid == study_uid)
         ).all()
         objects = {
-            uid: StudyObject(uid, series_uid, modality, number)
-            for uid, series_uid, modality, number in conn.execute(
+            row[0]: StudyObject(*row)
+            for row in conn.execute(
                 select(
                     files.c.sop_instance,
                     files.c.series_uid,
                     files.c.modality,
                     files.c.instance_number,
+                    files.c.content_date,
+                    files.c.label,
+                    files.c.roi_count,
+                    files.c.beam_count,
+                    files.c.applicator_count,
+                    files.c.dose_type,
+                    files.c.dose_units,
+                    files.c.dose_summation,
                 )
                 .where(files.c.study_uid == study_uid, files.c.modality.in_(OBJECT_MODALITIES))
                 .order_by(files.c.modality, files.c.instance_number, files.c.sop_instance)

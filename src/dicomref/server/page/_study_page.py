@@ -40,9 +40,11 @@ def _series_anchor(data: StudyData, info: SeriesInfo | None, series_uid: str) ->
 
 
 def _object_line(data: StudyData, obj: StudyObject, extra: str = "") -> str:
-    title = f"{labels.role(obj.modality)} · {_series_text(data, obj.series)}"
+    title = f"{labels.object_name(obj)} · {_series_text(data, obj.series)}"
     if obj.instance_number is not None:
         title += f" · instance {obj.instance_number}"
+    if obj.content_date:
+        title += f" · {labels.date(obj.content_date)}"
     return (
         f'<span class="obj">{link(object_href(obj.uid), title)}</span>{extra} '
         f'<span class="tools">{link(graph_href(obj.uid), "graph", "graph-link")}</span>'
