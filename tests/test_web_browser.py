@@ -9,6 +9,7 @@ Without Chromium the tests skip; with CI=true they fail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,12 @@ def test_search_finds_the_patient_and_opens_the_study(site: Site, visit: Visit) 
     results.get_by_role("link", name="PLANNING CT").click()
     page.wait_for_url(f"**/studies/{site.sample.study_uids[0]}")
     chain = page.locator("#chain")
-    for text in ("CT #1 'PLANNING CT'", "Structure set", "Plan · RTPLAN #3", "Dose · RTDOSE #5"):
+    for text in (
+        "CT #1 'PLANNING CT'",
+        "Structure set 'SET0' (3 ROIs) · RTSTRUCT #2",
+        "Plan 'MAIN' (3 beams) · RTPLAN #3",
+        "Dose PHYSICAL GY (PLAN) · RTDOSE #5",
+    ):
         expect(chain).to_contain_text(text)
     expect(chain).to_contain_text("✗ missing contour image")
     expect(page.locator("#findings")).to_contain_text("DANGLING_REFERENCE")
@@ -139,9 +145,14 @@ def test_graph_of_a_plan(site: Site, visit: Visit) -> None:
     visit.page.goto(f"{site.base}/graph/{quote(plan.sop_instance)}?depth=2&direction=both")
     visit.wait_for_graph()
     drawn = node_labels(visit)
-    assert drawn[f"object:{plan.sop_instance}"].startswith("Plan\n")
-    assert drawn[f"object:{ss.sop_instance}"].startswith("Structure set\n")
-    assert drawn[f"object:{dose.sop_instance}"].startswith("Dose\n")
+    # objects named as people name them, then their series, then their date
+    assert drawn[f"object:{plan.sop_instance}"].startswith("Plan 'MAIN' (3 beams)\nRTPLAN #3")
+    assert drawn[f"object:{ss.sop_instance}"].startswith("Structure set 'SET0' (3 ROIs)\n")
+    assert drawn[f"object:{dose.sop_instance}"].startswith("Dose PHYSICAL GY (PLAN)\n")
+    assert all(
+        re.search(r"\n(instance \d+, )?\d{4}-\d\d-\d\d$", drawn[f"object:{o.sop_instance}"])
+        for o in (plan, ss, dose)
+    )
     held = len(s.ct) - 1
     assert drawn[f"series:{s.ct[0].series}"] == (
         f"CT #1 'PLANNING CT'\n{held} of {held} slices referenced, 1 missing"
@@ -163,7 +174,7 @@ def test_graph_of_a_plan(site: Site, visit: Visit) -> None:
     # clicking an object opens its page
     click_node(visit, f"object:{dose.sop_instance}")
     visit.page.wait_for_url(f"**/objects/{dose.sop_instance}")
-    expect(visit.page.locator("h1")).to_contain_text("Dose")
+    expect(visit.page.locator("h1")).to_contain_text("Dose PHYSICAL GY (PLAN)")
     visit.assert_only_local()
 
 
@@ -183,6 +194,8 @@ def test_object_page_links_and_fits(site: Site, visit: Visit) -> None:
     visit.page.goto(f"{site.base}/objects/{quote(plan.sop_instance)}")
     main = visit.page.locator("main")
     expect(main).to_contain_text(plan.sop_instance)
+    expect(visit.page.locator("h1")).to_contain_text("Plan 'MAIN' (3 beams)")
+    expect(main.locator("dt:text-is('Beams') + dd")).to_have_text("3")
     metadata = visit.page.get_by_role("link", name="metadata (JSON)")
     assert metadata.get_attribute("href") == (
         f"/dicom-web/studies/{plan.study}/series/{plan.series}"
