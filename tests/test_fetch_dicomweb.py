@@ -189,6 +189,37 @@ def guarded(
         yield server
 
 
+DIMSE_WORDS = ("C-FIND", "C-GET", "C-MOVE", "association", "sub-operation", "IMAGE C-FIND")
+
+
+def test_the_output_speaks_dicomweb_not_dimse(
+    orthanc: OrthancServer, patients: Patients, tmp_path: Path
+) -> None:
+    """Step lines, why lines, missing reasons and the report of a DICOMweb fetch and
+    locate name QIDO-RS, WADO-RS and connections, never DIMSE's commands."""
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    url = orthanc.dicomweb_url
+    b = patients.b
+    common = ("--out", str(tmp_path / "out"), "--db", db)
+    lacking = runner.invoke(app, ["fetch", url, str(b.plans[0].path), "-v", *common])
+    assert lacking.exit_code == 1, lacking.output  # B's structure set 0 is not there
+    assert "QIDO-RS" in lacking.stdout and "Missing 1:" in lacking.stdout
+    a = str(patients.a.plans[0].path)
+    shown = runner.invoke(app, ["fetch", url, a, "-v", "--with-dependents", *common])
+    assert shown.exit_code == 0, shown.output
+    assert "WADO-RS of 4 instances from series" in shown.stdout  # a why line
+    assert "connection" in shown.stdout
+    again = ("--out", str(tmp_path / "again"), "--db", f"{db}2")
+    asked = runner.invoke(app, ["fetch", url, a, "--json", *again])
+    answer = json.loads(asked.stdout)
+    assert "connections" in answer and set(answer["requests"]) <= {"QIDO-RS", "WADO-RS"}
+    located = runner.invoke(app, ["locate", url, "1.2.3.4.5.6.7.8.9", "-v", "--db", db])
+    assert located.exit_code == 1 and "not located" in located.stdout
+    for output in (lacking.stdout, shown.stdout, asked.stdout, located.stdout):
+        assert not [w for w in DIMSE_WORDS if w in output], output
+
+
 def test_a_wrong_token_is_a_clear_error_with_the_refused_association_exit_code(
     guarded: GuardedOrthanc, patients: Patients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

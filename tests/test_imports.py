@@ -149,8 +149,10 @@ def test_a_dicomweb_fetch_locate_and_probe_import_no_pynetdicom(tmp_path: Path) 
         for argv in (
             ["probe", web.url, "--db", db],
             ["locate", web.url, sample.dose.sop_instance, "--db", db],
-            ["fetch", web.url, str(sample.plans[0].path), "--out", str(tmp_path / "out")]
-            + ["--db", db, "--with-dependents"],
+            [
+                *("fetch", web.url, str(sample.plans[0].path), "--with-dependents"),
+                *("--db", db, "--out", str(tmp_path / "out")),
+            ],
         ):
             loaded = imported_after(run_cli(*argv))
             assert "httpx" in loaded, argv  # it talked to the server

@@ -144,7 +144,7 @@ def _locate_json(report: LocateReport) -> dict[str, Any]:
             for o in report.objects
         ],
         "requests": report.requests.by_command(),
-        "associations": report.associations,
+        f"{report.connection}s": report.associations,
         "steps": list(report.steps),
         "seconds": round(report.seconds, 3),
     }
@@ -162,7 +162,7 @@ def _print_locate(report: LocateReport, verbose: int) -> None:
     out.print(
         f"{found} of {len(report.objects)} located on {escape(report.node)} in "
         f"{report.seconds:.1f} s: {report.requests.describe()} over "
-        f"{_count(report.associations, 'association')}."
+        f"{_count(report.associations, report.connection)}."
     )
     if verbose:
         _print_steps(report.steps)
@@ -299,7 +299,7 @@ def _fetch_json(report: FetchReport, out_dir: Path) -> dict[str, Any]:
         "discarded": {"objects": report.discarded, "bytes": report.discarded_bytes},
         "refused": report.refused,
         "requests": report.requests.by_command(),
-        "associations": report.associations,
+        f"{report.connection}s": report.associations,
         "steps": list(report.steps),
         "seconds": round(report.seconds, 3),
         "whole_study": None
@@ -347,9 +347,8 @@ def _print_fetch(report: FetchReport, out_dir: Path, verbose: int) -> None:
         out.print(f"Missing {len(report.missing)}:")
         for missing in report.missing:
             out.print(f"  {missing.describe()}", markup=False)
-    cost = (
-        f"Requests: {report.requests.describe()} over {_count(report.associations, 'association')}"
-    )
+    over = _count(report.associations, report.connection)
+    cost = f"Requests: {report.requests.describe()} over {over}"
     if report.discarded:
         cost += (
             f"; {_count(report.discarded, 'object')} ({_size(report.discarded_bytes)}) "

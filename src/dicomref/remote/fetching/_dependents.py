@@ -107,7 +107,8 @@ class DependentSearch:
             try:
                 rows = self.run.executor.run_find(step)
             except StatusError as exc:
-                self.run.executor.note(f"dependents by C-FIND refused ({reason_of(exc)})")
+                search = self.run.state.words.find
+                self.run.executor.note(f"dependents by {search} refused ({reason_of(exc)})")
                 return False
             self._record_rows(step, rows, classes, targets, study)
         return True

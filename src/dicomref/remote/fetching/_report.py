@@ -42,10 +42,11 @@ class Requests:
         return self.c_find + self.c_move + self.c_get + self.qido + self.wado
 
     def by_command(self) -> dict[str, int]:
-        """``{"C-FIND": n, "C-MOVE": n, "C-GET": n}``, and ``"QIDO-RS"``/``"WADO-RS"``
-        when DICOMweb requests were sent."""
+        """``{"C-FIND": n, "C-MOVE": n, "C-GET": n}``; when DICOMweb requests were sent,
+        ``"QIDO-RS"``/``"WADO-RS"`` and no DIMSE command."""
         counts = {command: getattr(self, field) for command, field in _FIELDS.items()}
-        return {c: n for c, n in counts.items() if n or c.startswith("C-")}
+        web = bool(self.qido or self.wado)  # a DICOMweb node's answer names no DIMSE command
+        return {c: n for c, n in counts.items() if n or (c.startswith("C-") and not web)}
 
     def describe(self) -> str:
         """E.g. "3 C-FIND, 2 C-MOVE" (commands not used are left out; "none" if nothing)."""
@@ -138,8 +139,9 @@ class FetchReport:
     ``discarded_bytes``: objects that arrived but were not kept (whole series fetched for a
     few objects, candidates for dependents that reference nothing of ours, duplicates).
     ``refused``: objects the server sent unasked, refused by our storage SCP.
-    ``requests``: DIMSE requests per command; ``associations``: associations opened.
-    ``steps``: what was sent and what came back, in order, one line each.
+    ``requests``: requests per command; ``associations``: associations (DIMSE) or
+    HTTP connections (DICOMweb) opened, which ``connection`` names ("association",
+    "connection").  ``steps``: what was sent and what came back, in order, one line each.
     ``whole_study``: the comparison with a whole-study download (None when nothing moved).
     ``capabilities``: what is known of the server at the end (given + learnt on the way).
     ``starts``: one result per start (the query's selection included), in order.
@@ -161,6 +163,7 @@ class FetchReport:
     whole_study: WholeStudy | None
     capabilities: Capabilities
     starts: tuple[StartResult, ...] = ()
+    connection: str = "association"
 
     @property
     def complete(self) -> bool:
@@ -239,6 +242,7 @@ class LocateReport:
     steps: tuple[str, ...]
     seconds: float
     capabilities: Capabilities
+    connection: str = "association"
 
     @property
     def missing(self) -> tuple[Located, ...]:

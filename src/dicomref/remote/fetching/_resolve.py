@@ -51,6 +51,7 @@ from dicomref.remote.planner._query import CohortQuery
 from dicomref.remote.planner._state import State
 from dicomref.remote.planner._steps import Find
 from dicomref.remote.planner._wanted import Wanted
+from dicomref.remote.planner._words import DICOMWEB, DIMSE, Words
 from dicomref.remote.transport._executor import Executor
 from dicomref.remote.transport._open import opened
 from dicomref.remote.transport._pool import ClientPool
@@ -89,7 +90,7 @@ def locate(
     wanted = [given.get(uid, Wanted(uid)).merged(catalog_hints(catalog, uid)) for uid in asked]
     known = capabilities or _starting(node)
     node = _tuned(node, known)
-    state = State.start(wanted, known)
+    state = State.start(wanted, known, words=_words(node))
     options = PlanOptions()
     classes: dict[str, str] = {w.sop_uid: w.sop_class for w in wanted if w.sop_class}
     with opened(node) as transport:
@@ -112,6 +113,7 @@ def locate(
             steps=executor.steps,
             seconds=time.monotonic() - began,
             capabilities=state.capabilities,
+            connection=state.words.connection,
         )
 
 
@@ -133,8 +135,8 @@ def _located(
     reason = verdicts.get(uid) or reasons.get(uid)
     if reason is None:
         reason = (
-            "the server refuses IMAGE-level queries: only retrieving its candidate series "
-            "can tell (fetch does that)"
+            f"the server refuses {state.words.image_level} queries: only retrieving its "
+            "candidate series can tell (fetch does that)"
         )
     return Located(uid, None, sop_class, reason)
 
@@ -213,7 +215,7 @@ def fetch(
                 f"{reused.indexed} objects found in {out.root} indexed in the catalog "
                 "(an earlier fetch stopped before indexing them)"
             )
-        state = State(capabilities=caps, costs=Costs.of(caps))
+        state = State(capabilities=caps, costs=Costs.of(caps), words=_words(node))
         origins = dict.fromkeys(uids, _ASKED)
         run = FetchRun(executor, out, catalog, holdings, state, options, follow=follow, pool=pool)
         try:
@@ -278,6 +280,7 @@ def fetch(
             whole_study=comparison,
             capabilities=learnt,
             starts=start_results(run, list(zip(files, summaries, strict=True)), uids, missing),
+            connection=run.state.words.connection,
         )
 
 
@@ -290,6 +293,11 @@ def _counted(state: State, studies: Iterable[str]) -> dict[str, int]:
         if rows and all(row.count is not None for row in rows):
             counted[study] = sum(row.count or 0 for row in rows)
     return counted
+
+
+def _words(node: Node | WebNode) -> Words:
+    """How the node's protocol names its requests, for the reasons the planner writes."""
+    return DICOMWEB if isinstance(node, WebNode) else DIMSE
 
 
 def _starting(node: Node | WebNode) -> Capabilities:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dicomref.remote.planner._enums import Level, Method
 from dicomref.remote.planner._steps import Retrieve
+from dicomref.remote.planner._words import DIMSE, Words
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +28,14 @@ class Mode:
             without_parents=step.level is Level.IMAGE and step.study is None,
         )
 
-    def describe(self) -> str:
-        """E.g. "C-MOVE with a UID list", "C-GET of the whole series"."""
-        name = "C-MOVE" if self.method is Method.MOVE else "C-GET"
+    def describe(self, words: Words = DIMSE) -> str:
+        """E.g. "C-MOVE with a UID list", "C-GET of the whole series" (``words``: the
+        protocol's: "WADO-RS of the whole series")."""
+        name = words.retrieve(self.method)
         if self.level is Level.SERIES:
             return f"{name} of the whole series"
         parts = [name]
-        if self.listed:
+        if self.listed and words.list_retrieve:
             parts.append("with a UID list")
         if self.without_parents:
             parts.append("without Study/Series keys")

@@ -29,6 +29,7 @@ from dicomref.remote.planner._steps import (
     split_uids,
 )
 from dicomref.remote.planner._wanted import Wanted
+from dicomref.remote.planner._words import Words
 
 #: Return keys of each listing Find.
 SERIES_RETURN_KEYS = ("SeriesNumber", "NumberOfSeriesRelatedInstances")
@@ -179,15 +180,15 @@ def _series_finds(
             resolves=frozenset(uids),
             scope=scope,
             root=root,
-            why=f"C-FIND of {where} whole for {_objects(len(uids))}: uid_list_find is false "
-            "here, so the series is listed in one request",
+            why=f"{state.words.find} of {where} whole for {_objects(len(uids))}: uid_list_find "
+            "is false here, so the series is listed in one request",
         )
         return
     why = ""
     if len(uids) > 1 and caps.uid_list_find is None:
         why = (
-            f"C-FIND list of {len(uids)} in {where}: uid_list_find not measured, trying a "
-            "list (a refusal costs one request)"
+            f"{state.words.find} list of {len(uids)} in {where}: uid_list_find not measured, "
+            "trying a list (a refusal costs one request)"
         )
     for chunk in _chunks(state, uids, options, listed=True):
         yield Find(
@@ -301,10 +302,13 @@ def _image_why(state: State, fetch: Fetch, uids: list[str], requests: int) -> st
     """Why ``uids`` are asked this way at IMAGE level (empty for a lone object)."""
     caps = state.capabilities
     method = fetch.mode.method
-    command = "C-MOVE" if method is Method.MOVE else "C-GET"
+    words = state.words
+    command = words.retrieve(method)
     where = f"series {fetch.series}" if fetch.series else "the server (no Study/Series keys)"
     flag = caps.list_flag(method)
     count = len(uids)
+    if not words.list_retrieve:
+        return _per_instance_why(words, where, count)
     if fetch.mode.listed and count > 1:
         if getattr(caps, flag) is None:
             return (
@@ -329,16 +333,25 @@ def _image_why(state: State, fetch: Fetch, uids: list[str], requests: int) -> st
 
 def _fallback_why(state: State, fetch: Fetch, uids: list[str]) -> str:
     """Why a series is retrieved whole as a fallback (IMAGE level refused, or tried)."""
-    command = "C-MOVE" if fetch.mode.method is Method.MOVE else "C-GET"
+    words = state.words
+    command = words.retrieve(fetch.mode.method)
     where = f"series {fetch.series}"
+    level = words.image_level
     if fetch.locating:
         return (
             f"{command} of {where} whole to look inside it for {_objects(len(uids))}: the "
-            "server does not answer IMAGE-level queries"
+            f"server does not answer {level} queries"
         )
     if not state.capabilities.image_level_usable:
-        return f"{command} of {where} whole: the server refuses IMAGE-level retrieves"
-    return f"{command} of {where} whole: {_objects(len(uids))} did not come at IMAGE level"
+        return f"{command} of {where} whole: the server refuses {level} retrieves"
+    return f"{command} of {where} whole: {_objects(len(uids))} did not come at {level}"
+
+
+def _per_instance_why(words: Words, where: str, count: int) -> str:
+    """Why for a protocol that retrieves instance by instance (WADO-RS): one request each."""
+    if count < 2:
+        return ""
+    return f"{words.get} of {count} instances from {where}: one request per instance"
 
 
 def _chunks(

@@ -185,7 +185,9 @@ def _fetch_site(
 ) -> Fetch | None:
     """Rung 6: fetch ``site`` whole to look inside it, if allowed and not yet tried."""
     if not options.series_fallback:
-        skipped.append("the server refuses IMAGE level and series fallback is off")
+        skipped.append(
+            f"the server refuses {state.words.image_level} queries and series fallback is off"
+        )
         return None
     if _too_big(site.count, options):
         skipped.append(

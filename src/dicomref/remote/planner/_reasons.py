@@ -17,8 +17,8 @@ def not_found(state: State, wanted: Wanted, options: PlanOptions, skipped: list[
     notes = list(state.notes.get(uid, ()))
     if Scope(ScopeKind.SERVER) in scopes and uid not in state.unplaced:
         return _join(
-            f"SOP Instance {uid} is not on the server: an IMAGE C-FIND by SOP Instance UID "
-            "across the whole server found nothing",
+            f"SOP Instance {uid} is not on the server: {state.words.image_find} by SOP "
+            "Instance UID across the whole server found nothing",
             notes,
         )
     label = f"{wanted.modality} series" if wanted.modality else "series"
@@ -45,8 +45,8 @@ def not_found(state: State, wanted: Wanted, options: PlanOptions, skipped: list[
         extras.append("the patient's other studies were not searched")
     if not parts and state.capabilities.flat_image_query is None:
         extras.append(
-            "no location hint, and the server does not answer IMAGE queries without "
-            "Study/Series keys"
+            f"no location hint, and the server does not answer {state.words.image_level} "
+            "queries without Study/Series keys"
         )
     head = f"SOP Instance {uid} not found"
     head += f" in {', '.join(parts)}" if parts else ": nothing could be searched"
@@ -83,7 +83,7 @@ def not_retrieved(state: State, uid: str, key: InstanceKey, *, too_big: int | No
         attempts.append(f"its series has {too_big} instances, over the series-fallback limit")
     caps = state.capabilities
     if not attempts and caps.c_move is False and caps.c_get is False:
-        return f"{head} the server offers neither C-MOVE nor C-GET"
+        return f"{head} the server offers neither {state.words.retrieves()}"
     if not attempts:
         return f"{head} no retrieve is possible with the options given"
     return _join(f"{head} the server did not send it", attempts + list(state.notes.get(uid, ())))

@@ -27,6 +27,7 @@ from dicomref.remote.planner._learning import (
 from dicomref.remote.planner._match import Match
 from dicomref.remote.planner._steps import Find, Retrieve, Scope, ScopeKind
 from dicomref.remote.planner._wanted import Wanted
+from dicomref.remote.planner._words import DIMSE, Words
 
 #: A SERIES listing is stored under (study, modality); modality None = all series.
 ListingKey = tuple[str, str | None]
@@ -49,8 +50,9 @@ class State:
     it.  ``proven``: retrieve modes that delivered at least one object.  ``notes``: per
     wanted UID, refusals worth reporting.  ``round_trips`` / ``objects_moved``: the
     cost so far.  ``costs``: what requests cost on this server, as seen (the planner
-    weighs a list, single objects and the whole series with it).  States compare by
-    value; they are not hashable.
+    weighs a list, single objects and the whole series with it).  ``words``: how the
+    server's protocol names its requests, for the reasons written (:mod:`._words`).
+    States compare by value; they are not hashable.
     """
 
     capabilities: Capabilities
@@ -73,6 +75,7 @@ class State:
     objects_moved: int = 0
     costs: Costs = field(default_factory=Costs)
     fruitless_lists: frozenset[Scope] = frozenset()
+    words: Words = DIMSE
 
     @classmethod
     def start(
@@ -81,9 +84,10 @@ class State:
         capabilities: Capabilities,
         *,
         held: Iterable[str] = (),
+        words: Words = DIMSE,
     ) -> State:
-        """A fresh state: nothing asked of the server yet."""
-        state = cls(capabilities=capabilities, costs=Costs.of(capabilities))
+        """A fresh state: nothing asked of the server yet (``words``: its protocol's)."""
+        state = cls(capabilities=capabilities, costs=Costs.of(capabilities), words=words)
         return state.with_wanted(wanted).with_held(held)
 
     # -- reading ------------------------------------------------------------------------
@@ -147,7 +151,7 @@ class State:
         if learnt is not None:
             state = dataclasses.replace(state, capabilities=learnt)
             if learnt.uid_list_find is False and self.capabilities.uid_list_find is None:
-                what = f"a UID-list C-FIND in {find.scope.describe()} matched nothing"
+                what = f"a UID-list {self.words.find} in {find.scope.describe()} matched nothing"
                 fruitless = self.fruitless_lists | {find.scope}
                 state = dataclasses.replace(state, fruitless_lists=fruitless)
                 return state._with_notes(find.resolves, what)
@@ -181,7 +185,7 @@ class State:
         same objects are planned another way.  Otherwise the scope counts as searched
         without result, and the refusal is noted for the report.
         """
-        what = f"{find.level.value} C-FIND in {find.scope.describe()} failed: {reason}"
+        what = f"{find.level.value} {self.words.find} in {find.scope.describe()} failed: {reason}"
         learnt = learn_from_find(self.capabilities, find)
         noted = self._with_notes(find.resolves, what)
         if learnt is not None:
@@ -215,7 +219,7 @@ class State:
         located.update({k.sop: k for k in keys if k.sop in wanted})
         mode = Mode.of(retrieve)
         failed = [uid for uid in retrieve.sop_uids if uid not in got]
-        note = _retrieve_note(retrieve, mode, len(got), completed, reason)
+        note = _retrieve_note(retrieve, mode, len(got), completed, reason, self.words)
         state = dataclasses.replace(
             self,
             located=located,
@@ -363,12 +367,18 @@ def _unique_studies(rows: Iterable[Match]) -> tuple[Match, ...]:
 
 
 def _retrieve_note(
-    retrieve: Retrieve, mode: Mode, arrived: int, completed: int | None, reason: str | None
+    retrieve: Retrieve,
+    mode: Mode,
+    arrived: int,
+    completed: int | None,
+    reason: str | None,
+    words: Words,
 ) -> str:
     where = f"series {retrieve.series}" if retrieve.series else "the server"
-    text = f"{mode.describe()} from {where}: {arrived} of {retrieve.estimated_objects} arrived"
+    text = f"{mode.describe(words)} from {where}: {arrived} of {retrieve.estimated_objects} arrived"
     if completed is not None and completed != arrived:
-        text += f" (server reported {completed} completed sub-operations)"
+        done = "completed sub-operations" if words.list_retrieve else "objects sent"
+        text += f" (server reported {completed} {done})"
     if reason:
         text += f"; {reason}"
     return text

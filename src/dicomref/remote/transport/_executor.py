@@ -198,7 +198,10 @@ class Executor:
             return answer
         outcome = f"{arrivals()} arrived"
         if not arrivals() and not answer.completed and not answer.reason:
-            outcome += " (success, 0 sub-operations: the server did not serve this identifier)"
+            if self.transport.find_command == "C-FIND":
+                outcome += " (success, 0 sub-operations: the server did not serve this identifier)"
+            else:
+                outcome += " (the server answered with nothing)"
         if answer.refused:
             outcome += f", {answer.refused} refused (not asked for)"
         if answer.reason:
