@@ -80,6 +80,20 @@ QRSCP = dataclasses.replace(  # pynetdicom's qrscp: lenient, no lists, a row per
     duplicate_series_rows=True,
 )  # fmt: skip
 
+# A DICOMweb server without relational search (as AWS HealthImaging: nothing outside a
+# study, or here outside a series): what Capabilities.web() starts from, IMAGE level known.
+WEB_STUDY_SEARCH = dataclasses.replace(
+    Capabilities.web(),
+    image_level=True,
+    image_query_without_parents=False,
+    image_query_with_empty_parents=False,
+    series_query_without_study=False,
+    uid_list_find=True,
+    uid_list_get=True,
+    c_get=True,
+)
+WEB_SERIES_ONLY = dataclasses.replace(WEB_STUDY_SEARCH, study_image_query=False)
+
 # -- a small archive ---------------------------------------------------------------------
 
 CT, RS, PLAN, DOSE = (
@@ -224,7 +238,8 @@ class ServerModel:
         study, series = keys.get("StudyInstanceUID"), keys.get("SeriesInstanceUID")
         if (study is None or series is None) and t.image_query_without_parents is not True:
             return "0xA900 missing unique key"
-        if "" in (study, series) and t.image_query_with_empty_parents is not True:
+        in_study = bool(study) and series == "" and t.study_image_query is True
+        if "" in (study, series) and t.image_query_with_empty_parents is not True and not in_study:
             return "0xA900 universal matching on a unique key"
         uids = [u for u in keys.get("SOPInstanceUID", "").split("\\") if u]
         if len(uids) > 1 and t.uid_list_find is not True:
@@ -1182,3 +1197,45 @@ def test_a_list_that_found_nothing_because_the_hint_was_wrong_does_not_condemn_l
     assert finds[1].sop_uids == () and finds[1].scope.series == SCOUT_A  # the listing
     assert run.state.retrieved == {w.sop_uid for w in wanted}
     assert run.state.capabilities.uid_list_find is True  # learnt in CT_A, not "no" from SCOUT_A
+
+
+# -- a study's instances searched by SOP Instance UID (DICOMweb) ------------------------------
+
+
+def test_a_study_hint_is_one_search_in_the_study_by_sop_uid_where_the_server_answers_it() -> None:
+    run = simulate(ServerModel(archive(), WEB_STUDY_SEARCH), [want(SS2, study=STUDY_A)])
+    (search,) = run.finds  # no series listing, no search per series
+    assert search.level is Level.IMAGE and search.scope == Scope(ScopeKind.STUDY_IMAGES, STUDY_A)
+    assert (key_of(search, "StudyInstanceUID"), key_of(search, "SeriesInstanceUID")) == (
+        STUDY_A,
+        "",
+    )
+    assert key_of(search, "SOPInstanceUID") == SS2
+    assert run.state.located[SS2] == InstanceKey(STUDY_A, RS_A1, SS2)
+    assert run.state.retrieved == {SS2}
+
+
+def test_a_refused_study_search_is_learnt_and_the_study_is_walked_by_its_series() -> None:
+    run = simulate(
+        ServerModel(archive(), WEB_SERIES_ONLY),
+        [want(SS2, study=STUDY_A)],
+        believed=WEB_STUDY_SEARCH,
+    )
+    refused, listing, *_ = run.finds
+    assert refused.scope.kind is ScopeKind.STUDY_IMAGES
+    assert run.state.capabilities.study_image_query is False
+    assert listing.level is Level.SERIES and key_of(listing, "Modality") == "RTSTRUCT"
+    assert run.state.retrieved == {SS2}
+
+
+def test_an_object_absent_from_a_searched_study_is_missing_with_that_said() -> None:
+    run = simulate(ServerModel(archive(), WEB_STUDY_SEARCH), [want(GHOST, study=STUDY_A)])
+    assert len(run.finds) == 1
+    reason = run.missing()[GHOST]
+    assert f"study {STUDY_A} (searched whole by SOP Instance UID)" in reason
+
+
+def test_dimse_servers_never_get_a_study_search() -> None:
+    for truth in (DCMQRSCP, DCMQRSCP_STRICT, QRSCP):
+        run = simulate(ServerModel(archive(), truth), [want(SS2, study=STUDY_A)], believed=truth)
+        assert all(f.scope.kind is not ScopeKind.STUDY_IMAGES for f in run.finds)

@@ -115,6 +115,19 @@ def _finds_for(
             )
     elif scope.kind is ScopeKind.SERIES:
         yield from _series_finds(state, scope, group, options, root, patient)
+    elif scope.kind is ScopeKind.STUDY_IMAGES:
+        keys = (*patient, ("StudyInstanceUID", scope.study or ""), ("SeriesInstanceUID", ""))
+        # a list only where lists are measured: an ignored list would look like absence
+        for chunk in _chunks(state, uids, options, listed=caps.lists()):
+            yield Find(
+                level=Level.IMAGE,
+                keys=(*keys, ("SOPInstanceUID", LIST_SEPARATOR.join(chunk))),
+                return_keys=_image_return_keys(state, group, options),
+                purpose=f"locate {_objects(len(chunk))} in study {scope.study} by SOP UID",
+                resolves=frozenset(chunk),
+                scope=scope,
+                root=root,
+            )
     elif scope.kind is ScopeKind.STUDY:
         what = f"{scope.modality} series" if scope.modality else "series"
         yield Find(

@@ -72,6 +72,10 @@ class Capabilities:
     ``retrieve_urls_correct``: QIDO's RetrieveURL is under the base URL;
     ``any_transfer_syntax``: ``transfer-syntax=*`` is served; ``concurrency``: the
     requests in flight that gave the best throughput.
+    ``study_image_query``: answers an IMAGE-level search by SOP Instance UID inside one
+    study with no series value (QIDO-RS ``/studies/{s}/instances?SOPInstanceUID=``):
+    one request locates a study-hinted object instead of listing the study's series
+    and searching one (AWS HealthImaging has no such search; a refusal teaches False).
 
     The flags a fetch learns on the way are kept like a probe's (:meth:`merged`), so the
     next fetch starts where the last one left off.
@@ -109,6 +113,7 @@ class Capabilities:
     retrieve_urls_correct: bool | None = None
     any_transfer_syntax: bool | None = None
     concurrency: int | None = None
+    study_image_query: bool | None = None
 
     @classmethod
     def unknown(cls) -> Capabilities:
@@ -127,6 +132,7 @@ class Capabilities:
             uid_list_move=False,
             move_without_parents=False,
             duplicate_series_rows=False,
+            study_image_query=True,
         )
 
     @classmethod

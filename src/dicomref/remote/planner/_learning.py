@@ -32,6 +32,8 @@ def learn_from_find(capabilities: Capabilities, find: Find) -> Capabilities | No
         return None
     if kind is ScopeKind.SERIES_LOOKUP:
         return capabilities.learned(series_query_without_study=False)
+    if kind is ScopeKind.STUDY_IMAGES:
+        return capabilities.learned(study_image_query=False)
     return None
 
 

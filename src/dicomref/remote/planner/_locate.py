@@ -4,7 +4,9 @@ Rungs, best first (DESIGN §4): (1) held locally is handled by the planner; (2) 
 IMAGE C-FIND by SOP Instance UID without parents, when the server answers it (with UID
 lists, or one per UID, then only for objects lacking a study+series hint); (3) IMAGE
 C-FIND in the hinted series; (4) list the hinted studies' series of the implied
-modality, then IMAGE C-FIND per candidate series; (5) list the patient's studies by
+modality, then IMAGE C-FIND per candidate series, or (where the server answers it:
+``study_image_query``) one IMAGE search by SOP Instance UID in the whole study;
+(5) list the patient's studies by
 Patient ID, then as (4); (6) where IMAGE level is refused, fetch candidate series whole.
 The order in which studies and series are tried is :mod:`dicomref.remote.planner._candidates`.
 
@@ -222,7 +224,15 @@ def _walk(state: State, wanted: Wanted, options: PlanOptions) -> Iterator[_Site 
             yield Search(Scope(ScopeKind.SERIES_LOOKUP, series=wanted.series))
             return
     studies, list_patient = candidate_studies(state, wanted, options)
+    caps = state.capabilities
+    by_uid = caps.study_image_query is True and caps.image_level_usable
     for study in studies:
+        if by_uid:  # one search by SOP Instance UID answers for the whole study
+            scope = Scope(ScopeKind.STUDY_IMAGES, study=study)
+            if not state.was_searched(wanted.sop_uid, scope):
+                yield Search(scope)
+                return
+            continue
         rows = state.series_in(study, wanted.modality)
         if rows is None:
             yield Search(Scope(ScopeKind.STUDY, study=study, modality=wanted.modality))

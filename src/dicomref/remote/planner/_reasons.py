@@ -30,6 +30,9 @@ def not_found(state: State, wanted: Wanted, options: PlanOptions, skipped: list[
     studies += [s for s in per_study if s not in studies]
     parts: list[str] = []
     for study in studies:
+        if Scope(ScopeKind.STUDY_IMAGES, study=study) in scopes:
+            parts.append(f"study {study} (searched whole by SOP Instance UID)")
+            continue
         described = _study_searched(state, wanted, study, per_study.get(study, set()), label)
         if described:
             parts.append(f"study {study} ({described})")

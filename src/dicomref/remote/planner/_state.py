@@ -157,7 +157,7 @@ class State:
                 return state._with_notes(find.resolves, what)
         if find.scope in self.fruitless_lists and not find.sop_uids:
             state = state._judged_list(find, rows)
-        if kind in (ScopeKind.SERVER, ScopeKind.SERIES):
+        if kind in (ScopeKind.SERVER, ScopeKind.SERIES, ScopeKind.STUDY_IMAGES):
             return state._with_instances(find, rows)
         if kind is ScopeKind.STUDY:
             return state._with_series_listing(find, rows)

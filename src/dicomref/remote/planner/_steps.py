@@ -34,6 +34,8 @@ class ScopeKind(enum.StrEnum):
     """STUDY level for one Patient ID: lists the patient's studies."""
     SERIES_LOOKUP = "series_lookup"
     """SERIES level by Series Instance UID without a study: learns the series' study."""
+    STUDY_IMAGES = "study_images"
+    """IMAGE level by SOP Instance UID inside one study, the series key zero-length."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,8 @@ class Scope:
     """Where a step looks: what its answer (or silence) tells about the wanted objects.
 
     Fields used per kind: SERIES ``study`` + ``series``; STUDY ``study`` + ``modality``
-    (None = all series); PATIENT ``patient_id``; SERIES_LOOKUP ``series``.
+    (None = all series); PATIENT ``patient_id``; SERIES_LOOKUP ``series``;
+    STUDY_IMAGES ``study``.
     """
 
     kind: ScopeKind
@@ -61,6 +64,8 @@ class Scope:
             return f"the {what} of study {self.study}"
         if self.kind is ScopeKind.PATIENT:
             return "the studies of the patient"
+        if self.kind is ScopeKind.STUDY_IMAGES:
+            return f"study {self.study} by SOP Instance UID"
         return f"the study of series {self.series}"
 
 
