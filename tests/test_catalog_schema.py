@@ -284,7 +284,8 @@ def test_version_7_fills_the_labels_at_the_next_scan(db_url: str, tmp_path: Path
     """A catalog scanned before version 7 has no structure set labels, beams or dose units;
     after the migration those objects read as before (the new fields None), and the next
     scan reads every file again and fills them; the scan after that reads nothing."""
-    sample = generate_sample(tmp_path / "patient", slices=3)
+    # more files than a small batch (_writer.FEW): PostgreSQL writes them with COPY
+    sample = generate_sample(tmp_path / "patient", slices=40, rows=16, columns=16)
     with Catalog(db_url) as cat:
         cat.scan([tmp_path / "patient"])
     engine = _engine(db_url)

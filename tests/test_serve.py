@@ -526,6 +526,29 @@ def test_store_indexes_at_once_and_handles_duplicates(
     assert Path(held.path).read_bytes() == before  # the first one is kept
 
 
+def test_stored_rt_objects_are_indexed_with_what_people_name_them_by(
+    served: Served, tmp_path: Path
+) -> None:
+    """C-STORE indexes through the scan's summary and writer: a received structure set,
+    plan and dose carry their label, counts, dose type and units, and date at once."""
+    other = generate_sample(tmp_path / "rt", seed=77, slices=2, rows=16, columns=16)
+    sent = [other.structure_sets[0], other.plans[0], other.dose]
+    classes = sorted({o.sop_class for o in sent})
+    with raw_association(served.port, calling="SENDER", storage=classes) as assoc:
+        assert [int(assoc.send_c_store(o.path).Status) for o in sent] == [0, 0, 0]
+    with Catalog(served.catalog_url) as catalog:
+        ss, plan, dose = (catalog.locate(o.sop_instance)[0] for o in sent)
+    head = pydicom.dcmread(sent[0].path, stop_before_pixels=True)
+    assert (ss.label, ss.roi_count, ss.content_date) == (
+        head.StructureSetLabel,
+        len(head.StructureSetROISequence),
+        head.StructureSetDate,
+    )
+    head = pydicom.dcmread(sent[1].path, stop_before_pixels=True)
+    assert (plan.label, plan.beam_count) == (head.RTPlanLabel, len(head.BeamSequence))
+    assert (dose.dose_type, dose.dose_units, dose.dose_summation) == ("PHYSICAL", "GY", "PLAN")
+
+
 def test_a_stored_file_is_the_data_set_as_received_behind_a_file_meta(
     served: Served, tmp_path: Path
 ) -> None:
