@@ -44,11 +44,12 @@ def web_served(
     allow_stow: bool = False,
     credentials: HttpCredentials | None = None,
     limits: DicomWebLimits | None = None,
+    strict: bool = False,
 ) -> Iterator[WebServed]:
     """``folders`` scanned into ``catalog_url`` and served over DIMSE and DICOMweb."""
     with Catalog(catalog_url) as catalog:
         catalog.scan(list(folders))
-    server = Server(ServerConfig(port=0, host=LOOPBACK, store=store), catalog_url)
+    server = Server(ServerConfig(port=0, host=LOOPBACK, store=store, strict=strict), catalog_url)
     server.start()
     try:
         app = build_app(
@@ -56,6 +57,7 @@ def web_served(
             storer=server.store_service if allow_stow else None,
             credentials=credentials,
             limits=limits,
+            strict=strict,
         )
         http = HttpServer(app, LOOPBACK, 0, grace=2.0)
         http.start()

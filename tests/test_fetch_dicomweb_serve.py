@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dicomref._dicomweb._node import WebNode
+from dicomref.catalog import Catalog
 from dicomref.extraction import read_object
-from dicomref.remote import fetch, locate
+from dicomref.remote import fetch, locate, probe
 from dicomref.sample import Sample, generate_sample
 from dicomref.server.dicomweb import DicomWebLimits
 from dicomref.store import ManagedStore
@@ -46,3 +48,45 @@ def test_the_seed_case_from_our_own_server_with_searches_cut_short(
         # a study of 7 series, listed 2 rows at a time
         located = locate(node, [o.sop_instance for o in sample.ct])
         assert all(o.key is not None for o in located.objects)
+
+
+def test_a_server_without_relational_search_is_walked_by_study_and_series(
+    tmp_path: Path,
+) -> None:
+    """dicomref's DICOMweb server in strict mode searches only within a study and series
+    (as AWS HealthImaging: no instance search outside a series): ``/instances``,
+    ``/series`` and ``/studies/{s}/instances`` answer 400.  The probe says so, locate finds
+    unhinted objects by walking studies and series, and the subset case with its dose is
+    fetched exactly; nothing is sent twice to a search the server refused."""
+    sample = generate_sample(tmp_path / "sample", slices=8, seed=2)
+    named = trim_structure_set(sample.structure_sets[0].path, middle(sample.ct, 4))
+    served = f"sqlite:///{tmp_path / 'served.sqlite'}"
+    with web_served([sample.root], served, strict=True) as web:
+        node = WebNode(web.url)
+        refused = httpx.get(
+            f"{web.url}/instances", params={"SOPInstanceUID": sample.dose.sop_instance}
+        )
+        assert refused.status_code == 400 and "within a series" in refused.text
+        caps = probe(node).capabilities
+        assert caps.image_query_without_parents is False
+        assert caps.series_query_without_study is False
+        located = locate(node, [sample.dose.sop_instance, sample.ct[0].sop_instance])
+        assert [o.key.series if o.key else None for o in located.objects] == [
+            sample.dose.series,
+            sample.ct[0].series,
+        ]
+        with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+            report = fetch(
+                node,
+                [sample.plans[0].path],
+                out=ManagedStore(tmp_path / "out", fsync=False),
+                catalog=catalog,
+                with_dependents=True,
+            )
+            learnt = catalog.load_capabilities(str(node))
+        exact = named | {sample.structure_sets[0].sop_instance, sample.dose.sop_instance}
+        assert held(tmp_path / "out") == exact
+        assert report.missing == () and report.refused == 0
+        assert learnt is not None and learnt.study_image_query is False
+        failed = [line for line in report.steps if "failed" in line]
+        assert len(failed) == 1 and "QIDO-RS IMAGE" in failed[0], report.steps

@@ -178,6 +178,26 @@ def test_more_answers_than_the_maximum_are_cut_with_a_warning(
         assert len(asked.json()) == 2 and "warning" not in asked.headers
 
 
+def test_strict_mode_searches_only_within_study_and_series(
+    pristine_sample: Sample, tmp_path: Path
+) -> None:
+    """``ServerConfig.strict`` (``serve --strict``): as the DIMSE side refuses identifiers
+    without the unique keys above, a search outside its study and series is 400."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    ct = pristine_sample.ct[0]
+    study, series = ct.study, ct.series
+    with web_served([pristine_sample.root], url, strict=True) as web:
+        for path in ("/instances", "/series", f"/studies/{study}/instances"):
+            answer = httpx.get(f"{web.url}{path}", params={"SOPInstanceUID": ct.sop_instance})
+            assert answer.status_code == 400, path
+            assert "/studies/{study}/series" in answer.text
+        inside = httpx.get(f"{web.url}/studies/{study}/series/{series}/instances")
+        assert ct.sop_instance in values(inside.json(), "00080018")
+        listed = httpx.get(f"{web.url}/studies/{study}/series")
+        assert series in values(listed.json(), "0020000E")
+        assert len(httpx.get(f"{web.url}/studies").json()) >= 1
+
+
 def test_an_empty_answer_is_200_and_an_empty_list(http: httpx.Client) -> None:
     answer = http.get("/instances", params={"SOPInstanceUID": "1.2.3.4.5"})
     assert (answer.status_code, answer.json()) == (200, [])

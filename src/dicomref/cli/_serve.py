@@ -71,7 +71,8 @@ def serve(
         bool,
         typer.Option(
             help="Behave like a strictly hierarchical PACS (dcmqrscp -XF -XM): refuse "
-            "queries and retrieves without the unique keys of every level above."
+            "queries and retrieves without the unique keys of every level above (DICOMweb: "
+            "searches only within their study and series, else 400)."
         ),
     ] = False,
     check_called_ae: Annotated[
@@ -329,6 +330,7 @@ def _start_http(
         storer=server.store_service if allow_stow else None,
         credentials=credentials,
         extra_routes=page_routes(server.catalog),
+        strict=config.strict,
     )
     http = HttpServer(app, config.host, http_port, grace=config.shutdown_grace, tls=config.tls)
     http.start()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
@@ -75,9 +75,15 @@ class _Service:
     """The handlers over one catalog (and store, when STOW-RS is allowed)."""
 
     def __init__(
-        self, catalog: Catalog, storer: StoreService | None, limits: DicomWebLimits
+        self,
+        catalog: Catalog,
+        storer: StoreService | None,
+        limits: DicomWebLimits,
+        *,
+        strict: bool = False,
     ) -> None:
         self.catalog = catalog
+        self.strict = strict
         self.stow = None if storer is None else Stow(storer, max_part=limits.max_part)
         self.limits = limits
         self.cache = MetadataCache(limits.metadata_cache)
@@ -86,6 +92,8 @@ class _Service:
 
     def search(self, level: Level, request: Request) -> Response:
         _accepts_json(request)
+        if self.strict:
+            _hierarchical(level, request.path_params)
         fixed = [
             (keyword, request.path_params[name])
             for keyword, name in (("StudyInstanceUID", "study"), ("SeriesInstanceUID", "series"))
@@ -187,6 +195,22 @@ def _accepts_json(request: Request) -> None:
         )
 
 
+def _hierarchical(level: Level, path: Mapping[str, str]) -> None:
+    """Strict mode: a search must name every level above its own in its path, as a strictly
+    hierarchical PACS (and AWS HealthImaging: no instance search outside a series) asks;
+    400 otherwise, naming the resource that does answer."""
+    if level is Level.SERIES and "study" not in path:
+        raise DicomWebError(
+            400, "this server searches series within a study only: /studies/{study}/series"
+        )
+    if level is Level.IMAGE and "series" not in path:
+        raise DicomWebError(
+            400,
+            "this server searches instances within a series only: "
+            "/studies/{study}/series/{series}/instances",
+        )
+
+
 def _routes(service: _Service) -> list[BaseRoute]:
     def search(level: Level) -> Any:
         return partial(service.search, level)
@@ -238,15 +262,19 @@ def build_app(
     credentials: HttpCredentials | None = None,
     limits: DicomWebLimits | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    strict: bool = False,
 ) -> Any:
     """The ASGI application serving ``catalog`` under ``/dicom-web``.
 
     ``storer``: where STOW-RS stores (the DIMSE server's
     :attr:`~dicomref.server.Server.store_service`); None answers STOW-RS with 405.
     ``credentials``: who is let in (None or empty: everyone).  ``extra_routes`` are
-    served after the ``/dicom-web`` mount, behind the same credentials.
+    served after the ``/dicom-web`` mount, behind the same credentials.  ``strict``: as
+    the DIMSE side's strict mode (``ServerConfig.strict``), searches only within their
+    parents (``/studies/{s}/series``, ``/studies/{s}/series/{se}/instances``): ``/series``,
+    ``/instances`` and ``/studies/{s}/instances`` answer 400.
     """
-    service = _Service(catalog, storer, limits or DicomWebLimits())
+    service = _Service(catalog, storer, limits or DicomWebLimits(), strict=strict)
     app = Starlette(
         routes=[Mount(ROOT, routes=_routes(service)), *extra_routes],
         exception_handlers={
