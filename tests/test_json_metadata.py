@@ -402,6 +402,35 @@ def test_latin1_names_read_as_the_file_holds_them(tmp_path: Path) -> None:
     assert expected.patient_id == "Zo\ufffd-1"
 
 
+def test_a_latin1_structure_set_label_reads_as_the_file_holds_it(tmp_path: Path) -> None:
+    ds = corpus.base_dataset(corpus.RTSTRUCT, "RTSTRUCT")
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.StructureSetLabel = "Hüfte+OAR"  # SH, decoded in the object's character set
+    ds.StructureSetROISequence = [Dataset(), Dataset()]
+    path = corpus.save(ds, tmp_path / "latin1-rtstruct.dcm")
+    expected = assert_same_as_file(path)
+    assert (expected.label, expected.roi_count) == ("Hüfte+OAR", 2)
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "sequence", "field"),
+    [
+        (corpus.RTIONPLAN, "IonBeamSequence", "beam_count"),
+        (corpus.RTPLAN, "ApplicationSetupSequence", "applicator_count"),  # brachytherapy
+    ],
+)
+def test_ion_beams_and_brachytherapy_applicators_are_counted(
+    sop_class: str, sequence: str, field: str, tmp_path: Path
+) -> None:
+    ds = corpus.base_dataset(sop_class, "RTPLAN")
+    ds.RTPlanLabel = "PLAN A"
+    ds.RTPlanDate, ds.RTPlanTime = "20240102", "101500"
+    setattr(ds, sequence, [Dataset(), Dataset(), Dataset()])
+    expected = assert_same_as_file(corpus.save(ds, tmp_path / "plan.dcm"))
+    assert (expected.label, getattr(expected, field)) == ("PLAN A", 3)
+    assert (expected.content_date, expected.content_time) == ("20240102", "101500")
+
+
 def test_a_un_sequence_behind_a_bulk_data_uri_is_not_read(tmp_path: Path) -> None:
     """A server that moves a UN value behind a BulkDataURI (or drops it, as Microsoft's
     does) hides the references a private sequence written in implicit VR holds: they are

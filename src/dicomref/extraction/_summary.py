@@ -58,7 +58,7 @@ from dicomref.extraction._tree import (
     describe,
 )
 from dicomref.extraction._uids import UidCheck, check_uid, problem
-from dicomref.extraction._values import decimals, integer, person_name, text, uid
+from dicomref.extraction._values import decimals, decoded_text, integer, person_name, text, uid
 from dicomref.extraction._walk import RawReference, raw_references
 from dicomref.model import ObjectSummary, Reference
 
@@ -177,7 +177,7 @@ def summarise_apart(
     raw = _checked_references(path, raw_references(tree, sop_class))
     namer = _NAMERS.get(sop_class)
     label, rois, beams, applicators, dose_type, dose_units, summation = (
-        _NO_NAME if namer is None else namer(tree)
+        _NO_NAME if namer is None else namer(tree, path)
     )
     date, time = content_date_time(tree)
     facts = Facts(
@@ -234,9 +234,13 @@ Name = tuple[str | None, int | None, int | None, int | None, str | None, str | N
 _NO_NAME: Final[Name] = (None, None, None, None, None, None, None)
 
 
-def _structure_set_name(tree: Item) -> Name:
+def _label(tree: Item, tag: int, path: str) -> str | None:
+    return decoded_text(tree, tag, text(tree, SPECIFIC_CHARACTER_SET), path)
+
+
+def _structure_set_name(tree: Item, path: str) -> Name:
     return (
-        text(tree, STRUCTURE_SET_LABEL),
+        _label(tree, STRUCTURE_SET_LABEL, path),
         count_items(tree, STRUCTURE_SET_ROI_SEQUENCE),
         None,
         None,
@@ -246,9 +250,9 @@ def _structure_set_name(tree: Item) -> Name:
     )
 
 
-def _plan_name(tree: Item) -> Name:
+def _plan_name(tree: Item, path: str) -> Name:
     return (
-        text(tree, RT_PLAN_LABEL),
+        _label(tree, RT_PLAN_LABEL, path),
         None,
         beam_count(tree),
         count_items(tree, APPLICATION_SETUP_SEQUENCE),
@@ -258,7 +262,7 @@ def _plan_name(tree: Item) -> Name:
     )
 
 
-def _dose_name(tree: Item) -> Name:
+def _dose_name(tree: Item, path: str) -> Name:
     return (
         None,
         None,
@@ -272,7 +276,7 @@ def _dose_name(tree: Item) -> Name:
 
 #: What each RT class is named by, read only for objects of that class (one look-up for
 #: the images a scan reads by the million).
-_NAMERS: Final[dict[str, Callable[[Item], Name]]] = {
+_NAMERS: Final[dict[str, Callable[[Item, str], Name]]] = {
     uids.RTStructureSetStorage: _structure_set_name,
     uids.RTPlanStorage: _plan_name,
     uids.RTIonPlanStorage: _plan_name,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import struct
 
-from pydicom.charset import convert_encodings
-from pydicom.valuerep import PersonName
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.valuerep import TEXT_VR_DELIMS, PersonName
 
 from dicomref._memo import Memo
 from dicomref.extraction._pydicom_warnings import recorded, report
@@ -148,9 +148,39 @@ def _person_name(key: tuple[bytes, str | None]) -> tuple[str | None, tuple[str, 
     return decoded or None, notes
 
 
+def decoded_text(item: Item, tag: int, charsets: str | None, path: str = "") -> str | None:
+    """A text value (SH, LO…) decoded with the dataset's Specific Character Set, padding
+    stripped; None if absent or empty.  As :func:`person_name` for the character sets and
+    pydicom's warnings; for the values people name objects by (a structure set's label)."""
+    value = raw(item, tag)
+    if value is None:
+        return None
+    decoded, notes = _DECODED[(value, charsets)]
+    if notes:
+        report(path, notes)
+    return decoded
+
+
+def _decoded_text(key: tuple[bytes, str | None]) -> tuple[str | None, tuple[str, ...]]:
+    value, charsets = key
+    names = [part.strip() for part in (charsets or "").split("\\")]
+    notes: tuple[str, ...] = ()
+    if (value.isascii() and b"\x1b" not in value) or all(n in _ASCII_CHARSETS for n in names):
+        decoded = value.decode("ascii", "replace")
+    else:
+        try:
+            decoded, notes = recorded(
+                lambda: decode_bytes(value, convert_encodings(names), TEXT_VR_DELIMS)
+            )
+        except (LookupError, UnicodeError, ValueError):
+            decoded = value.decode("ascii", "replace")
+    return decoded.strip(" \0") or None, notes
+
+
 #: Decimal strings and names already read, by value and count or character sets.
 _DECIMALS: Memo[tuple[bytes, int], tuple[float, ...] | None] = Memo(_decimals)
 _NAMES: Memo[tuple[bytes, str | None], tuple[str | None, tuple[str, ...]]] = Memo(_person_name)
+_DECODED: Memo[tuple[bytes, str | None], tuple[str | None, tuple[str, ...]]] = Memo(_decoded_text)
 
 
 def normalise(expected: bytes, vr: bytes, value: bytes) -> bytes:
