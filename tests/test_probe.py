@@ -211,6 +211,8 @@ DICOMWEB_ONLY = (
     "retrieve_urls_correct",
     "any_transfer_syntax",
     "concurrency",
+    "metadata_size",
+    "study_image_query",  # learnt by a DICOMweb fetch, not probed
 )
 
 

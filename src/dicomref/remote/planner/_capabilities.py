@@ -68,7 +68,10 @@ class Capabilities:
     ``metadata_complete``: an object's references read from its metadata are its own;
     ``bulk_data_uris``: metadata gives large values as BulkDataURIs;
     ``metadata_cost``: seconds of an RT object's metadata over seconds of the object
-    itself; ``empty_as_204``: an empty search answers 204 (else ``200 []``);
+    itself; ``metadata_size``: bytes of that metadata over bytes of the object (above 1
+    where metadata carries every value, as JSON text: it then grows faster than the object
+    with the object's size; below 1 where the server gives large values as BulkDataURIs);
+    ``empty_as_204``: an empty search answers 204 (else ``200 []``);
     ``retrieve_urls_correct``: QIDO's RetrieveURL is under the base URL;
     ``any_transfer_syntax``: ``transfer-syntax=*`` is served; ``concurrency``: the
     requests in flight that gave the best throughput.
@@ -114,6 +117,7 @@ class Capabilities:
     any_transfer_syntax: bool | None = None
     concurrency: int | None = None
     study_image_query: bool | None = None
+    metadata_size: float | None = None
 
     @classmethod
     def unknown(cls) -> Capabilities:
@@ -287,7 +291,9 @@ class Capabilities:
         return cls.from_dict(data)
 
 
-_MEASURES = frozenset({"request_seconds", "object_seconds", "bytes_per_second", "metadata_cost"})
+_MEASURES = frozenset(
+    {"request_seconds", "object_seconds", "bytes_per_second", "metadata_cost", "metadata_size"}
+)
 _COUNTS = frozenset({"max_uid_list", "url_budget", "concurrency"})
 
 

@@ -12,8 +12,13 @@ depends on what the object is made of and on the server (DESIGN §7):
 - objects that are all header (RTSTRUCT, RTPLAN, RTRECORD, SR, KO, PR): their metadata is
   larger than the file (3.4x for a 26.8 MB structure set on Orthanc, 91 MB taking 4.5-7.9 s
   against 0.2-0.35 s for the file; 5.7x for a small plan): retrieve the object, unless the
-  probe measured this server's metadata cheaper than the object (``metadata_cost`` < 1,
-  seconds over seconds on an RT object).
+  probe measured this server's metadata both faster (``metadata_cost`` < 1, seconds over
+  seconds on an RT object) and smaller (``metadata_size`` < 1, bytes over bytes: a server
+  that gives large values such as ContourData as BulkDataURIs).  Time alone is not
+  enough: it is measured on a small object, where per-request costs hide the size, and
+  metadata larger than the object loses more the larger the object (bench/metadata_choice.py:
+  on Orthanc 0.003 s against 0.002 s for a plan, 6.0 s against 0.18 s for a 21 MB
+  structure set), and the candidates' sizes are not known before they move.
 
 Pure: the fetch loop asks, and reads the metadata only from a transport that has it.
 """
@@ -40,10 +45,10 @@ def metadata_first(modality: str | None, caps: Capabilities) -> str | None:
             f"{modality} candidates read from their metadata: their pixel data comes as a "
             "BulkDataURI (not fetched), a few KB instead of the objects"
         )
-    cost = caps.metadata_cost
-    if cost is not None and cost < 1.0:
+    cost, size = caps.metadata_cost, caps.metadata_size
+    if cost is not None and cost < 1.0 and size is not None and size < 1.0:
         return (
             f"{modality or 'the'} candidates read from their metadata: measured "
-            f"{cost:.2f}x the time of the object on this server"
+            f"{cost:.2f}x the time and {size:.2f}x the bytes of the object on this server"
         )
     return None

@@ -18,6 +18,7 @@ _VALUES = (
     "measured_at",
     "url_budget",
     "metadata_cost",
+    "metadata_size",
     "concurrency",
 )
 _FLAGS = frozenset(f.name for f in dataclasses.fields(Capabilities) if f.name not in _VALUES)

@@ -363,6 +363,8 @@ def check_metadata_complete(session: WebSession) -> Measured:
     except DicomrefError as exc:
         return no(f"the metadata cannot be read: {exc}")
     ratio = len(document) / max(1, len(data))
+    if data:
+        session.measures["metadata_size"] = round(ratio, 3)
     if object_seconds > 0:
         session.measures["metadata_cost"] = round(metadata_seconds / object_seconds, 3)
     targets = {r.target for r in from_metadata.references}
