@@ -156,8 +156,13 @@ class DicomwebTransport:
 
     def find(self, level: Level, keys: _qido.Keys, root: Root = Root.STUDY) -> list[Dataset]:
         """The rows a C-FIND of ``keys`` at ``level`` would answer (``root`` has no QIDO
-        meaning: a Patient Root identifier's keys are filters like any other)."""
-        return [_json.dataset_of(row) for row in self.find_rows(level, keys)]
+        meaning: a Patient Root identifier's keys are filters like any other).  Each row
+        says its level (QueryRetrieveLevel), as a C-FIND response does: a SERIES row's
+        NumberOfSeriesRelatedInstances is read as its size."""
+        rows = [_json.dataset_of(row) for row in self.find_rows(level, keys)]
+        for row in rows:
+            row.QueryRetrieveLevel = level.value
+        return rows
 
     def retrieve(
         self, step: Retrieve, receiver: Receiver, expected: Set[str] | None
