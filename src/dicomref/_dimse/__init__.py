@@ -11,6 +11,7 @@ Modules, each imported by what uses it (this package re-exports nothing):
 ``_tuning``    pynetdicom tuning for either end: quiet logging, TCP_NODELAY, the
                requestor's DUL poll and its guard against a response taken by the reactor
 
-Only ``_tuning`` imports pynetdicom; the client (:mod:`dicomref.remote.transport._dimse_client`) and the
-server (:mod:`dicomref.server._scp`) import it when they build an AE.
+Only ``_tuning`` imports pynetdicom; the client
+(:mod:`dicomref.remote.transport._dimse_client`) and the server (:mod:`dicomref.server._scp`)
+import it when they build an AE.
 """

@@ -1,7 +1,7 @@
 """The status codes the server answers with (PS3.4 C.4, B.2.3; PS3.7 Annex C).
 
-Meanings in words come from :func:`dicomref.remote.transport._dimse_client.status_meaning`, which reads
-pynetdicom's tables.
+Meanings in words come from
+:func:`dicomref.remote.transport._dimse_client.status_meaning`, which reads pynetdicom's tables.
 """
 
 from __future__ import annotations
