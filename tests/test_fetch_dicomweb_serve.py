@@ -75,18 +75,29 @@ def test_a_server_without_relational_search_is_walked_by_study_and_series(
             sample.dose.series,
             sample.ct[0].series,
         ]
+        # the plan's chain: its structure set searched in its study (refused: learnt, the
+        # study walked by its series), the slices straight from their series
         with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
-            report = fetch(
+            chain = fetch(
                 node,
                 [sample.plans[0].path],
-                out=ManagedStore(tmp_path / "out", fsync=False),
+                out=ManagedStore(tmp_path / "chain", fsync=False),
                 catalog=catalog,
-                with_dependents=True,
             )
             learnt = catalog.load_capabilities(str(node))
-        exact = named | {sample.structure_sets[0].sop_instance, sample.dose.sop_instance}
+        chained = named | {sample.structure_sets[0].sop_instance}
+        assert held(tmp_path / "chain") == chained and chain.missing == ()
+        assert learnt is not None and learnt.study_image_query is False
+        failed = [line for line in chain.steps if "failed" in line]
+        assert len(failed) == 1 and "QIDO-RS IMAGE" in failed[0], chain.steps
+        # with its dependents: the study's series listed (the dose's search needs them)
+        report = fetch(
+            node,
+            [sample.plans[0].path],
+            out=ManagedStore(tmp_path / "out", fsync=False),
+            with_dependents=True,
+        )
+        exact = chained | {sample.dose.sop_instance}
         assert held(tmp_path / "out") == exact
         assert report.missing == () and report.refused == 0
-        assert learnt is not None and learnt.study_image_query is False
-        failed = [line for line in report.steps if "failed" in line]
-        assert len(failed) == 1 and "QIDO-RS IMAGE" in failed[0], report.steps
+        assert not [line for line in report.steps if "failed" in line], report.steps

@@ -1239,3 +1239,43 @@ def test_dimse_servers_never_get_a_study_search() -> None:
     for truth in (DCMQRSCP, DCMQRSCP_STRICT, QRSCP):
         run = simulate(ServerModel(archive(), truth), [want(SS2, study=STUDY_A)], believed=truth)
         assert all(f.scope.kind is not ScopeKind.STUDY_IMAGES for f in run.finds)
+
+
+def test_listing_the_study_finds_an_object_whose_modality_has_one_series_there() -> None:
+    """DICOMweb with dependents (``list_studies``): the study's series are listed, all
+    modalities (the dependents' search reuses the listing), and a plan, alone of its
+    modality there, is retrieved from that series at once (a GET says if it is there)."""
+    options = PlanOptions(retrieve_hinted=True, list_studies=True)
+    run = simulate(
+        ServerModel(archive(), WEB_STUDY_SEARCH),
+        [want(PLAN1, PLAN, study=STUDY_A)],
+        options=options,
+    )
+    listing, retrieve = run.steps
+    assert isinstance(listing, Find) and listing.level is Level.SERIES
+    assert key_of(listing, "Modality") == ""
+    assert isinstance(retrieve, Retrieve) and retrieve.sop_uids == (PLAN1,)
+    assert (retrieve.study, retrieve.series) == (STUDY_A, PLAN_A)
+    assert run.state.retrieved == {PLAN1}
+
+
+def test_listing_the_study_searches_where_the_modality_has_several_series() -> None:
+    options = PlanOptions(retrieve_hinted=True, list_studies=True)
+    run = simulate(
+        ServerModel(archive(), WEB_STUDY_SEARCH), [want(SS2, study=STUDY_A)], options=options
+    )
+    listing, *searches = run.finds
+    assert listing.level is Level.SERIES and key_of(listing, "Modality") == ""
+    assert all(f.scope.kind is ScopeKind.SERIES for f in searches) and searches
+    assert run.state.retrieved == {SS2}
+
+
+def test_a_guessed_series_that_lacks_the_object_is_searched_as_usual() -> None:
+    """The one RTSTRUCT series of study B lacks the structure set named with B as its
+    study: the GET brings nothing, then the study is searched and the object found missing."""
+    options = PlanOptions(retrieve_hinted=True, list_studies=True)
+    run = simulate(
+        ServerModel(archive(), WEB_STUDY_SEARCH), [want(GHOST, study=STUDY_B)], options=options
+    )
+    assert run.retrieves and run.retrieves[0].sop_uids == (GHOST,)
+    assert GHOST in run.missing()

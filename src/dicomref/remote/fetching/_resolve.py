@@ -196,8 +196,12 @@ def fetch(
     summaries = [read_object(path) for path in files]
     if retrieve is None:
         retrieve = node.retrieve if isinstance(node, Node) else "get"
-    # DICOMweb: a GET of a hinted instance says itself whether it is there (404)
-    options = PlanOptions(retrieve=retrieve, retrieve_hinted=isinstance(node, WebNode))
+    # DICOMweb: a GET of a hinted instance says itself whether it is there (404); with
+    # dependents, the study's series are listed anyway: the listing finds the objects too
+    web = isinstance(node, WebNode)
+    options = PlanOptions(
+        retrieve=retrieve, retrieve_hinted=web, list_studies=web and with_dependents
+    )
     if capabilities is None and catalog is not None:
         capabilities = catalog.load_capabilities(str(node))
     known = capabilities or _starting(node)

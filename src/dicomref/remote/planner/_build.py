@@ -364,7 +364,10 @@ def _per_instance_why(words: Words, where: str, count: int) -> str:
     """Why for a protocol that retrieves instance by instance (WADO-RS): one request each."""
     if count < 2:
         return ""
-    return f"{words.get} of {count} instances from {where}: one request per instance"
+    return (
+        f"{words.get} of {count} instances from {where}: one request per instance, or the "
+        "series in one where most of it is wanted"
+    )
 
 
 def _chunks(

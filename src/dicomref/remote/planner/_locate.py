@@ -70,12 +70,28 @@ def next_action(state: State, wanted: Wanted, options: PlanOptions) -> Action:
 def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch | None:
     """With ``options.retrieve_hinted``: the object straight from its hinted series, once
     (an object that does not come is located next, as any other)."""
-    if not (options.retrieve_hinted and wanted.study and wanted.series):
+    if not options.retrieve_hinted:
         return None
     if state.attempts.get(wanted.sop_uid) or not state.capabilities.image_level_usable:
         return None
+    study, series = wanted.study, wanted.series
+    if study is None or series is None:  # the first candidate study's one series, if listed
+        studies, _ = candidate_studies(state, wanted, options)
+        study = study or next(iter(studies), None)
+        if study is None or series is not None:
+            return None
+        series = _only_series(state, study, wanted.modality)
+        if series is None:
+            return None
     modes = [m for m in image_modes(state, options) if m.level is Level.IMAGE]
-    return Fetch(wanted.study, wanted.series, modes[0]) if modes else None
+    return Fetch(study, series, modes[0]) if modes else None
+
+
+def _only_series(state: State, study: str, modality: str | None) -> str | None:
+    """The one series of ``modality`` the study's listing holds, if it holds one only."""
+    rows = state.series_in(study, modality) if modality else None
+    found = {r.series for r in rows or () if r.series and r.modality == modality}
+    return found.pop() if len(found) == 1 else None
 
 
 def image_modes(state: State, options: PlanOptions) -> list[Mode]:
@@ -226,6 +242,7 @@ def _walk(state: State, wanted: Wanted, options: PlanOptions) -> Iterator[_Site 
     studies, list_patient = candidate_studies(state, wanted, options)
     caps = state.capabilities
     by_uid = caps.study_image_query is True and caps.image_level_usable
+    by_uid = by_uid and not options.list_studies
     for study in studies:
         if by_uid:  # one search by SOP Instance UID answers for the whole study
             scope = Scope(ScopeKind.STUDY_IMAGES, study=study)
@@ -235,7 +252,8 @@ def _walk(state: State, wanted: Wanted, options: PlanOptions) -> Iterator[_Site 
             continue
         rows = state.series_in(study, wanted.modality)
         if rows is None:
-            yield Search(Scope(ScopeKind.STUDY, study=study, modality=wanted.modality))
+            modality = None if options.list_studies else wanted.modality
+            yield Search(Scope(ScopeKind.STUDY, study=study, modality=modality))
             return
         for row in ordered_series(rows, wanted.series):
             if row.series and row.series not in seen:

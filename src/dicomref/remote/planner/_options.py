@@ -42,6 +42,11 @@ class PlanOptions:
     from that series, without locating it first, where a retrieve of a missing object
     says so at no extra cost (DICOMweb: one GET per instance, a 404 for one that is not
     there); an object that does not come is then located as usual.
+    ``list_studies``: find a study-hinted object by listing its study's series, all
+    modalities, rather than by one search by SOP Instance UID in the study, where the
+    listing is wanted anyway (dependents are searched series by series, and the
+    whole-study comparison counts the study from it); with ``retrieve_hinted``, an object
+    whose modality has one series there is then retrieved from it straight away.
     """
 
     retrieve: Preference = "auto"
@@ -55,6 +60,7 @@ class PlanOptions:
     sequence_return_keys: bool = True
     retrieve_early: bool = False
     retrieve_hinted: bool = False
+    list_studies: bool = False
 
     def methods(self, capabilities: Capabilities) -> tuple[Method, ...]:
         """Retrieve services to try, best first, leaving out those measured not to work."""
