@@ -1279,3 +1279,19 @@ def test_a_guessed_series_that_lacks_the_object_is_searched_as_usual() -> None:
     )
     assert run.retrieves and run.retrieves[0].sop_uids == (GHOST,)
     assert GHOST in run.missing()
+
+
+def test_listing_first_on_a_server_with_relational_search_then_the_flat_search() -> None:
+    """Relational search measured (a probed Orthanc), with dependents: the study's listing
+    comes first (it is sent anyway); where it does not place the object alone, one search
+    across the server does."""
+    web = dataclasses.replace(WEB_STUDY_SEARCH, image_query_without_parents=True)
+    options = PlanOptions(retrieve_hinted=True, list_studies=True)
+    plan_run = simulate(
+        ServerModel(archive(), web), [want(PLAN1, PLAN, study=STUDY_A)], options=options
+    )
+    assert [type(s).__name__ for s in plan_run.steps] == ["Find", "Retrieve"]
+    run = simulate(ServerModel(archive(), web), [want(SS2, study=STUDY_A)], options=options)
+    listing, flat = run.finds
+    assert listing.level is Level.SERIES and flat.scope.kind is ScopeKind.SERVER
+    assert run.state.retrieved == {SS2}

@@ -87,6 +87,15 @@ def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch |
     return Fetch(study, series, modes[0]) if modes else None
 
 
+def _list_first(state: State, wanted: Wanted, options: PlanOptions) -> bool:
+    """With ``options.list_studies``: list the first candidate study's series before a
+    search across the server (the listing is sent anyway, and may place the object)."""
+    if not (options.list_studies and options.retrieve_hinted and wanted.modality):
+        return False
+    studies, _ = candidate_studies(state, wanted, options)
+    return bool(studies) and state.series_in(studies[0], None) is None
+
+
 def _only_series(state: State, study: str, modality: str | None) -> str | None:
     """The one series of ``modality`` the study's listing holds, if it holds one only."""
     rows = state.series_in(study, modality) if modality else None
@@ -181,7 +190,7 @@ def _locate(state: State, wanted: Wanted, options: PlanOptions) -> Action:
             return Missing(uid, not_found(state, wanted, options, []))
     elif caps.flat_image_query is not None and not unplaced:
         hinted = bool(wanted.study and wanted.series)
-        if caps.lists() or not hinted:
+        if (caps.lists() or not hinted) and not _list_first(state, wanted, options):
             return Search(_SERVER)
     skipped: list[str] = []
     for item in _walk(state, wanted, options):
