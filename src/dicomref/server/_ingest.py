@@ -128,6 +128,8 @@ class Indexer:
             return
         self._queue.put(None)
         thread.join()
+        if self._flusher is not None:
+            self._flusher.stop()
         while True:
             try:
                 job = self._queue.get_nowait()
@@ -213,7 +215,9 @@ class _FolderFlusher:
     """A thread flushing the folders of a group (each once) while the indexer commits it."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[list[_Job], threading.Event]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[list[_Job], threading.Event] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread: threading.Thread | None = None
 
     def flush(self, batch: list[_Job]) -> threading.Event | None:
@@ -230,9 +234,19 @@ class _FolderFlusher:
         self._queue.put((batch, done))
         return done
 
+    def stop(self) -> None:
+        """End the thread once what it was given is flushed."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
     def _run(self) -> None:
         while True:
-            batch, done = self._queue.get()
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, done = item
             try:
                 _flush_folders(batch)
             finally:
