@@ -134,7 +134,7 @@ def test_fetch_imports_pydicom_without_numpy_or_requests(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.strip().splitlines()[-1].split())
     assert {"pydicom", "pynetdicom"} <= loaded  # the fetch went as far as connecting
-    assert not {"numpy", "requests", "urllib3"} & loaded
+    assert not {"numpy", "requests", "urllib3", "PIL"} & loaded
 
 
 def test_a_dicomweb_fetch_locate_and_probe_import_no_pynetdicom(tmp_path: Path) -> None:
