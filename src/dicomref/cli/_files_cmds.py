@@ -181,6 +181,8 @@ def _summaries(
 
 def _is_json(path: Path) -> bool:
     try:
+        if not path.is_file():
+            return False  # a FIFO would block the read; read_object refuses what is no file
         with path.open("rb") as stream:
             head = stream.read(64).lstrip(b" \t\r\n\xef\xbb\xbf")
     except OSError:
