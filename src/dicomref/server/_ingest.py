@@ -5,8 +5,10 @@ what else it has to (flush the file's data to disk), then waits (:meth:`Indexer.
 one thread takes whatever has queued up meanwhile as one group, flushes the folder entries
 the group's files were given (each folder once, however many files it gained), writes its
 summaries in one transaction, then wakes them all.  On a catalog server (PostgreSQL), whose
-transaction is round trips away, a second thread flushes the folders while the first
-commits (measured: a commit's median 5.5 -> 2.8 ms with 4 associations); on SQLite, whose
+transaction is round trips away, :data:`WRITERS` threads take groups, each on its own
+connection (one group commits while another waits for the server), and each has a second
+thread flushing its group's folders while it commits (measured: a commit's median 5.5 ->
+2.8 ms with 4 associations); on SQLite (one writer at a time), whose
 transaction takes a fraction of a millisecond, handing the flush over costs more than it
 saves.  Either way the folder flushes overlap the handlers' own file flushes (on ext4,
 concurrent flushes share a journal commit; one after another they do not).  A handler answers
@@ -40,6 +42,9 @@ from dicomref.store import fsync_folder
 LOGGER = logging.getLogger(__name__)
 #: Most objects one transaction indexes.
 MAX_BATCH: Final = 256
+#: Writing threads on a catalog server (PostgreSQL: one connection each); SQLite takes one
+#: writer at a time, so it gets one.
+WRITERS: Final = 2
 _POLL: Final = 1.0
 
 
@@ -63,24 +68,35 @@ Ticket = _Job
 
 
 class Indexer:
-    """Indexes summaries into ``catalog`` from one thread; safe to call from many."""
+    """Indexes summaries into ``catalog`` from one thread (on PostgreSQL :data:`WRITERS`,
+    each with its own connection and folder flusher, so that one group commits while the
+    previous one waits for the server); safe to call from many."""
 
     def __init__(self, catalog: Catalog, *, max_batch: int = MAX_BATCH) -> None:
         self.catalog = catalog
         self.max_batch = max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._flushers: list[_FolderFlusher] = []
         self._closed = threading.Event()
-        self._flusher = None if catalog.url.startswith("sqlite") else _FolderFlusher()
+        self._server = not catalog.url.startswith("sqlite")
+        self._counting = threading.Lock()
         #: Objects indexed and transactions committed so far.
         self.indexed = 0
         self.commits = 0
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
-        self._thread = threading.Thread(target=self._run, name="dicomref-indexer", daemon=True)
-        self._thread.start()
+        for number in range(WRITERS if self._server else 1):
+            flusher = _FolderFlusher() if self._server else None
+            if flusher is not None:
+                self._flushers.append(flusher)
+            thread = threading.Thread(
+                target=self._run, args=(flusher,), name=f"dicomref-indexer-{number}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
 
     def index(self, summary: ObjectSummary) -> None:
         """Return once ``summary`` is committed; CatalogError if it could not be."""
@@ -97,7 +113,7 @@ class Indexer:
         them: the folders whose entries the object's file needs (its own, and the parents
         of those created for it); an error is the ticket's ``sync_error``.  CatalogError if
         the indexer is stopping."""
-        if self._thread is None or self._closed.is_set():
+        if not self._threads or self._closed.is_set():
             raise CatalogError("the server is stopping: nothing more is indexed")
         job = _Job(summary, unless_held, tuple(folders))
         self._queue.put(job)
@@ -108,9 +124,9 @@ class Indexer:
         file (False: submitted ``unless_held``, nothing written); CatalogError if it could
         not be indexed."""
         job = ticket
-        thread = self._thread
+        threads = self._threads
         while not job.done.wait(_POLL):
-            if thread is None or not thread.is_alive():
+            if not any(thread.is_alive() for thread in threads):
                 if job.done.is_set():
                     break
                 raise CatalogError("the catalog writer stopped: the object was not indexed")
@@ -123,13 +139,15 @@ class Indexer:
     def stop(self) -> None:
         """Index what is queued, then stop; later :meth:`index` calls raise."""
         self._closed.set()
-        thread, self._thread = self._thread, None
-        if thread is None:
+        threads, self._threads = self._threads, []
+        if not threads:
             return
-        self._queue.put(None)
-        thread.join()
-        if self._flusher is not None:
-            self._flusher.stop()
+        for _ in threads:
+            self._queue.put(None)
+        for thread in threads:
+            thread.join()
+        for flusher in self._flushers:
+            flusher.stop()
         while True:
             try:
                 job = self._queue.get_nowait()
@@ -139,7 +157,7 @@ class Indexer:
                 job.error = CatalogError("the server stopped before the object was indexed")
                 job.done.set()
 
-    def _run(self) -> None:
+    def _run(self, flusher: _FolderFlusher | None) -> None:
         while True:
             job = self._queue.get()
             if job is None:
@@ -155,18 +173,18 @@ class Indexer:
                     stopping = True
                     break
                 batch.append(more)
-            self._commit(batch)
+            self._commit(batch, flusher)
             if stopping:
                 return
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[_Job], flusher: _FolderFlusher | None) -> None:
         """Index the batch in one transaction after flushing its folders (or meanwhile,
         on a catalog server); if the transaction fails, each of its objects on its own, so that one
         object the catalog refuses fails alone (its handler answers a failure) and the
         others are answered success.  The batch is woken once both are done."""
         flushed = None
-        if self._flusher is not None:
-            flushed = self._flusher.flush(batch)
+        if flusher is not None:
+            flushed = flusher.flush(batch)
         else:
             _flush_folders(batch)
         try:
@@ -199,11 +217,12 @@ class Indexer:
         written = self.catalog.add_unless_held(
             [job.summary for job in jobs], [job.unless_held for job in jobs]
         )
-        self.commits += 1
         for job, was_written in zip(jobs, written, strict=True):
             job.held = not was_written
             job.committed = True
-            self.indexed += was_written
+        with self._counting:
+            self.commits += 1
+            self.indexed += sum(written)
 
     @staticmethod
     def _failed(job: _Job, error: CatalogError) -> None:
