@@ -155,7 +155,8 @@ def test_the_commands_take_a_url(
     url = orthanc.dicomweb_url
     probed = runner.invoke(app, ["probe", url, "--db", db, "--json"])
     assert probed.exit_code == 0, probed.output
-    assert json.loads(probed.stdout)["capabilities"]["url_budget"] > 8192
+    measured = json.loads(probed.stdout)["capabilities"]
+    assert measured["url_budget"] > 8192 and measured["study_image_query"] is True
     a = patients.a
     fetched = runner.invoke(
         app,

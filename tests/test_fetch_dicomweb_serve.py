@@ -70,6 +70,7 @@ def test_a_server_without_relational_search_is_walked_by_study_and_series(
         caps = probe(node).capabilities
         assert caps.image_query_without_parents is False
         assert caps.series_query_without_study is False
+        assert caps.study_image_query is False
         located = locate(node, [sample.dose.sop_instance, sample.ct[0].sop_instance])
         assert [o.key.series if o.key else None for o in located.objects] == [
             sample.dose.series,

@@ -200,6 +200,18 @@ def check_series_without_study(session: WebSession) -> Measured:
     return no(f"HTTP {status}, {len(rows)} rows for the series searched without its study")
 
 
+def check_study_image_query(session: WebSession) -> Measured:
+    """An instance searched by SOP Instance UID in its study, no series (AWS HealthImaging
+    has no such search): one request locates a study-hinted object."""
+    if session.instance is None:
+        return unknown("no instance to probe with")
+    study, sop = session.instance.study, session.instance.sop
+    status, rows = _rows(session, _paths.qido("instances", study), ("SOPInstanceUID", sop))
+    if _sops(rows) == [sop]:
+        return yes("/studies/{study}/instances?SOPInstanceUID= found it with no series")
+    return no(f"HTTP {status}, {len(rows)} rows for the instance searched in its study")
+
+
 def check_filter_honest(session: WebSession) -> Measured:
     """The known instance with a false filter: an honest server answers nothing."""
     if session.instance is None:
@@ -540,6 +552,11 @@ TESTS: Final[tuple[tuple[str, str, Check], ...]] = (
         "series_query_without_study",
         "QIDO /series?SeriesInstanceUID=",
         check_series_without_study,
+    ),
+    (
+        "study_image_query",
+        "QIDO /studies/{study}/instances?SOPInstanceUID=",
+        check_study_image_query,
     ),
     ("filter_honest", "QIDO the instance with a false filter", check_filter_honest),
     ("uid_list_find", "QIDO SOPInstanceUID=a,b", check_uid_list_find),
