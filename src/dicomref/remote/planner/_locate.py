@@ -68,8 +68,9 @@ def next_action(state: State, wanted: Wanted, options: PlanOptions) -> Action:
 
 
 def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch | None:
-    """With ``options.retrieve_hinted``: the object straight from its hinted series, once
-    (an object that does not come is located next, as any other)."""
+    """With ``options.retrieve_hinted``: the object straight from its hinted series, or
+    from the one series of its modality that the listing of its (first candidate) study
+    holds, once (an object that does not come is located next, as any other)."""
     if not options.retrieve_hinted:
         return None
     if state.attempts.get(wanted.sop_uid) or not state.capabilities.image_level_usable:
