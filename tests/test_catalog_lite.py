@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from dicomref.catalog import Catalog
+from dicomref.catalog import Catalog, _schema
 from dicomref.catalog._deferred import DeferredCatalog, open_for_fetch
 from dicomref.catalog._lite import SCHEMA_VERSION, LiteReader
+from dicomref.catalog._lite_writer import FILE_COLUMNS, REF_COLUMNS, LiteWriter
 from dicomref.catalog._migrations import LATEST
 from dicomref.catalog._url import sqlite_file
 from dicomref.errors import CatalogError
@@ -164,20 +165,111 @@ def test_a_failed_write_is_raised_at_close_or_logged_under_another_error(
     assert "was not fully written" in caplog.text
 
 
-def test_reads_load_no_sqlalchemy_a_write_does(tmp_path: Path) -> None:
+def test_a_fetch_on_an_existing_catalog_loads_no_sqlalchemy(tmp_path: Path) -> None:
+    """Reads and writes with sqlite3; a catalog to create needs the Catalog (migrations)."""
     path, asked = _scanned(tmp_path, 1)
+    plan = generate_sample(tmp_path / "more", seed=9, slices=2).plans[0].path
     code = (
         "import sys\n"
         "from dicomref.catalog._deferred import open_for_fetch\n"
-        f"catalog = open_for_fetch('sqlite:///{path}')\n"
-        f"for uid in {asked[:20]!r}:\n"
-        "    catalog.locate(uid), catalog.referrers(uid), catalog.series_instances(uid)\n"
-        "    catalog.references_from(uid), catalog.load_capabilities(uid)\n"
-        "print('sqlalchemy' in sys.modules)\n"
-        "catalog.save_capabilities('A@b:1', catalog.load_capabilities('PACS@127.0.0.1:104'))\n"
-        "catalog.close()\n"
-        "print('sqlalchemy' in sys.modules)\n"
+        "from dicomref.extraction import read_object\n"
+        "from dicomref.remote.planner._capabilities import Capabilities\n"
+        "def run(url):\n"
+        "    catalog = open_for_fetch(url)\n"
+        f"    for uid in {asked[:20]!r}:\n"
+        "        catalog.locate(uid), catalog.referrers(uid), catalog.series_instances(uid)\n"
+        "        catalog.references_from(uid), catalog.load_capabilities(uid)\n"
+        f"    catalog.add([read_object({str(plan.absolute())!r})])\n"
+        "    catalog.save_capabilities('A@b:1', Capabilities(c_get=True))\n"
+        "    catalog.close()\n"
+        "    print('sqlalchemy' in sys.modules)\n"
+        f"run('sqlite:///{path}')\n"
+        f"run('sqlite:///{tmp_path / 'new.sqlite'}')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+    with Catalog(f"sqlite:///{path}") as catalog:
+        assert catalog.locate(read_object(plan).sop_instance)
+        assert catalog.load_capabilities("A@b:1") is not None
+
+
+def test_the_writer_knows_the_schemas_columns() -> None:
+    assert (FILE_COLUMNS, REF_COLUMNS) == (_schema.FILE_COLUMNS, _schema.REF_COLUMNS)
+
+
+def _dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row, a file's id replaced by its path (the order of inserts within a
+    transaction is the writer's own business), in a stable order."""
+    query = {
+        "patients": "SELECT * FROM patients",
+        "studies": "SELECT * FROM studies",
+        "series": "SELECT * FROM series",
+        "files": "SELECT * FROM files",
+        "refs": "SELECT files.path, refs.* FROM refs JOIN files ON files.id = refs.file_id",
+        "node_capabilities": "SELECT * FROM node_capabilities",
+    }
+    dump: dict[str, list[tuple[object, ...]]] = {}
+    with sqlite3.connect(path) as conn:
+        for table, sql in query.items():
+            rows = conn.execute(sql).fetchall()
+            if table == "files":
+                rows = [row[1:] for row in rows]
+            if table == "refs":
+                rows = [(row[0], *row[3:]) for row in rows]  # path, then all but id, file_id
+            dump[table] = sorted(rows, key=repr)
+    return dump
+
+
+@pytest.mark.parametrize("seed", [2, 8])
+def test_both_writers_leave_the_same_rows(tmp_path: Path, seed: int) -> None:
+    path, _ = _scanned(tmp_path, seed)
+    paths = {name: tmp_path / f"by-{name}.sqlite" for name in ("catalog", "lite")}
+    for target in paths.values():
+        shutil.copyfile(path, target)
+    rng = random.Random(seed)
+    fresh = generate_sample(tmp_path / "fresh", seed=seed + 50, slices=3)
+    new = [read_object(o.path.absolute()) for o in fresh.objects]
+    with Catalog(f"sqlite:///{path}") as catalog:
+        held = list(catalog.instances())
+        again = [catalog.get(s.sop_instance) for s in rng.sample(held, 4)]
+    no_birth = dataclasses.replace(
+        new[0], path=str(tmp_path / "x.dcm"), patient_id="FILL", patient_birth_date=None
+    )
+    batches = [
+        [no_birth, dataclasses.replace(new[1], patient_id=None, path=str(tmp_path / "y.dcm"))],
+        [
+            *new,
+            *(dataclasses.replace(s, size=s.size + 1, study_time="101010") for s in again),
+            dataclasses.replace(no_birth, patient_birth_date="19700101", patient_sex="O"),
+            new[0],  # the same path twice in one batch: the last one counts
+        ],
+    ]
+    caps = dataclasses.replace(Capabilities(c_get=True), measured_at="2026-01-01T00:00:00+00:00")
+    with Catalog(f"sqlite:///{paths['catalog']}") as catalog:
+        written = [catalog.add(batch) for batch in batches]
+        catalog.save_capabilities("PACS@127.0.0.1:104", caps)
+    lite = LiteWriter(paths["lite"])
+    try:
+        assert [lite.add(batch) for batch in batches] == written
+        lite.save_capabilities("PACS@127.0.0.1:104", caps)
+    finally:
+        lite.close()
+    assert _dump(paths["lite"]) == _dump(paths["catalog"])
+    assert _dump(paths["lite"]) != _dump(path)
+
+
+def test_the_writer_reports_a_locked_catalog(tmp_path: Path) -> None:
+    path, _ = _scanned(tmp_path, 4)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    lite = LiteWriter(path)
+    lite._conn.execute("PRAGMA busy_timeout = 50")
+    try:
+        with pytest.raises(CatalogError, match="cannot save the capabilities"):
+            lite.save_capabilities("A@b:1", Capabilities())
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    lite.save_capabilities("A@b:1", Capabilities())  # the connection is usable again
+    lite.close()

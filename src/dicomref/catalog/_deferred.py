@@ -1,4 +1,4 @@
-"""A catalog for a fetch: lookups at once with ``sqlite3``, SQLAlchemy loaded in the background.
+"""A catalog for a fetch: lookups at once with ``sqlite3``, writes in the background.
 
 ``dicomref fetch`` opens its catalog with :func:`open_for_fetch`.  On a SQLite catalog at
 the schema version this code reads (:class:`~._lite.LiteReader`), that gives a
@@ -8,10 +8,13 @@ the schema version this code reads (:class:`~._lite.LiteReader`), that gives a
   series' files) are answered by the standard library's ``sqlite3``, read-only, so the
   first request goes out without SQLAlchemy (~0.2 s of imports);
 - the writes (indexing what arrived, the node's capabilities) go to one writer thread,
-  which imports SQLAlchemy and opens the :class:`~dicomref.catalog.Catalog` on the first
-  of them, and then writes them in order.  The fetch goes on meanwhile: on a slow link the
-  import happens while the objects are on the wire.  :meth:`DeferredCatalog.close` waits
-  for the writes, and raises the first that failed as it was (a CatalogError);
+  in order, while the fetch goes on; there :class:`~._lite_writer.LiteWriter` writes them
+  with ``sqlite3`` too (the rows the Catalog writes), so a fetch on an existing SQLite
+  catalog never loads SQLAlchemy (~0.2 s of CPU, which on loopback would compete with the
+  receiving for the interpreter).  A catalog to create is created, migrated and written by
+  the :class:`~dicomref.catalog.Catalog`, opened by the writer thread on the first write.
+  :meth:`DeferredCatalog.close` waits for the writes, and raises the first that failed as
+  it was (a CatalogError);
 - :meth:`DeferredCatalog.index_files` (objects an interrupted fetch left in the store) waits
   for the writes before it and runs in the caller's thread, as the Catalog's does.
 
@@ -31,10 +34,12 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from dicomref.catalog._lite import LiteReader
+from dicomref.catalog._lite_writer import LiteWriter
 from dicomref.catalog._url import default_url, sqlite_file
 from dicomref.model import ObjectSummary, Reference
 from dicomref.remote.planner._capabilities import Capabilities
@@ -71,13 +76,25 @@ class FetchCatalog(Protocol):
     ) -> IndexedFiles: ...
 
 
+class Writes(Protocol):
+    """What the writer thread writes through: the Catalog, or a :class:`LiteWriter`."""
+
+    def add(self, summaries: Iterable[ObjectSummary]) -> object: ...
+
+    def save_capabilities(self, node_key: str, caps: Capabilities) -> None: ...
+
+
 class DeferredCatalog:
     """Reads through a :class:`LiteReader`, writes through a Catalog opened by a writer
     thread on the first write (see the module's docstring).  A context manager."""
 
-    def __init__(self, url: str, reader: LiteReader) -> None:
+    def __init__(self, url: str, reader: LiteReader, path: Path | None = None) -> None:
         self.url = url
         self._reader = reader
+        self._path = path
+        """The catalog's file, where its writes go through :class:`LiteWriter` (None: a
+        catalog to create: through the Catalog)."""
+        self._lite: LiteWriter | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
@@ -142,6 +159,8 @@ class DeferredCatalog:
                 writer.shutdown(wait=True)
             if self._catalog is not None:
                 self._catalog.close()
+            if self._lite is not None:
+                self._lite.close()
             self._reader.close()
 
     def __enter__(self) -> DeferredCatalog:
@@ -161,11 +180,20 @@ class DeferredCatalog:
         except Exception as error:  # noqa: BLE001 - logged; the error in flight is raised
             LOGGER.error("the catalog %s was not fully written: %s", self.url, error)
 
-    def _submit(self, write: Callable[[Catalog], object]) -> None:
+    def _submit(self, write: Callable[[Writes], object]) -> None:
         with self._lock:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="dicomref-catalog")
-            self._pending.append(self._writer.submit(lambda: write(self._open())))
+            self._pending.append(self._writer.submit(lambda: write(self._writes())))
+
+    def _writes(self) -> Writes:
+        """Where the queued writes go (in the writer thread): ``sqlite3`` for an existing
+        catalog, the Catalog for one it creates."""
+        if self._path is None:
+            return self._open()
+        if self._lite is None:
+            self._lite = LiteWriter(self._path)
+        return self._lite
 
     def _open(self) -> Catalog:
         """The Catalog (SQLAlchemy), opened by whichever thread needs it first."""
@@ -182,13 +210,12 @@ def open_for_fetch(url: str | None = None) -> DeferredCatalog | Catalog:
     :class:`DeferredCatalog` where the standard library can read it, else the Catalog."""
     url = url or default_url()
     path = sqlite_file(url)
-    reader = None
     if path is not None and not path.exists() and path.parent.is_dir():
-        reader = LiteReader.of_nothing(path)  # a new catalog: created by the first write
-    elif path is not None:
-        reader = LiteReader.open(path)
+        # a new catalog: read as empty, created (and written) by the Catalog
+        return DeferredCatalog(url, LiteReader.of_nothing(path))
+    reader = LiteReader.open(path) if path is not None else None
     if reader is not None:
-        return DeferredCatalog(url, reader)
+        return DeferredCatalog(url, reader, path)
     from dicomref.catalog._catalog import Catalog
 
     return Catalog(url)
