@@ -73,7 +73,9 @@ def test_store_response_leaves_the_rest_to_pynetdicom() -> None:
 def _command_set(primitive: C_STORE | C_ECHO) -> bytes:
     message = C_STORE_RQ() if isinstance(primitive, C_STORE) else C_ECHO_RQ()
     message.primitive_to_message(primitive)
-    return bytes(encode(message.command_set, True, True))
+    encoded = encode(message.command_set, True, True)
+    assert encoded is not None
+    return bytes(encoded)
 
 
 def _store_request(**extra: object) -> C_STORE:
