@@ -98,7 +98,9 @@ def mutate_json(
     try:
         for _ in range(rng.randint(1, 3)):
             tree = _mutate(tree, rng)
-        text = json.dumps(tree, ensure_ascii=rng.random() < 0.5).encode()
+        # A lone surrogate (from a "\\udXXX" escape) is written as the bytes it would be:
+        # invalid UTF-8, which the reader must refuse with its own error.
+        text = json.dumps(tree, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
     except RecursionError:  # nested past what json.dumps writes
         return byte_mutate(data, max_size)
     return text if len(text) <= max_size else byte_mutate(data, max_size)

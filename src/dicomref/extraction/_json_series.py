@@ -205,6 +205,8 @@ class _Stream:
                     yield self.fatal(1, "text follows the instance's object")
                 return
             if first == "":  # no text (an HTTP 204, or no chunks): no instances
+                if self.undecodable is not None:  # or nothing but bytes that are not UTF-8
+                    yield self.fatal(0, "no text")
                 return
             if first != "[":
                 yield self.fatal(0, f"it starts with {first!r}, not a JSON array of instances")
@@ -226,7 +228,7 @@ class _Stream:
                         return
                     self.pos += 1
                     self.skip_space()
-            if self.skip_space():
+            if self.skip_space() or self.undecodable is not None:
                 yield self.fatal(index, "text follows the array of instances")
         except _FatalError as fatal:
             yield fatal.instance
