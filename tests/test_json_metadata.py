@@ -720,17 +720,31 @@ def test_live_orthanc_metadata_reads_as_the_files(
             _same_as_files(found, files, SOURCE)
 
 
-@pytest.mark.parametrize(
-    "tail",
-    [b"", b" \xff\xfe"],
-    ids=["bytes not UTF-8 in the first instance", "bytes not UTF-8 after the array"],
+_LONE_SURROGATE = '[{"00080018": {"vr": "UI", "Value": ["1.2\ud95c"]}}]'.encode(
+    "utf-8", "surrogatepass"
 )
-def test_series_metadata_that_is_not_utf8_is_reported_never_read_as_empty(tail: bytes) -> None:
+
+
+@pytest.mark.parametrize(
+    ("document", "index"),
+    [
+        (_LONE_SURROGATE, 0),
+        (b"[] \xff\xfe", 0),
+        (b'{"00080018": {"vr": "UI", "Value": ["1.2.3"]}} \xff', 1),
+    ],
+    ids=[
+        "bytes not UTF-8 in the first instance",
+        "bytes not UTF-8 after the array",
+        "bytes not UTF-8 after a lone instance",
+    ],
+)
+def test_series_metadata_that_is_not_utf8_is_reported_never_read_as_empty(
+    document: bytes, index: int
+) -> None:
     """A lone surrogate written as bytes (what the fuzzer's mutator once made) is not UTF-8:
-    the series says so with an error, instead of reading as a series of no instances."""
-    bad = '[{"00080018": {"vr": "UI", "Value": ["1.2\ud95c"]}}]'.encode("utf-8", "surrogatepass")
-    document = bad if not tail else b"[]" + tail
+    the series says so with an error where the text stops being JSON, instead of ending
+    quietly as if the text ended there."""
     found = list(read_json_series(document, source="series.json"))
     assert found and found[-1].error is not None
     assert "not UTF-8" in str(found[-1].error)
-    assert "series.json[0]" in str(found[-1].error)
+    assert f"series.json[{index}]" in str(found[-1].error)

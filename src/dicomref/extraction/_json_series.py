@@ -177,6 +177,9 @@ class _Stream:
                 else:
                     parts.append(self.decoder.decode(chunk))
             except UnicodeDecodeError as exc:  # what came before is still read
+                # exc.object: the bytes the decoder held and was given (no BOM); the start of
+                # the bad bytes ends the text that is read
+                parts.append(bytes(exc.object[: exc.start]).decode("utf-8"))
                 self.undecodable, self.done = exc, True
                 break
             held += len(parts[-1])
@@ -184,7 +187,9 @@ class _Stream:
         return len(self.text) > start
 
     def skip_space(self) -> str:
-        """The next character that is not whitespace ('' at the end), not consumed."""
+        """The next character that is not whitespace, not consumed: '' at the end of the
+        text, U+FFFD where bytes that are not UTF-8 ended it (text that is not JSON, which
+        :meth:`fatal` then names for what it is)."""
         while True:
             text, pos = self.text, self.pos
             while pos < len(text) and text[pos] in _WHITESPACE:
@@ -193,7 +198,7 @@ class _Stream:
             if pos < len(text):
                 return text[pos]
             if not self.more(1):
-                return ""
+                return "" if self.undecodable is None else "\ufffd"
 
     def instances(self) -> Iterator[JsonInstance]:
         index = 0
@@ -205,8 +210,6 @@ class _Stream:
                     yield self.fatal(1, "text follows the instance's object")
                 return
             if first == "":  # no text (an HTTP 204, or no chunks): no instances
-                if self.undecodable is not None:  # or nothing but bytes that are not UTF-8
-                    yield self.fatal(0, "no text")
                 return
             if first != "[":
                 yield self.fatal(0, f"it starts with {first!r}, not a JSON array of instances")
@@ -228,7 +231,7 @@ class _Stream:
                         return
                     self.pos += 1
                     self.skip_space()
-            if self.skip_space() or self.undecodable is not None:
+            if self.skip_space():
                 yield self.fatal(index, "text follows the array of instances")
         except _FatalError as fatal:
             yield fatal.instance
