@@ -49,7 +49,10 @@ def test_a_pacs_that_refuses_the_image_level_gives_whole_series_and_we_keep_what
     assert (report.objects, report.discarded) == (9, 1)
     assert report.discarded_bytes > 0
     assert ("C-GET", "SERIES") in pacs.requests
-    assert ("C-GET", "IMAGE") not in pacs.requests
+    # one bet: the structure set in a list straight from the study's only RTSTRUCT series,
+    # refused; after the IMAGE-level search is refused too, nothing more at IMAGE level
+    assert pacs.requests.count(("C-GET", "IMAGE")) == 1
+    assert pacs.requests.count(("C-FIND", "IMAGE")) == 1
     assert not list((tmp_path / "out").glob(".holding-*"))
 
 

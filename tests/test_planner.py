@@ -472,6 +472,40 @@ def test_strict_server_with_full_hints_asks_inside_the_series() -> None:
     assert run.state.retrieved == {w.sop_uid for w in wanted}
 
 
+DIMSE_HINTED = PlanOptions(retrieve_hinted=True, hinted_singles=False)
+
+
+def test_dimse_hinted_objects_come_in_one_list_from_their_series_without_a_search() -> None:
+    """What ``fetch`` sends a DIMSE server: objects with a study and series hint are
+    retrieved in a UID list straight from that series (a list that is refused or brings
+    nothing costs one request); no C-FIND first."""
+    for truth in (DCMQRSCP, DCMQRSCP_STRICT):
+        run = simulate(ServerModel(archive(), truth), contour_images(5), options=DIMSE_HINTED)
+        assert run.finds == []
+        (retrieve,) = run.retrieves
+        assert (retrieve.level, len(retrieve.sop_uids)) == (Level.IMAGE, 5)
+        assert (retrieve.study, retrieve.series) == (STUDY_A, CT_A)
+        assert run.state.retrieved == {w.sop_uid for w in contour_images(5)}
+
+
+def test_dimse_hinted_singles_are_not_sent_unlocated_where_lists_fail() -> None:
+    """Lists measured not to work (pynetdicom's qrscp): the hinted objects are located
+    first, as without the option, so that the whole series can be weighed against singles."""
+    hinted = simulate(ServerModel(archive(), QRSCP), contour_images(5), options=DIMSE_HINTED)
+    plain = simulate(ServerModel(archive(), QRSCP), contour_images(5))
+    assert [type(s).__name__ for s in hinted.steps] == [type(s).__name__ for s in plain.steps]
+    assert hinted.finds
+
+
+def test_dimse_a_hinted_list_from_the_wrong_series_is_followed_by_a_search() -> None:
+    wrong = [dataclasses.replace(w, series=CT_B) for w in contour_images(3)]
+    run = simulate(ServerModel(archive(), DCMQRSCP), wrong, options=DIMSE_HINTED)
+    first, *rest = run.retrieves
+    assert first.series == CT_B and first.sop_uids == tuple(w.sop_uid for w in wrong)
+    assert run.finds, "the objects that did not come are searched for"
+    assert run.state.retrieved == {w.sop_uid for w in wrong}
+
+
 def test_no_lists_and_full_hints_list_the_series_once() -> None:
     run = simulate(ServerModel(archive(), QRSCP), contour_images(5))
     (find,) = run.finds

@@ -196,11 +196,16 @@ def fetch(
     summaries = [read_object(path) for path in files]
     if retrieve is None:
         retrieve = node.retrieve if isinstance(node, Node) else "get"
-    # DICOMweb: a GET of a hinted instance says itself whether it is there (404); with
-    # dependents, the study's series are listed anyway: the listing finds the objects too
+    # A hinted object is retrieved from its hinted series without a search first: a
+    # retrieve says itself what is not there (DICOMweb: a 404; DIMSE: what did not arrive),
+    # and the search follows only for that.  DIMSE does it in UID lists only.  DICOMweb, with
+    # dependents: the study's series are listed anyway, and the listing finds objects too.
     web = isinstance(node, WebNode)
     options = PlanOptions(
-        retrieve=retrieve, retrieve_hinted=web, list_studies=web and with_dependents
+        retrieve=retrieve,
+        retrieve_hinted=True,
+        hinted_singles=web,
+        list_studies=web and with_dependents,
     )
     if capabilities is None and catalog is not None:
         capabilities = catalog.load_capabilities(str(node))
@@ -260,7 +265,14 @@ def fetch(
                 if root is not None:
                     studies = {f.key.study for f in fetched}
                     counted = _counted(run.state, studies)
-                    comparison = whole_study(executor, studies, root, average, counted)
+                    comparison = whole_study(
+                        executor,
+                        studies,
+                        root,
+                        average,
+                        counted,
+                        image_level=run.state.capabilities.image_level_usable,
+                    )
         finally:
             run.close()
             learnt = _learnt(known, run.state)

@@ -5,7 +5,8 @@ sizes already (dependents do); one STUDY C-FIND asking NumberOfStudyRelatedInsta
 answers it; a server that answers one row per instance, like pynetdicom's qrscp, is
 counted by its rows); else one IMAGE C-FIND over the study with a zero-length series key
 (lenient servers); else the study's series listed and each listed at IMAGE level (at
-most :data:`MAX_SERIES` series).  Bytes are estimated from the average size of the
+most :data:`MAX_SERIES` series).  The IMAGE-level listings are not sent to a server that
+refused the IMAGE level during the fetch.  Bytes are estimated from the average size of the
 objects this fetch saw.
 """
 
@@ -33,9 +34,12 @@ def whole_study(
     root: Root,
     average_size: float,
     known: Mapping[str, int] | None = None,
+    *,
+    image_level: bool = True,
 ) -> WholeStudy:
     """Count ``studies`` on the server; bytes are ``average_size`` times the count.
-    ``known``: studies already counted (from a listing of their series), not asked."""
+    ``known``: studies already counted (from a listing of their series), not asked;
+    ``image_level``: whether the server may answer IMAGE-level queries."""
     touched = tuple(sorted(set(studies)))
     before = executor.requests.total
     total: int | None = 0
@@ -45,7 +49,7 @@ def whole_study(
         if known is not None and study in known:
             count, how = known[study], "the sizes of the study's series listed on the way"
         else:
-            count, how = _count(executor, study, root)
+            count, how = _count(executor, study, root, image_level)
         notes.append(how)
         if count is None or total is None:
             total = None
@@ -62,7 +66,7 @@ def whole_study(
     )
 
 
-def _count(executor: Executor, study: str, root: Root) -> tuple[int | None, str]:
+def _count(executor: Executor, study: str, root: Root, image_level: bool) -> tuple[int | None, str]:
     if root is Root.PATIENT:
         return None, "not counted under the Patient Root model"
     try:
@@ -80,6 +84,8 @@ def _count(executor: Executor, study: str, root: Root) -> tuple[int | None, str]
         return counts[0], "NumberOfStudyRelatedInstances"
     if len(matches) > 1:
         return len(matches), "one study row per instance"
+    if not image_level:
+        return None, "the server gives no count and refuses IMAGE-level queries"
     try:
         rows = executor.find(
             Level.IMAGE,

@@ -85,7 +85,9 @@ def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch |
         if series is None:
             return None
     modes = [m for m in image_modes(state, options) if m.level is Level.IMAGE]
-    return Fetch(study, series, modes[0]) if modes else None
+    if not modes or not (modes[0].listed or options.hinted_singles):
+        return None
+    return Fetch(study, series, modes[0])
 
 
 def _list_first(state: State, wanted: Wanted, options: PlanOptions) -> bool:

@@ -42,6 +42,10 @@ class PlanOptions:
     from that series, without locating it first, where a retrieve of a missing object
     says so at no extra cost (DICOMweb: one GET per instance, a 404 for one that is not
     there); an object that does not come is then located as usual.
+    ``hinted_singles``: with ``retrieve_hinted``, retrieve a hinted object alone too, not
+    only in a UID list (DICOMweb: each instance is its own GET anyway).  DIMSE keeps it
+    off: a request per object, unlocated, would lose the choice of the whole series where
+    that is cheaper (:mod:`._build` weighs it with the series' size, which locating learns).
     ``list_studies``: find a study-hinted object by listing its study's series, all
     modalities, rather than by one search by SOP Instance UID in the study, where the
     listing is wanted anyway (dependents are searched series by series, and the
@@ -60,6 +64,7 @@ class PlanOptions:
     sequence_return_keys: bool = True
     retrieve_early: bool = False
     retrieve_hinted: bool = False
+    hinted_singles: bool = True
     list_studies: bool = False
 
     def methods(self, capabilities: Capabilities) -> tuple[Method, ...]:
