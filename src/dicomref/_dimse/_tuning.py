@@ -1,6 +1,7 @@
 """pynetdicom tuned for either end of an association: its log kept quiet (and not even
-composed), TCP_NODELAY on every connection, and, on associations we request, a shorter
-DUL poll and a guard against a race in pynetdicom.
+composed), TCP_NODELAY on every connection, and, on associations we request and those a
+server opens to deliver a C-MOVE's objects, a shorter DUL poll; on those we request, a
+guard against a race in pynetdicom.
 
 The server adds its own acceptor tuning (:mod:`dicomref.server._tuning`) on top of
 :func:`no_delay`.
@@ -57,6 +58,15 @@ of its loop found nothing to do (pynetdicom's default: 1 ms).  Each request and 
 response waits for such a turn.  Measured here against ``dicomref serve``: an IMAGE-level
 C-FIND round trip ~0.5 ms shorter (1 ms → 0.5 ms; 0.2 ms gained nothing more), for an
 idle association costing ~10% of a CPU instead of ~8% (pynetdicom polls)."""
+
+
+def tune_receiver(event: Event) -> None:
+    """EVT_CONN_OPEN handler for the associations a server opens to deliver the objects of
+    a C-MOVE: TCP_NODELAY and :data:`REQUESTOR_POLL`, as on the associations we request."""
+    no_delay(event)
+    dul = getattr(event.assoc, "dul", None)
+    if dul is not None and hasattr(dul, "_run_loop_delay"):
+        dul._run_loop_delay = REQUESTOR_POLL
 
 
 def no_delay(event: Event) -> None:

@@ -244,7 +244,15 @@ _ABORT_SOURCES = {0: "service user", 1: "reserved", 2: "service provider"}
 
 @dataclass(slots=True)
 class _Watch:
-    """What pynetdicom's threads report about one association (set from those threads)."""
+    """What pynetdicom's threads report about one association (set from those threads).
+
+    It watches the association's state machine and the PDUs it reads through two methods
+    of that association's own objects, wrapped when the connection opens
+    (:meth:`attach`), rather than through pynetdicom's EVT_FSM_TRANSITION and
+    EVT_PDU_RECV: pynetdicom builds an event object for each handler of those at every
+    PDU, and a C-GET of 60 CT slices from a server sending 16 KB PDUs reads 2,100 of them
+    (measured here: 20-40 ms of ~300).
+    """
 
     connected: bool = False
     handshake: str | None = None
@@ -252,22 +260,40 @@ class _Watch:
     abort_detail: str = ""
     ended: threading.Event = field(default_factory=threading.Event)
 
-    def on_open(self, event: Event) -> None:
+    def attach(self, event: Event) -> None:
+        """EVT_CONN_OPEN handler: start watching the association that opened."""
         self.connected = True
+        dul = getattr(event.assoc, "dul", None)
+        machine = getattr(dul, "state_machine", None)
+        act = getattr(machine, "do_action", None)
+        decode = getattr(dul, "_decode_pdu", None)
+        if act is None or decode is None:  # not the pynetdicom this was written for
+            raise RuntimeError("pynetdicom's DUL has no state machine to watch")
 
-    def on_transition(self, event: Event) -> None:
-        name = str(event.fsm_event)
+        def do_action(fsm_event: str) -> None:
+            act(fsm_event)  # what raises here is pynetdicom's, as without the watch
+            self.saw(fsm_event)
+
+        def decode_pdu(stream: bytearray) -> tuple[object, str]:
+            pdu, fsm_event = decode(stream)
+            if isinstance(pdu, A_ABORT_RQ):
+                self.aborted(pdu)
+            return pdu, fsm_event
+
+        machine.do_action = do_action  # type: ignore[union-attr]
+        dul._decode_pdu = decode_pdu  # type: ignore[union-attr]
+
+    def saw(self, name: str) -> None:
+        """The state machine went through event ``name`` (``"Evt3"``, ...)."""
         if name in ("Evt3", "Evt4"):
             self.handshake = name
         elif name in _END_EVENTS and self.end_event is None:
             self.end_event = name
             self.ended.set()
 
-    def on_pdu(self, event: Event) -> None:
-        pdu = event.pdu
-        if isinstance(pdu, A_ABORT_RQ):
-            source = _ABORT_SOURCES.get(int(pdu.source or 0), "unknown")
-            self.abort_detail = f"source: {source}, reason {pdu.reason_diagnostic}"
+    def aborted(self, pdu: A_ABORT_RQ) -> None:
+        source = _ABORT_SOURCES.get(int(pdu.source or 0), "unknown")
+        self.abort_detail = f"source: {source}, reason {pdu.reason_diagnostic}"
 
 
 _REJECT_REASONS: Final[dict[tuple[int, int], str]] = {
@@ -487,9 +513,7 @@ class DimseClient:
         handlers: list[EventHandlerType] = [
             (evt.EVT_C_STORE, self._on_get_store),
             (evt.EVT_CONN_OPEN, tune_requestor),
-            (evt.EVT_CONN_OPEN, watch.on_open),
-            (evt.EVT_FSM_TRANSITION, watch.on_transition),
-            (evt.EVT_PDU_RECV, watch.on_pdu),
+            (evt.EVT_CONN_OPEN, watch.attach),
         ]
         LOGGER.debug("%s: requesting an association as %s", self._label, self.node.our_ae)
         tls_args = None

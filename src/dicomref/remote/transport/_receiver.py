@@ -50,6 +50,7 @@ from pynetdicom.events import Event, EventHandlerType
 from pynetdicom.transport import ThreadedAssociationServer
 
 from dicomref._dimse._tls import Tls
+from dicomref._dimse._tuning import tune_receiver
 from dicomref.errors import RemoteError
 from dicomref.remote.transport._mismatch import Mismatch, mismatch_of
 from dicomref.remote.transport._part10 import file_header
@@ -331,7 +332,10 @@ class StoreReceiver:
         for context in AllStoragePresentationContexts:
             if context.abstract_syntax is not None:
                 ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
-        handlers: list[EventHandlerType] = [(evt.EVT_C_STORE, self._on_store)]
+        handlers: list[EventHandlerType] = [
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_CONN_OPEN, tune_receiver),
+        ]
         secure: dict[str, Any] = {}
         if self.tls is not None:
             from dicomref.remote.transport._tls_receive import HandshakingServer, receiver_context
