@@ -19,6 +19,15 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "dicomref"
 HEAVY = ("pynetdicom", "sqlalchemy", "numpy", "pydicom", "rich", "pydantic", "dask", "distributed")
 
 
+def modules_after(code: str) -> set[str]:
+    """Every module (full dotted name) imported once ``code`` has run (numpy blocked)."""
+    listing = "{m for m, v in sys.modules.items() if v is not None}"
+    probe = f"import sys\nsys.modules['numpy'] = None\n{code}\nprint(' '.join(sorted({listing})))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.strip().splitlines()[-1].split())
+
+
 def imported_after(code: str) -> set[str]:
     """The top-level packages of everything imported once ``code`` has run.
 
@@ -68,6 +77,38 @@ def run_cli(*argv: str) -> str:
 )
 def test_a_path_imports_nothing_heavy_it_does_not_use(code: str, banned: tuple[str, ...]) -> None:
     assert not set(banned) & imported_after(code)
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (("fetch", "--help"), "dicomref.cli._fetch_cmds"),
+        (("refs", "--help"), "dicomref.cli._files_cmds"),
+        (("scan", "--help"), "dicomref.cli._catalog_cmds"),
+        (("serve", "--help"), "dicomref.cli._serve"),
+    ],
+)
+def test_a_command_imports_its_own_module_and_no_other_commands(
+    argv: tuple[str, ...], module: str
+) -> None:
+    from dicomref.cli import COMMANDS
+
+    loaded = modules_after(run_cli(*argv))
+    others = {f"dicomref.cli.{m}" for m in COMMANDS.values()} - {module}
+    assert module in loaded
+    assert not others & loaded, sorted(others & loaded)
+    if argv[0] != "serve":
+        assert "dicomref.server" not in loaded
+
+
+def test_help_lists_every_command() -> None:
+    from typer.testing import CliRunner
+
+    from dicomref.cli import COMMANDS, app
+
+    shown = CliRunner().invoke(app, ["--help"]).output
+    for command in COMMANDS:
+        assert f"  {command} " in shown, command
 
 
 def test_refs_needs_no_catalog_server_or_pydantic(tmp_path: Path) -> None:

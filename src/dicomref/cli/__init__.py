@@ -2,36 +2,83 @@
 
 Each command parses its options, builds one library object, makes one call and prints;
 known errors become one line on stderr and a documented exit code (see ``_common``).
+
+A process imports the module of the command it runs and no other (:data:`COMMANDS`):
+``dicomref fetch`` never imports the server, the catalog's SQLAlchemy side or the graph
+drawing.  ``dicomref --help`` (or an unknown command) builds the whole app, as does
+``app`` (for tests and for embedding).
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import sys
 import threading
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Final, NoReturn
 
 import typer
 
-from dicomref.cli import _catalog_cmds, _demo, _fetch_cmds, _files_cmds, _probe_cmd, _serve
 from dicomref.cli._common import EXIT_PROBLEMS, err, fail
 from dicomref.errors import DicomrefError
 
-app = typer.Typer(
-    name="dicomref",
-    help="Find and fetch exactly the DICOM objects another object references.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-_files_cmds.register(app)
-_catalog_cmds.register(app)
-_demo.register(app)
-_probe_cmd.register(app)
-_fetch_cmds.register(app)
-_serve.register(app)
+COMMANDS: Final[dict[str, str]] = {
+    "sample": "_files_cmds",
+    "refs": "_files_cmds",
+    "scan": "_catalog_cmds",
+    "show": "_catalog_cmds",
+    "check": "_catalog_cmds",
+    "graph": "_catalog_cmds",
+    "demo": "_demo",
+    "probe": "_probe_cmd",
+    "locate": "_fetch_cmds",
+    "fetch": "_fetch_cmds",
+    "serve": "_serve",
+}
+"""Each command and the module (in this package) that registers it, in the order
+``--help`` lists them."""
+
+
+def build_app(modules: Sequence[str] | None = None) -> typer.Typer:
+    """The app with the commands of ``modules`` (default: every command)."""
+    app = typer.Typer(
+        name="dicomref",
+        help="Find and fetch exactly the DICOM objects another object references.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    # with one command registered, Typer would run it without its name: keep a group
+    app.callback()(_group)
+    for name in modules if modules is not None else dict.fromkeys(COMMANDS.values()):
+        importlib.import_module(f"{__name__}.{name}").register(app)
+    return app
+
+
+def _group() -> None:
+    """Find and fetch exactly the DICOM objects another object references."""
+
+
+def _app_for(argv: Sequence[str]) -> typer.Typer:
+    """The app a process needs for ``argv``: the named command's module only."""
+    module = COMMANDS.get(argv[1]) if len(argv) > 1 else None
+    return build_app([module] if module is not None else None)
+
+
+_whole: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the whole app, built on first use."""
+    global _whole
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _whole is None:
+        _whole = build_app()
+    return _whole
 
 
 def main() -> None:
@@ -45,7 +92,7 @@ def main() -> None:
 
 def _run() -> None:
     try:
-        app()
+        _app_for(sys.argv)()
     except DicomrefError as exc:  # commands map their own errors; this is the safety net
         fail(exc)
     except KeyboardInterrupt:

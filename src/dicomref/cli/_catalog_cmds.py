@@ -19,6 +19,7 @@ from dicomref.cli._common import (
     MaxValueOption,
     NoProgress,
     VerboseOption,
+    class_name,
     console,
     err,
     maps_errors,
@@ -27,7 +28,6 @@ from dicomref.cli._common import (
     read_limits,
     setup_logging,
 )
-from dicomref.cli._files_cmds import class_name
 from dicomref.cli._uid_args import uid_argument
 from dicomref.graph import Direction
 

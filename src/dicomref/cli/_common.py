@@ -206,3 +206,13 @@ def maps_errors(fn: Callable[P, R]) -> Callable[P, R]:
             fail(exc)
 
     return wrapper
+
+
+def class_name(uid: str | None) -> str:
+    """The SOP class's name where pydicom knows it, else the UID itself."""
+    if not uid:
+        return "-"
+    from pydicom.uid import UID
+
+    name = UID(uid).name
+    return name if name and name != uid else uid

@@ -22,6 +22,7 @@ from dicomref.cli._common import (
     MaxInflatedOption,
     MaxValueOption,
     VerboseOption,
+    class_name,
     err,
     maps_errors,
     out,
@@ -37,16 +38,6 @@ if TYPE_CHECKING:
 
     from dicomref.extraction import ReadLimits
     from dicomref.model import ObjectSummary
-
-
-def class_name(uid: str | None) -> str:
-    """The SOP class's name where pydicom knows it, else the UID itself."""
-    if not uid:
-        return "-"
-    from pydicom.uid import UID
-
-    name = UID(uid).name
-    return name if name and name != uid else uid
 
 
 @maps_errors
