@@ -412,6 +412,20 @@ def test_a_latin1_structure_set_label_reads_as_the_file_holds_it(tmp_path: Path)
     assert (expected.label, expected.roi_count) == ("Hüfte+OAR", 2)
 
 
+def test_latin1_study_and_series_descriptions_read_as_the_file_holds_them(
+    tmp_path: Path,
+) -> None:
+    """Descriptions (LO) are decoded in the object's character set, as labels are: the
+    web page and ``show`` print what a viewer shows, not U+FFFD."""
+    ds = corpus.base_dataset(corpus.CT, "CT")
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.StudyDescription = "Kopf-Hals Planung Ärztin"
+    ds.SeriesDescription = "Thorax für RT"
+    expected = assert_same_as_file(corpus.save(ds, tmp_path / "latin1-descriptions.dcm"))
+    assert expected.study_description == "Kopf-Hals Planung Ärztin"
+    assert expected.series_description == "Thorax für RT"
+
+
 @pytest.mark.parametrize(
     ("sop_class", "sequence", "field"),
     [
