@@ -3,14 +3,21 @@ WebNode and its credentials, QIDO paths and UID lists cut to a budget."""
 
 from __future__ import annotations
 
-import pytest
+import io
+from pathlib import Path
 
+import pydicom
+import pytest
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+import extraction_corpus as corpus
 from dicomref._dicomweb import _json, _paths
 from dicomref._dicomweb._http import excerpt
 from dicomref._dicomweb._media import multipart_accept, parse_content_type
 from dicomref._dicomweb._multipart import MultipartError, iter_parts
 from dicomref._dicomweb._node import Credentials, WebNode, looks_like_url
 from dicomref.errors import UsageError
+from dicomref.remote.transport._wado import header
 
 BOUNDARY = "b0und-ary"
 
@@ -165,3 +172,40 @@ def test_a_declared_content_length_is_used_when_the_delimiter_confirms_it() -> N
     assert [p.body for p in iter_parts(chunked(wrong, 7), BOUNDARY)] == [data]
     with pytest.raises(MultipartError, match="larger than 100 bytes"):
         list(iter_parts([good], BOUNDARY, max_part=100))
+
+
+# -- the header of a WADO-RS part ---------------------------------------------------------
+
+HEADER_KEYS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "Modality",
+    "SpecificCharacterSet",
+)
+
+
+@pytest.mark.parametrize(
+    "syntax", [corpus.EXPLICIT, corpus.IMPLICIT, corpus.BIG_ENDIAN, DeflatedExplicitVRLittleEndian]
+)
+def test_a_part_header_reads_as_pydicom_reads_it(syntax: str, tmp_path: Path) -> None:
+    """The walker reads what it can (explicit and implicit little endian); pydicom the
+    syntaxes it leaves to it; both give what ``dcmread`` gives."""
+    ds = corpus.base_dataset(corpus.RTSTRUCT, "RTSTRUCT")
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.StructureSetLabel = "Hüfte"
+    body = corpus.save(ds, tmp_path / "part.dcm", syntax).read_bytes()
+    expected = pydicom.dcmread(io.BytesIO(body))
+    head = header(body)
+    assert [str(head.get(k, "")) for k in HEADER_KEYS] == [
+        str(expected.get(k, "")) for k in HEADER_KEYS
+    ]
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"not dicom at all", b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\xff"]
+)
+def test_a_part_that_is_not_dicom_is_a_value_error(body: bytes) -> None:
+    with pytest.raises(ValueError, match="not a DICOM object"):
+        header(body)

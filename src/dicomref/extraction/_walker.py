@@ -185,12 +185,22 @@ def read_header(path: str | os.PathLike[str], limits: ReadLimits = DEFAULT_LIMIT
     return Header(name, info.st_size, info.st_mtime_ns, syntax, media, tree)
 
 
+def read_header_bytes(
+    data: bytes, label: str, limits: ReadLimits = DEFAULT_LIMITS
+) -> tuple[str | None, str | None, Item | None]:
+    """Walk the header of a whole DICOM file held in memory (a WADO-RS part): its transfer
+    syntax, media storage class and dataset tree, as :func:`read_header` gives them (tree
+    None: a DICOMDIR, or a syntax left to pydicom).  ``label`` names it in errors.  Raises
+    as :func:`read_header`."""
+    return _read_laid_out(label, None, len(data), data, limits)
+
+
 #: The layouts of recently read headers (see :mod:`._layout`), per process.
 _LAYOUTS: Final = Layouts()
 
 
 def _read_laid_out(
-    name: str, fd: int, size: int, buf: bytes, limits: ReadLimits
+    name: str, fd: int | None, size: int, buf: bytes, limits: ReadLimits
 ) -> tuple[str | None, str | None, Item | None]:
     """``read_file``, through a known layout when one matches; else the walk, and then,
     while layouts pay, the layout of this file for the next ones."""
