@@ -13,7 +13,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicomref.model import InstanceKey
-from dicomref.remote.fetching._intake import Batch, encode
+from dicomref.remote.fetching._intake import Batch
+from dicomref.remote.transport._encode import encode
 from dicomref.store import ManagedStore
 
 CT = "1.2.840.10008.5.1.4.1.1.2"

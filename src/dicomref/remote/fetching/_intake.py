@@ -22,7 +22,6 @@ Never a path from a raw UID: the store hashes, and so does the holding folder.
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from collections.abc import Callable
@@ -30,11 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom import dcmwrite
 from pydicom.dataset import Dataset
 
 from dicomref.errors import UsageError
 from dicomref.model import InstanceKey
+from dicomref.remote.transport._encode import encode
 from dicomref.remote.transport._mismatch import Mismatch
 from dicomref.store import ManagedStore, Staged, Stored, fsync_folder, uid_token
 
@@ -60,13 +59,6 @@ class Arrival:
     path: Path
     size: int
     kept: bool
-
-
-def encode(dataset: Dataset) -> bytes:
-    """``dataset`` as a complete DICOM file (preamble, file meta), in memory."""
-    buffer = io.BytesIO()
-    dcmwrite(buffer, dataset, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _text(dataset: Dataset, keyword: str) -> str:

@@ -29,6 +29,7 @@ from dicomref.remote.transport._dimse_client import (
     RetrieveResult,
     status_meaning,
 )
+from dicomref.remote.transport._encode import encode
 from dicomref.remote.transport._mismatch import Mismatch
 
 
@@ -59,8 +60,6 @@ class _Callback:
         self.receiver = receiver
 
     def __call__(self, dataset: Dataset) -> None:
-        from dicomref.remote.fetching._intake import encode
-
         self.receiver.store_file(dataset, encode(dataset))
 
     def store_file(self, dataset: Dataset, data: bytes) -> None:
