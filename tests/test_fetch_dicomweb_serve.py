@@ -102,3 +102,20 @@ def test_a_server_without_relational_search_is_walked_by_study_and_series(
         assert held(tmp_path / "out") == exact
         assert report.missing == () and report.refused == 0
         assert not [line for line in report.steps if "failed" in line], report.steps
+
+
+def test_unhinted_objects_on_a_strict_server_send_a_refused_search_once(
+    tmp_path: Path,
+) -> None:
+    """With nothing known of the server, the search by SOP Instance UID in a study is a bet:
+    the first refusal ends its phase, so the other objects' searches of that kind are never
+    sent; the reasons are worded in DICOMweb's terms."""
+    sample = generate_sample(tmp_path / "sample", slices=4, seed=2)
+    uids = [o.sop_instance for o in (sample.dose, sample.ct[0], sample.structure_sets[0])]
+    with web_served([sample.root], f"sqlite:///{tmp_path / 'served.sqlite'}", strict=True) as web:
+        located = locate(WebNode(web.url), uids)
+    assert all(o.key is not None for o in located.objects), located.objects
+    in_study = [s for s in located.steps if "by SOP UID -> failed" in s]
+    assert len(in_study) == 1, located.steps
+    assert not [s for s in located.steps if "C-FIND" in s], located.steps
+    assert located.capabilities.study_image_query is False

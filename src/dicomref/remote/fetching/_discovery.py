@@ -115,6 +115,7 @@ def _search_study(
     sub = State.start(
         [Wanted(u, sop_class=state.wanted[u].sop_class, study=study) for u in uids],
         state.capabilities,
+        words=state.words,
     )
     found: list[tuple[Find, list[Match]]] = []
     sub = search_only(executor, sub, options, answered=found)
@@ -134,17 +135,22 @@ def search_only(
 ) -> State:
     """Run the planner's C-FINDs (never a retrieve) until it has nothing left to search.
 
-    Each answered step and its matches are appended to ``answered`` when given.
+    Each answered step and its matches are appended to ``answered`` when given.  A search
+    that teaches something of the server (a refused kind of search: the others of its
+    phase would be refused too) ends its phase: the rest is planned again.
     """
     while finds := plan(state, options).finds:
         for step in finds:
+            known = state.capabilities
             try:
                 rows = executor.run_find(step)
             except StatusError as exc:
                 state = state.with_find_failed(step, reason_of(exc))
-                continue
-            matches = [Match.from_dataset(r) for r in rows]
-            state = state.with_found(step, matches)
-            if answered is not None:
-                answered.append((step, matches))
+            else:
+                matches = [Match.from_dataset(r) for r in rows]
+                state = state.with_found(step, matches)
+                if answered is not None:
+                    answered.append((step, matches))
+            if state.capabilities != known:
+                break  # planned without what this search taught (a refusal): plan again
     return state

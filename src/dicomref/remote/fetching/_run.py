@@ -188,10 +188,15 @@ class FetchRun:
                 self._phase(self.pool, current.steps)
                 continue
             for step in current.steps:
+                known = self.state.capabilities
                 if isinstance(step, Find):
                     self.find(step)
                 else:
                     self.retrieve(step)
+                if self.state.capabilities != known:
+                    # the phase was planned without what this step taught (a refused
+                    # search, lists that work or not): plan the rest again
+                    break
         raise RemoteError(self.executor.transport.name, "the fetch did not converge")
 
     def _phase(self, pool: ClientPool, steps: Sequence[Step]) -> None:
