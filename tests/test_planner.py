@@ -485,6 +485,7 @@ def test_dimse_hinted_objects_come_in_one_list_from_their_series_without_a_searc
         (retrieve,) = run.retrieves
         assert (retrieve.level, len(retrieve.sop_uids)) == (Level.IMAGE, 5)
         assert (retrieve.study, retrieve.series) == (STUDY_A, CT_A)
+        assert "straight from the series their referrer names" in retrieve.why
         assert run.state.retrieved == {w.sop_uid for w in contour_images(5)}
 
 

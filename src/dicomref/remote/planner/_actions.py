@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dicomref.remote.planner._attempts import Mode
 from dicomref.remote.planner._steps import Scope
@@ -20,7 +20,9 @@ class Fetch:
     """Retrieve from ``study``/``series`` (``None``: keys left out) in ``mode``.
 
     ``locating`` is True for a series fetched whole to look inside it (IMAGE level
-    refused); ``count`` is that series' size when known.
+    refused); ``count`` is that series' size when known; ``hinted``: the series is the
+    one a referrer names, not one a search found (it is not part of the action's
+    identity: hinted and located objects of one series go in one request).
     """
 
     study: str | None
@@ -28,6 +30,7 @@ class Fetch:
     mode: Mode
     count: int | None = None
     locating: bool = False
+    hinted: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

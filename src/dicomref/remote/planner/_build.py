@@ -323,13 +323,19 @@ def _image_why(state: State, fetch: Fetch, uids: list[str], requests: int) -> st
     if not words.list_retrieve:
         return _per_instance_why(words, where, count)
     if fetch.mode.listed and count > 1:
+        straight = (
+            "; straight from the series their referrer names, no search first (what does "
+            "not come is searched for)"
+            if fetch.hinted
+            else ""
+        )
         if getattr(caps, flag) is None:
             return (
                 f"{command} list of {count} in {where}: {flag} not measured, trying a list "
-                "(a refusal costs one request)"
+                f"(a refusal costs one request){straight}"
             )
         split = f", in {requests} requests" if requests > 1 else ""
-        return f"{command} list of {count} in {where}: {flag} measured{split}"
+        return f"{command} list of {count} in {where}: {flag} measured{split}{straight}"
     if count < 2:
         return ""
     head = f"{command} of {count} single objects from {where}: "

@@ -87,7 +87,7 @@ def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch |
     modes = [m for m in image_modes(state, options) if m.level is Level.IMAGE]
     if not modes or not (modes[0].listed or options.hinted_singles):
         return None
-    return Fetch(study, series, modes[0])
+    return Fetch(study, series, modes[0], hinted=True)
 
 
 def _list_first(state: State, wanted: Wanted, options: PlanOptions) -> bool:
