@@ -293,3 +293,28 @@ def test_the_process_ends_at_once_with_everything_written(tmp_path: Path, sample
         stderr = reader.stderr.read()
         assert reader.wait(timeout=120) in (0, 1)
     assert b"Traceback" not in stderr
+
+
+def test_the_log_handler_writes_to_the_stderr_of_the_moment(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A thread logging after its command ended (a server's, in a test runner) writes to
+    the stderr of that moment, never to a stream swapped out and closed since."""
+    import io
+    import logging
+    import sys
+
+    from dicomref.cli._common import setup_logging
+
+    old = sys.stderr
+    swapped = io.StringIO()
+    sys.stderr = swapped
+    try:
+        setup_logging(0)
+    finally:
+        sys.stderr = old
+    swapped.close()
+    logging.getLogger("dicomref.test").warning("after the swap")
+    err = capsys.readouterr().err
+    assert "WARNING dicomref.test: after the swap" in err
+    assert "Logging error" not in err

@@ -140,13 +140,28 @@ VerboseOption = Annotated[
 ]
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is when a record comes, not to the
+    stream it was when the handler was made: in a process that runs commands in turn (a
+    test runner, an embedding program), a thread still logging after its command ended
+    would otherwise write to a stream that was swapped out and closed."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always sys.stderr
+
+
 def setup_logging(verbose: int) -> None:
     """Log to stderr; WARNING by default, INFO with -v, DEBUG with -vv."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     root = logging.getLogger("dicomref")
     root.setLevel(level)
     if not any(getattr(h, "_dicomref_cli", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         handler._dicomref_cli = True  # type: ignore[attr-defined]
         root.addHandler(handler)
