@@ -17,7 +17,7 @@ from dicomref._dicomweb._media import multipart_accept, parse_content_type
 from dicomref._dicomweb._multipart import MultipartError, iter_parts
 from dicomref._dicomweb._node import Credentials, WebNode, looks_like_url
 from dicomref.errors import UsageError
-from dicomref.remote.transport._wado import HEADER_TAGS, header
+from dicomref.remote.transport._header import HEADER_TAGS, header
 
 BOUNDARY = "b0und-ary"
 

@@ -52,6 +52,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from dicomref._dimse._tls import Tls
 from dicomref._dimse._tuning import tune_receiver
 from dicomref.errors import RemoteError
+from dicomref.remote.transport._header import header
 from dicomref.remote.transport._mismatch import Mismatch, mismatch_of
 from dicomref.remote.transport._part10 import file_header
 from dicomref.store import fsync_folder
@@ -152,6 +153,12 @@ class StoreSink:
         self._mismatched: list[Mismatch] = []
 
     @property
+    def takes_files(self) -> bool:
+        """Whether the callback keeps objects as the files they arrived as (then only
+        their headers are read here, not whole data sets)."""
+        return isinstance(self.callback, FileStore)
+
+    @property
     def received(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._received)
@@ -232,6 +239,15 @@ def handle_store_event(event: Event, sink: StoreSink | None) -> int | Dataset:
     if sink is None:
         LOGGER.warning("refused SOP Instance %s: no retrieve is in progress", request_uid)
         return STATUS_NOT_REQUESTED
+    if sink.takes_files:  # kept as received: its header is all that is read
+        data = as_file(event)
+        try:
+            head = header(data)
+        except ValueError as exc:
+            LOGGER.error("could not read SOP Instance %s: %s", request_uid, exc)
+            sink.fail(request_uid, f"could not decode the dataset: {exc}")
+            return STATUS_CANNOT_UNDERSTAND
+        return sink.offer(head, request_uid, lambda: data, request_class)
     try:
         dataset: Dataset = event.dataset
         dataset.file_meta = event.file_meta

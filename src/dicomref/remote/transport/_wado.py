@@ -12,73 +12,21 @@ daemon threads (an interrupted fetch does not wait for them).
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, TypeVar
-
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from typing import TYPE_CHECKING, TypeVar
 
 from dicomref._dicomweb._media import DICOM
 from dicomref._dicomweb._multipart import Part
-from dicomref.errors import DicomReadError
-from dicomref.extraction._values import text
-from dicomref.extraction._walker import read_header_bytes
+from dicomref.remote.transport._header import header
 
 if TYPE_CHECKING:
     from dicomref.remote.transport._base import Receiver
 
-HEADER_TAGS = (
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-    "SOPClassUID",
-    "Modality",
-    "SpecificCharacterSet",
-)
-_HEADER_TAGS: Final = {
-    "StudyInstanceUID": 0x0020000D,
-    "SeriesInstanceUID": 0x0020000E,
-    "SOPInstanceUID": 0x00080018,
-    "SOPClassUID": 0x00080016,
-    "Modality": 0x00080060,
-    "SpecificCharacterSet": 0x00080005,
-}
-
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def header(body: bytes) -> Dataset:
-    """The header of a Part-10 object: its UIDs, class and modality (the rest skipped);
-    ValueError when the bytes are not DICOM.
-
-    Read with dicomref's own header walker (~0.1 ms for a CT slice, against ~0.7 ms for
-    pydicom's ``dcmread`` with ``specific_tags``: one per part, so per object retrieved);
-    pydicom reads the syntaxes the walker leaves to it (deflated, big endian)."""
-    try:
-        _, _, tree = read_header_bytes(body, "a WADO-RS part")
-    except DicomReadError as exc:  # NotDicomError and ReadLimitError included
-        raise ValueError(f"not a DICOM object ({exc})") from exc
-    if tree is None:
-        return _pydicom_header(body)
-    head = Dataset()
-    for keyword, tag in _HEADER_TAGS.items():
-        value = text(tree, tag)
-        if value is not None:
-            setattr(head, keyword, value)
-    return head
-
-
-def _pydicom_header(body: bytes) -> Dataset:
-    try:
-        return dcmread(io.BytesIO(body), stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"not a DICOM object ({exc})") from exc
 
 
 @dataclass(slots=True)
