@@ -26,7 +26,7 @@ from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dicomref._dimse._tuning import no_delay
+from dicomref._dimse._tuning import no_delay, set_poll
 from dicomref.server._reactor import serve_without_sleeping, wait_between_turns
 from dicomref.server._receive import bound_reads
 from dicomref.server._store_request import receive_store_requests
@@ -67,9 +67,8 @@ def tune_acceptor(event: Any) -> None:
     (pynetdicom's is not a daemon: one blocked on a silent peer outlived the server)."""
     no_delay(event)
     assoc = event.assoc
+    set_poll(assoc, ACCEPTOR_POLL)
     dul = getattr(assoc, "dul", None)
-    if dul is not None and hasattr(dul, "_run_loop_delay"):
-        dul._run_loop_delay = ACCEPTOR_POLL
     if dul is not None:
         wait_between_turns(dul)
         bound_reads(dul)
