@@ -255,7 +255,7 @@ def handle_store_event(event: Event, sink: StoreSink | None) -> int | Dataset:
         LOGGER.error("could not decode SOP Instance %s: %s", request_uid, exc)
         sink.fail(request_uid, f"could not decode the dataset: {exc}")
         return STATUS_CANNOT_UNDERSTAND
-    return sink.offer(dataset, request_uid, lambda: as_file(event), request_class)
+    return sink.offer(dataset, request_uid, request_class=request_class)
 
 
 def as_file(event: Event) -> bytes:
