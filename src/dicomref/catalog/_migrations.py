@@ -1,4 +1,5 @@
-"""Schema migrations: an ordered list of steps, each applied in one transaction.
+"""Schema migrations: an ordered list of steps; those a catalog lacks are applied in one
+transaction.
 
 Each step is recorded in ``schema_migrations`` (version, applied_at, description) in the
 same transaction as its DDL, so a catalog is always at exactly one version.  A catalog whose
@@ -34,6 +35,7 @@ from sqlalchemy import (
     text,
 )
 
+from dicomref.catalog import _baseline
 from dicomref.catalog._engine import WRITE, masked
 from dicomref.catalog._schema import NAMING, schema_migrations
 from dicomref.errors import CatalogError, CatalogVersionError
@@ -312,11 +314,16 @@ def _refuse_newer(version: int, url: str) -> None:
         )
 
 
-def migrate(engine: Engine, url: str, *, target: int = LATEST) -> int:
+def migrate(engine: Engine, url: str, *, target: int = LATEST, baseline: bool = True) -> int:
     """Bring the catalog to ``target`` (default: the latest version); return the version.
 
-    Safe to run from several processes at once: each step takes the write lock (SQLite
-    ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) and re-reads the version inside it.
+    The pending steps are applied in one transaction, each recorded in
+    ``schema_migrations`` as it is applied; a step that fails rolls back every one of
+    them, so the catalog stays at the version it had.  A new SQLite catalog (with
+    ``baseline``) is created from :mod:`._baseline` instead of by the steps it covers
+    (~3 ms instead of ~20 ms), their rows recorded as if they had run.  Safe to run from
+    several processes at once: the transaction takes the write lock (SQLite ``BEGIN
+    IMMEDIATE``, a PostgreSQL advisory lock) and re-reads the version inside it.
     """
     with engine.connect() as conn:
         version = current_version(conn)
@@ -324,20 +331,21 @@ def migrate(engine: Engine, url: str, *, target: int = LATEST) -> int:
     _refuse_newer(version, url)
     if version >= target:
         return version
-    for step in MIGRATIONS:
-        if step.version > target:
-            break
-        with engine.connect() as conn:
-            conn.execution_options(**{WRITE: True})
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    conn.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
-                version = current_version(conn)
-                _refuse_newer(version, url)
-                if version >= step.version:
+    applied: list[Migration] = []
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+            version = current_version(conn)
+            _refuse_newer(version, url)
+            if version == 0 and baseline and conn.dialect.name == "sqlite":
+                version = _create_from_baseline(conn, target)
+            elif version == 0:
+                schema_migrations.create(conn)
+            for step in MIGRATIONS:
+                if step.version > target or step.version <= version:
                     continue
-                if version == 0:
-                    schema_migrations.create(conn)
                 step.apply(conn)
                 conn.execute(
                     insert(schema_migrations).values(
@@ -346,5 +354,26 @@ def migrate(engine: Engine, url: str, *, target: int = LATEST) -> int:
                         description=step.description,
                     )
                 )
+                applied.append(step)
+    for step in applied:
         log.info("catalog %s migrated to schema version %d", masked(url), step.version)
-    return target
+    return max(version, target)
+
+
+def _create_from_baseline(conn: Connection, target: int) -> int:
+    """A new SQLite catalog's schema from :mod:`._baseline` (when ``target`` is at least
+    its version); the version it is then at (0 when the baseline was not used)."""
+    if target < _baseline.VERSION:
+        schema_migrations.create(conn)
+        return 0
+    for statement in _baseline.STATEMENTS:
+        conn.exec_driver_sql(statement)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    rows = [
+        {"version": step.version, "applied_at": now, "description": step.description}
+        for step in MIGRATIONS
+        if step.version <= _baseline.VERSION
+    ]
+    conn.execute(insert(schema_migrations), rows)
+    log.info("catalog created at schema version %d", _baseline.VERSION)
+    return _baseline.VERSION
