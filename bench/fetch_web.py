@@ -270,7 +270,9 @@ def main() -> None:
             caps = probe(node).capabilities
             print(
                 f"  probed: url_budget {caps.url_budget}, concurrency {caps.concurrency}, "
-                f"metadata_cost {caps.metadata_cost}",
+                f"metadata_cost {caps.metadata_cost}, a single GET {caps.request_seconds} s, "
+                f"in one GET {caps.object_seconds} s an object "
+                f"({(caps.bytes_per_second or 0) / 1e6:.0f} MB/s)",
                 flush=True,
             )
             links: list[tuple[str, contextlib.AbstractContextManager[object]]] = [

@@ -70,3 +70,32 @@ def test_an_object_whose_flush_fails_is_dropped_and_logged(
     assert [a.key.sop for a in batch.arrivals] == ["1.2.3.8"]
     assert "could not store SOP Instance 1.2.3.9" in caplog.text
     assert list(store.root.rglob(".*.part")) == []
+
+
+def test_objects_kept_are_read_back_by_the_flushing_threads(tmp_path: Path) -> None:
+    store = ManagedStore(tmp_path / "store")
+    batch = Batch(store, tmp_path / "holding", frozenset({"1.2.3.1", "1.2.3.2"}))
+    for sop in ("1.2.3.1", "1.2.3.2"):
+        batch.store_file(*_object(sop))
+    batch.sync()
+    for arrival in batch.arrivals:
+        assert arrival.summary is not None
+        assert arrival.summary.sop_instance == arrival.key.sop
+        assert arrival.summary.path == str(arrival.path)
+
+
+def test_with_drop_the_objects_not_wanted_are_counted_not_written(tmp_path: Path) -> None:
+    store = ManagedStore(tmp_path / "store")
+    batch = Batch(store, tmp_path / "holding", frozenset({"1.2.3.1"}), drop=True)
+    sizes = {}
+    for n in range(4):
+        dataset, data = _object(f"1.2.3.{n}")
+        sizes[dataset.SOPInstanceUID] = len(data)
+        batch.store_file(dataset, data)
+    batch.sync()
+    assert batch.count() == 4
+    assert [a.key.sop for a in batch.arrivals] == ["1.2.3.1"]
+    assert {key.sop: size for key, size in batch.dropped} == {
+        sop: size for sop, size in sizes.items() if sop != "1.2.3.1"
+    }
+    assert not (tmp_path / "holding").exists()

@@ -43,6 +43,7 @@ from dicomref.remote import (
 )
 from dicomref.remote.fetching._run import needed
 from dicomref.remote.planner._costs import Costs
+from dicomref.remote.planner._words import DICOMWEB, DIMSE, Words
 
 # -- capability sets measured on real servers (DESIGN §2) --------------------------------
 
@@ -333,9 +334,11 @@ def simulate(
     held: Iterable[str] = (),
     options: PlanOptions | None = None,
     limit: int = 60,
+    words: Words = DIMSE,
 ) -> Run:
     """Plan, run against ``server``, record, repeat; ``believed`` is what the probe said."""
-    state = State.start(wanted, believed if believed is not None else server.truth, held=held)
+    known = believed if believed is not None else server.truth
+    state = State.start(wanted, known, held=held, words=words)
     run = Run(plan(state, options), state)
     for _ in range(limit):
         current = plan(state, options)
@@ -1330,3 +1333,53 @@ def test_listing_first_on_a_server_with_relational_search_then_the_flat_search()
     listing, flat = run.finds
     assert listing.level is Level.SERIES and flat.scope.kind is ScopeKind.SERVER
     assert run.state.retrieved == {SS2}
+
+
+# -- DICOMweb: every instance is its own GET, so the series in one is weighed too ---------
+
+WEB = dataclasses.replace(Capabilities.web(), image_level=True, c_get=True, uid_list_get=True)
+
+
+def _web(believed: Capabilities, wanted: int = 60) -> Run:
+    known = WEB.merged(believed)
+    server = ServerModel(archive(), WEB)
+    return simulate(server, contour_images(wanted), believed=known, words=DICOMWEB)
+
+
+def test_dicomweb_takes_the_series_in_one_get_when_measured_costs_make_it_faster() -> None:
+    fast = Capabilities(request_seconds=0.002, object_seconds=0.0004, bytes_per_second=1e9)
+    run = _web(fast)
+    (whole,) = run.retrieves
+    assert whole.level is Level.SERIES and whole.series == CT_A
+    assert "60 singles ~ 0.1 s against 100 objects ~ 0.0 s" in whole.why
+    assert len(run.state.discarded) == 40
+    assert run.state.retrieved == {w.sop_uid for w in contour_images(60)}
+
+
+def test_dicomweb_keeps_single_gets_while_bulk_costs_are_only_assumed() -> None:
+    run = _web(Capabilities(request_seconds=0.002))  # no bulk retrieve ever timed here
+    (singles,) = run.retrieves
+    assert singles.level is Level.IMAGE and len(singles.sop_uids) == 60
+    assert "one request per instance" in singles.why
+    assert run.state.discarded == frozenset()
+
+
+def test_dicomweb_costs_count_a_fan_out_of_single_gets_per_object() -> None:
+    costs = Costs().observed(0.12, retrieve=True, objects=60, size=30_000_000, singles=True)
+    assert costs.latency.value == pytest.approx(0.002) and costs.latency.source == "measured"
+    assert costs.per_object.source == "derived"  # singles are no bulk sample
+    assert costs.throughput.source == "assumed"
+
+
+def test_stored_bulk_figures_are_set_aside_when_single_objects_come_far_slower() -> None:
+    stored = Costs.of(
+        Capabilities(request_seconds=0.002, object_seconds=0.0005, bytes_per_second=1e9)
+    )
+    assert stored.per_object.source == "stored" and not stored.stored_suspect
+    near = stored.observed(0.006, retrieve=True, objects=1, size=1_100_000)  # 183 MB/s
+    assert not near.stored_suspect and near.per_object.source == "stored"
+    far = stored.observed(0.09, retrieve=True, objects=1, size=1_100_000)  # 12 MB/s
+    assert far.stored_suspect
+    assert far.per_object.source == "derived" and far.throughput.source == "assumed"
+    assert "set aside" in far.describe()
+    assert far.measured().bytes_per_second is None  # nothing of it is stored again

@@ -13,15 +13,20 @@ the dataset's bytes as received: never decoded and encoded again):
   yet flushed at a crash is not in the store, to be fetched again).  A retrieve's
   objects are all in place and durable once :meth:`Batch.sync` returns (before anything
   reads or indexes them); one whose flush failed is dropped there (logged, so missing);
+  The flushing thread then reads the object back (:func:`read_object`, from the page
+  cache) while the next ones arrive, so the caller finds it read;
 - otherwise to the holding folder, for the caller to decide once it has read what
-  arrived (a whole series fetched for a few objects, candidates for dependents): kept
-  when it turns out to be wanted, discarded and counted otherwise.
+  arrived (candidates for dependents, objects a locating retrieve brought): kept when
+  it turns out to be wanted, discarded and counted otherwise; or, with ``drop``, not
+  written at all, only counted (the rest of a series retrieved whole for some of its
+  objects, which the caller would discard unread).
 
 Never a path from a raw UID: the store hashes, and so does the holding folder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -32,10 +37,11 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from dicomref.errors import UsageError
-from dicomref.model import InstanceKey
+from dicomref.extraction import read_object
+from dicomref.model import InstanceKey, ObjectSummary
 from dicomref.remote.transport._encode import encode
 from dicomref.remote.transport._mismatch import Mismatch
-from dicomref.store import ManagedStore, Staged, Stored, fsync_folder, uid_token
+from dicomref.store import ManagedStore, Staged, fsync_folder, uid_token
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,7 +57,8 @@ BACKLOG_BYTES = 128 << 20
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """One object that arrived: where it was written and whether that is the store."""
+    """One object that arrived: where it was written and whether that is the store;
+    ``summary``: the object read back by the flushing thread (None: not read yet)."""
 
     key: InstanceKey
     sop_class: str
@@ -59,6 +66,7 @@ class Arrival:
     path: Path
     size: int
     kept: bool
+    summary: ObjectSummary | None = None
 
 
 def _text(dataset: Dataset, keyword: str) -> str:
@@ -71,8 +79,9 @@ def _text(dataset: Dataset, keyword: str) -> str:
 class Batch:
     """The storage callback of one retrieve (called from the receiving thread).
 
-    ``keep``: SOP Instance UIDs written straight to ``store``; others go to ``holding``.
-    ``on_arrival`` is told the size of each object written.
+    ``keep``: SOP Instance UIDs written straight to ``store``; others go to ``holding``,
+    or with ``drop`` nowhere (:attr:`dropped` counts them).  ``on_arrival`` is told the
+    size of each object written.
     """
 
     def __init__(
@@ -81,17 +90,27 @@ class Batch:
         holding: Path,
         keep: frozenset[str],
         on_arrival: Callable[[int], None] | None = None,
+        *,
+        drop: bool = False,
     ) -> None:
         self.store = store
         self.holding = holding
         self.keep = keep
+        self.drop = drop
         self._on_arrival = on_arrival
         self._lock = threading.Lock()
         self._arrivals: list[Arrival] = []
+        self._dropped: list[tuple[InstanceKey, int]] = []
         self._mismatches: list[Mismatch] = []
         self._folders: set[Path] = set()
         self._flusher: ThreadPoolExecutor | None = None
-        self._pending: list[tuple[Arrival, Future[Stored]]] = []
+        self._pending: list[tuple[Arrival, Future[ObjectSummary | None]]] = []
+
+    @property
+    def dropped(self) -> tuple[tuple[InstanceKey, int], ...]:
+        """The objects not wanted that were dropped unwritten (``drop``), with their sizes."""
+        with self._lock:
+            return tuple(self._dropped)
 
     @property
     def arrivals(self) -> tuple[Arrival, ...]:
@@ -129,21 +148,30 @@ class Batch:
             pending, self._pending = self._pending, []
             flusher, self._flusher = self._flusher, None
         failed: set[int] = set()
+        read: dict[int, ObjectSummary] = {}
         for arrival, future in pending:
             error = future.exception()
             if error is not None:
                 LOGGER.error("could not store SOP Instance %s: %s", arrival.key.sop, error)
                 failed.add(id(arrival))
+                continue
+            summary = future.result()
+            if summary is not None:
+                read[id(arrival)] = summary
         if flusher is not None:
             flusher.shutdown(wait=True)
-        if failed:
+        if failed or read:
             with self._lock:
-                self._arrivals = [a for a in self._arrivals if id(a) not in failed]
+                self._arrivals = [
+                    dataclasses.replace(a, summary=read[id(a)]) if id(a) in read else a
+                    for a in self._arrivals
+                    if id(a) not in failed
+                ]
 
     def count(self) -> int:
-        """How many objects arrived so far (flushed or not)."""
+        """How many objects arrived so far (flushed or not, dropped included)."""
         with self._lock:
-            return len(self._arrivals)
+            return len(self._arrivals) + len(self._dropped)
 
     def __call__(self, dataset: Dataset) -> None:
         self.store_file(dataset, encode(dataset))
@@ -161,6 +189,11 @@ class Batch:
             path = self.store.path_for(key, modality)
             self._flush(Arrival(key, sop_class, modality, path, len(data), True), data)
             self._log(key.sop, len(data))
+            return
+        if self.drop:
+            with self._lock:
+                self._dropped.append((key, len(data)))
+            LOGGER.debug("dropped SOP Instance %s (not wanted, %d bytes)", key.sop, len(data))
             return
         else:
             self.holding.mkdir(parents=True, exist_ok=True)
@@ -192,10 +225,15 @@ class Batch:
         if oldest:
             wait(oldest)
 
-    def _write(self, arrival: Arrival, data: bytes) -> Stored:
-        """In a flushing thread: the object in its place, durable (see ManagedStore.write)."""
+    def _write(self, arrival: Arrival, data: bytes) -> ObjectSummary | None:
+        """In a flushing thread: the object in its place, durable (see ManagedStore.write),
+        then read back (None when it cannot be: the caller reads it again and says why)."""
         staged = self.store.stage(arrival.key, data, arrival.modality)
-        return staged.commit() if isinstance(staged, Staged) else staged
+        stored = staged.commit() if isinstance(staged, Staged) else staged
+        try:
+            return read_object(stored.path)
+        except Exception:  # noqa: BLE001 - the caller reads it again and reports the error
+            return None
 
     def _log(self, uid: str, size: int) -> None:
         LOGGER.debug("received SOP Instance %s (%d bytes)", uid, size)

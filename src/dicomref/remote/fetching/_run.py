@@ -8,9 +8,10 @@ its references are followed from its local copy, so a rerun asks the server for
 nothing it already gave.
 
 What arrives is written by a :class:`Batch` (into the store when wanted, else into the
-holding folder), then read back (:func:`read_object`), indexed in the catalog (once per
-retrieve), and its references added to what is wanted; held-back arrivals that turn out
-to be wanted are moved into the store, the rest discarded and counted.
+holding folder, or nowhere for the rest of a series retrieved whole), then read back
+(:func:`read_object`, by the flushing thread for the store's), indexed in the catalog
+(once per retrieve), and its references added to what is wanted; held-back arrivals that
+turn out to be wanted are moved into the store, the rest discarded and counted.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from dicomref.model import InstanceKey, Kind, ObjectSummary, Reference
 from dicomref.remote.fetching._holdings import Holdings, holding_prefix
 from dicomref.remote.fetching._intake import Arrival, Batch
 from dicomref.remote.fetching._report import FetchedObject
-from dicomref.remote.planner._enums import Method
+from dicomref.remote.planner._enums import Level, Method
 from dicomref.remote.planner._match import Match
 from dicomref.remote.planner._modality import REFERENCE_SEQUENCES
 from dicomref.remote.planner._options import PlanOptions
@@ -287,7 +288,7 @@ class FetchRun:
         With ``accept`` every arrival is read before it is kept (candidates); with
         ``hold`` the arrivals nobody claimed are appended there instead of discarded.
         """
-        batch = self._batch(step, accept)
+        batch = self._batch(step, accept, held=hold is not None)
         began = time.perf_counter()
         try:
             answer = self.executor.retrieve(step, batch, batch.count)
@@ -297,14 +298,19 @@ class FetchRun:
         seconds = time.perf_counter() - began
         return self._retrieved(step, batch, answer, None, seconds, accept, hold)
 
-    def _batch(self, step: Retrieve, accept: Accept | None = None) -> Batch:
+    def _batch(self, step: Retrieve, accept: Accept | None = None, *, held: bool = False) -> Batch:
         """Where the objects ``step`` brings go: the wanted ones not yet here straight into
-        the store (none with ``accept``: each is read first), the others held back."""
+        the store (none with ``accept``: each is read first), the others held back; or,
+        for a series retrieved whole for some of its objects (no ``accept``, nothing
+        ``held`` for the caller), the others dropped unwritten: they would be discarded
+        unread (one wanted only through an object of the same retrieve is then asked
+        again, in one more request)."""
         done = self.state.held | self.state.retrieved
         keep = frozenset(u for u in self.state.wanted if u not in done)
         if accept is not None:
             keep = frozenset()
-        return Batch(self.store, self.holding, keep, self.executor.arrived)
+        drop = accept is None and not held and step.level is Level.SERIES
+        return Batch(self.store, self.holding, keep, self.executor.arrived, drop=drop)
 
     def _retrieved(
         self,
@@ -332,13 +338,17 @@ class FetchRun:
         batch.sync()
         self._mismatches(batch)
         arrivals = batch.arrivals
+        dropped = batch.dropped
+        self.discarded += len(dropped)
+        self.discarded_bytes += sum(size for _, size in dropped)
         self.state = self.state.with_cost(
             seconds + time.perf_counter() - began,
             retrieve=True,
-            objects=len(arrivals),
-            size=sum(a.size for a in arrivals),
+            objects=len(arrivals) + len(dropped),
+            size=sum(a.size for a in arrivals) + sum(size for _, size in dropped),
+            singles=step.level is Level.IMAGE and not self.state.words.list_retrieve,
         )
-        keys = self.settle(arrivals, accept, hold)
+        keys = self.settle(arrivals, accept, hold) + [key for key, _ in dropped]
         self.refused += answer.refused
         reason = answer.reason
         if answer.failures:
@@ -468,7 +478,7 @@ class FetchRun:
 
     def _keep(self, arrival: Arrival) -> ObjectSummary | None:
         uid = arrival.key.sop
-        summary = _read(arrival.path)
+        summary = arrival.summary if arrival.summary is not None else _read(arrival.path)
         if summary is None:
             arrival.path.unlink(missing_ok=True)
             return None

@@ -267,8 +267,9 @@ def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOpti
     """Why ``fetch``'s series is retrieved whole instead of ``uids`` at IMAGE level, or None.
 
     Whole when every instance is wanted and IMAGE level would take several requests (the
-    same bytes in one), or, with single objects only (no lists), when the costs seen on
-    the server make the series faster than the singles (:func:`_costs_of`).
+    same bytes in one), or, with single objects only (no lists, or a protocol whose
+    retrieve of listed instances is one request per instance: WADO-RS), when the costs
+    seen on the server make the series faster than the singles (:func:`_costs_of`).
     """
     mode = fetch.mode
     if not fetch.series or mode.level is not Level.IMAGE or mode.without_parents:
@@ -291,7 +292,8 @@ def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOpti
             f"{where} whole: all {size} of its objects are wanted, one request instead "
             f"of {requests}"
         )
-    if mode.listed or wanted < 2 or size < wanted or not options.series_when_cheaper:
+    one_request = mode.listed and state.words.list_retrieve
+    if one_request or wanted < 2 or size < wanted or not options.series_when_cheaper:
         return None
     limit = options.series_fallback_limit
     if limit is not None and size > limit:
@@ -371,8 +373,8 @@ def _per_instance_why(words: Words, where: str, count: int) -> str:
     if count < 2:
         return ""
     return (
-        f"{words.get} of {count} instances from {where}: one request per instance, or the "
-        "series in one where most of it is wanted"
+        f"{words.get} of {count} instances from {where}: one request per instance (the "
+        "series in one where the costs seen make that faster)"
     )
 
 

@@ -4,7 +4,9 @@ The planner weighs single objects against their whole series with these (UID lis
 no weighing: one request, only the wanted bytes).  The model, per retrieve:
 
 - ``n`` single-object retrieves cost ``n`` x :attr:`Costs.latency` (the seconds one
-  single-object retrieve took: round trips, the server's work, the object itself);
+  single-object retrieve took: round trips, the server's work, the object itself; on
+  DICOMweb, where the single GETs of a retrieve run a few at a time, what each took
+  then);
 - a retrieve of ``N`` objects costs one latency plus ``N`` x :attr:`Costs.per_object`,
   what each object took once a retrieve of many flowed.  That is measured as such (a
   server such as pynetdicom's qrscp spends ~50 ms per sub-operation, whatever the size),
@@ -13,8 +15,14 @@ no weighing: one request, only the wanted bytes).  The model, per retrieve:
 A fetch starts from what the node's capability cache holds (``request_seconds``,
 ``object_seconds``, ``bytes_per_second``: from the probe and from earlier fetches), and
 observes every request it sends (:meth:`Costs.observed`): a retrieve that brought one
-object is a latency sample (a C-FIND stands in until one is seen); one that brought
-:data:`BULK_OBJECTS` or more is a per-object and a throughput sample.  Estimates are
+object is a latency sample (a C-FIND stands in until one is seen), and so is each object
+of a retrieve sent as single GETs; one that brought :data:`BULK_OBJECTS` or more in one
+request is a per-object and a throughput sample.
+
+Stored bulk figures are set aside when this fetch's single-object retrieves move bytes
+more than :data:`SUSPECT_RATE` times slower than the stored rate: the link is not what it
+was when they were measured (a probe on the LAN, a fetch over a VPN), and the assumption
+stands in until a bulk retrieve of this fetch measures it again.  Estimates are
 medians of the newest :data:`SAMPLES` samples, a stored value when this fetch has none,
 else a stated assumption.  Every estimate says where it comes from, for the log line
 that explains a choice.
@@ -38,6 +46,9 @@ ASSUMED_RATE = 12.5e6
 """Bytes per second before any bulk retrieve was timed: a 100 Mbit/s link."""
 ASSUMED_OBJECT_BYTES = 500_000
 """Bytes per object before any arrived (a 512 x 512 CT slice)."""
+SUSPECT_RATE = 40
+"""Single-object retrieves this many times slower (in bytes per second) than the stored
+bulk rate make the stored bulk figures suspect (see the module's docstring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ class Costs:
     find_seconds: tuple[float, ...] = ()
     per_object_seconds: tuple[float, ...] = ()
     rates: tuple[float, ...] = ()
+    single_rates: tuple[float, ...] = ()
     objects: int = 0
     bytes: int = 0
 
@@ -82,7 +94,15 @@ class Costs:
     @property
     def throughput(self) -> Estimate:
         """Bytes per second while a retrieve of many objects flows."""
-        return _pick(self.rates, self.stored_rate, (), ASSUMED_RATE)
+        stored = None if self.stored_suspect else self.stored_rate
+        return _pick(self.rates, stored, (), ASSUMED_RATE)
+
+    @property
+    def stored_suspect(self) -> bool:
+        """Whether this fetch's single-object retrieves contradict the stored bulk rate."""
+        if not self.single_rates or not self.stored_rate:
+            return False
+        return statistics.median(self.single_rates) * SUSPECT_RATE < self.stored_rate
 
     @property
     def object_bytes(self) -> Estimate:
@@ -94,8 +114,9 @@ class Costs:
     @property
     def per_object(self) -> Estimate:
         """Seconds each object adds to a retrieve of many."""
-        if self.per_object_seconds or self.stored_per_object is not None:
-            return _pick(self.per_object_seconds, self.stored_per_object, (), 0.0)
+        stored = None if self.stored_suspect else self.stored_per_object
+        if self.per_object_seconds or stored is not None:
+            return _pick(self.per_object_seconds, stored, (), 0.0)
         return Estimate(self.object_bytes.value / self.throughput.value, "derived")
 
     def singles_seconds(self, count: int) -> float:
@@ -114,21 +135,38 @@ class Costs:
         if each.source == "derived":
             rate = self.throughput
             text += f" from {rate.value / 1e6:.0f} MB/s {rate.source}"
+        if self.stored_suspect:
+            seen = statistics.median(self.single_rates)
+            text += (
+                f"; single objects came at {seen / 1e6:.1f} MB/s, far below the stored "
+                f"{(self.stored_rate or 0) / 1e6:.0f} MB/s: the stored bulk figures are set aside"
+            )
         return text
 
     # -- observing --------------------------------------------------------------------------
 
-    def observed(self, seconds: float, *, retrieve: bool, objects: int = 0, size: int = 0) -> Costs:
+    def observed(
+        self,
+        seconds: float,
+        *,
+        retrieve: bool,
+        objects: int = 0,
+        size: int = 0,
+        singles: bool = False,
+    ) -> Costs:
         """These costs with one more request: ``seconds`` it took, ``objects`` and
-        ``size`` (bytes) it moved."""
+        ``size`` (bytes) it moved; ``singles``: a retrieve sent as one request per object
+        (WADO-RS), whatever their number."""
         if seconds <= 0:
             return self
         moved = dataclasses.replace(self, objects=self.objects + objects, bytes=self.bytes + size)
         if not retrieve:
             return dataclasses.replace(moved, find_seconds=_newest(self.find_seconds, seconds))
-        if objects == 1:
+        if objects == 1 or (singles and objects > 1):
             return dataclasses.replace(
-                moved, retrieve_seconds=_newest(self.retrieve_seconds, seconds)
+                moved,
+                retrieve_seconds=_newest(self.retrieve_seconds, seconds / objects),
+                single_rates=_newest(self.single_rates, size / seconds),
             )
         if objects < BULK_OBJECTS:
             return moved

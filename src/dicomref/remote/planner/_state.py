@@ -131,10 +131,19 @@ class State:
         return dataclasses.replace(self, held=self.held | frozenset(uids))
 
     def with_cost(
-        self, seconds: float, *, retrieve: bool, objects: int = 0, size: int = 0
+        self,
+        seconds: float,
+        *,
+        retrieve: bool,
+        objects: int = 0,
+        size: int = 0,
+        singles: bool = False,
     ) -> State:
-        """One request took ``seconds`` and moved ``objects`` (``size`` bytes)."""
-        costs = self.costs.observed(seconds, retrieve=retrieve, objects=objects, size=size)
+        """One request took ``seconds`` and moved ``objects`` (``size`` bytes); ``singles``:
+        a retrieve sent as one request per object (see :meth:`Costs.observed`)."""
+        costs = self.costs.observed(
+            seconds, retrieve=retrieve, objects=objects, size=size, singles=singles
+        )
         return dataclasses.replace(self, costs=costs)
 
     def with_found(self, find: Find, matches: Iterable[Match]) -> State:

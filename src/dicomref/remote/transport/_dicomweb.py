@@ -10,10 +10,10 @@ connections (at most ``node.parallel``) and its own GETs run in parallel.
   an exact filter sent (a server that ignored it) are dropped and counted; an answer the
   server cut (``Warning: 299``) is read on, page by page (``offset``).
 - :meth:`retrieve` brings a step's objects: at IMAGE level one GET per wanted instance,
-  ``node.parallel`` in flight at once, or the whole series in one GET when at least
-  :data:`WHOLE_SERIES_SHARE` of it is wanted and its size is known; at SERIES level the
-  series.  Each asks ``multipart/related; type="application/dicom"; transfer-syntax=*``
-  (the objects as stored) and, if the server refuses that (406, or 500 as Orthanc does),
+  ``node.parallel`` in flight at once; at SERIES level the series in one GET (the planner
+  weighs one against the other with the costs seen on the server).  Each asks
+  ``multipart/related; type="application/dicom"; transfer-syntax=*`` (the objects as
+  stored) and, if the server refuses that (406, or 500 as Orthanc does),
   the default syntax from then on.  Every part is checked against what was asked
   (:mod:`._wado`): the unasked are refused and counted.
 - :meth:`metadata` is an instance's DICOM JSON, raw (for
@@ -63,10 +63,6 @@ LOGGER = logging.getLogger(__name__)
 
 QIDO: Final = "QIDO-RS"
 WADO: Final = "WADO-RS"
-WHOLE_SERIES_SHARE: Final = 0.8
-"""At IMAGE level, retrieve the whole series (one GET, the rest refused) when at least
-this share of it is wanted and its size is known: the extra bytes are then at most a
-quarter of what is needed, and one request replaces many."""
 MAX_PAGES: Final = 100
 """Pages of one QIDO answer read at most (a server cuts its answers, e.g. at 200 rows)."""
 _SYNTAX_REFUSED: Final = frozenset({406, 415, 500, 501})
@@ -107,7 +103,6 @@ class DicomwebTransport:
         self.filtered_rows = 0
         """QIDO rows dropped because they did not match a filter sent."""
         self._locations: dict[str, Location] = {}
-        self._series_sizes: dict[str, int] = {}
 
     # -- the Transport protocol -------------------------------------------------------------
 
@@ -242,6 +237,27 @@ class DicomwebTransport:
         with self._get(WADO, path, (), DICOM_JSON) as response:
             return response.read()
 
+    def part_times(self, study: str, series: str, parts: int) -> list[tuple[float, int]]:
+        """A GET of the whole series read for its first ``parts`` objects only (the
+        connection is then dropped): when each arrived (seconds since the request was
+        sent) and its bytes.  The probe times a retrieve of many objects with it, without
+        moving all of a large series."""
+        accept = multipart_accept(transfer_syntax=None if self.any_syntax is False else "*")
+        path = _paths.series(study, series)
+        times: list[tuple[float, int]] = []
+        began = time.perf_counter()
+        with self._get(WADO, path, (), accept) as response:
+            _, params = parse_content_type(response.headers.get("content-type", ""))
+            try:
+                stream = iter_parts(_body(response), boundary_of(params), max_part=self.max_part)
+                for part in stream:
+                    times.append((time.perf_counter() - began, len(part.body)))
+                    if len(times) >= parts:
+                        break
+            except (MultipartError, ValueError) as exc:
+                raise AssociationError(self.node, f"{WADO} {path}: {exc}") from exc
+        return times
+
     def raw(
         self, path: str, params: tuple[tuple[str, str], ...] = (), accept: str = DICOM_JSON
     ) -> tuple[int, bytes]:
@@ -262,15 +278,11 @@ class DicomwebTransport:
         groups: dict[Location, list[str]] = {}
         for sop, where in located.items():
             groups.setdefault(where, []).append(sop)
-        gets: list[_Get] = []
-        for where, sops in groups.items():
-            size = self._series_sizes.get(where.series)
-            if size is not None and size > 1 and len(sops) >= WHOLE_SERIES_SHARE * size:
-                LOGGER.debug("%s: %d of %d wanted: whole series", self.node, len(sops), size)
-                gets.append(_Get(_paths.series(where.study, where.series), tuple(sops)))
-            else:
-                gets += [_Get(_paths.instance(where.study, where.series, s), (s,)) for s in sops]
-        return gets
+        return [
+            _Get(_paths.instance(where.study, where.series, sop), (sop,))
+            for where, sops in groups.items()
+            for sop in sops
+        ]
 
     def _series_get(self, step: Retrieve) -> list[_Get]:
         if step.series is None:
@@ -424,9 +436,6 @@ class DicomwebTransport:
                 sop = _json.first(row, "SOPInstanceUID")
                 if study and series and sop:
                     self._locations[sop] = Location(study, series)
-                size = _json.first(row, "NumberOfSeriesRelatedInstances")
-                if series and size and size.isdigit() and not sop:
-                    self._series_sizes[series] = int(size)
 
     # -- HTTP --------------------------------------------------------------------------------
 
