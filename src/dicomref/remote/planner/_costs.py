@@ -46,7 +46,7 @@ ASSUMED_RATE = 12.5e6
 """Bytes per second before any bulk retrieve was timed: a 100 Mbit/s link."""
 ASSUMED_OBJECT_BYTES = 500_000
 """Bytes per object before any arrived (a 512 x 512 CT slice)."""
-SUSPECT_RATE = 40
+SUSPECT_RATE = 64
 """Single-object retrieves this many times slower (in bytes per second) than the stored
 bulk rate make the stored bulk figures suspect (see the module's docstring)."""
 
