@@ -4,7 +4,7 @@ build, frozen, with which a new SQLite catalog is created in one go.
 Run it after adding a migration step (``tests/test_catalog_baseline.py`` fails until the
 baseline and the steps agree again):
 
-    .venv/bin/python scripts/catalog_baseline.py
+    .venv/bin/python scripts/catalog_baseline.py && .venv/bin/ruff format src/dicomref/catalog
 """
 
 from __future__ import annotations
@@ -16,21 +16,13 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
+from dicomref.catalog import _baseline
 from dicomref.catalog._migrations import LATEST, migrate
 
 TARGET = Path(__file__).resolve().parent.parent / "src" / "dicomref" / "catalog" / "_baseline.py"
 WIDTH = 88
 
-HEAD = '''"""A new SQLite catalog in one go: the schema the migration steps build, frozen.
-
-Creating a catalog step by step costs ~20 ms of SQLAlchemy DDL and inspection, paid by
-the first command on every new catalog (a cold fetch included).  A new SQLite catalog is
-instead created by running :data:`STATEMENTS`, the ``sqlite_master`` text of a catalog the
-steps brought to :data:`VERSION` (a few ms); the steps after :data:`VERSION`, if any, are
-then applied as usual.  ``tests/test_catalog_baseline.py`` builds a catalog both ways and
-checks that they match statement for statement.  Written by
-``scripts/catalog_baseline.py``: run it again after adding a step.  PostgreSQL catalogs
-are created step by step.
+HEAD = '''"""{doc}
 """
 
 from __future__ import annotations
@@ -95,7 +87,8 @@ def render(statements: list[str]) -> str:
         body.append("    (\n")
         body += [f"        {piece!r}\n" for piece in pieces]
         body.append("    ),\n")
-    return HEAD.format(version=LATEST, statements="".join(body))
+    doc = (_baseline.__doc__ or "").strip()  # kept as it is written there
+    return HEAD.format(doc=doc, version=LATEST, statements="".join(body))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ then runs inside the migration's transaction, and writers take the lock up front
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,12 +51,30 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before WAL: only a new file takes it
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _journal_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     finally:
         cursor.close()
+
+
+def _journal_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
+
+    Turning a new file to WAL needs it to itself, and SQLite answers "database is locked"
+    at once, without waiting ``busy_timeout``, when another connection is creating the
+    same new catalog (measured: ~1 in 10 of four threads opening one new catalog at once).
+    Retried every 10 ms within the busy timeout; a file already in WAL answers at once."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _on_sqlite_begin(conn: Connection) -> None:

@@ -241,7 +241,7 @@ class FetchRun:
         """Record the answer to ``step``: its rows, or the refusal ``error``."""
         if error is not None and not isinstance(error, StatusError):
             raise error
-        self.state = self.state.with_cost(seconds, retrieve=False)
+        self.state = self.state.with_costs(self.state.costs.observed(seconds, retrieve=False))
         if error is not None:
             self.state = self.state.with_find_failed(step, reason_of(error))
             return []
@@ -341,13 +341,14 @@ class FetchRun:
         dropped = batch.dropped
         self.discarded += len(dropped)
         self.discarded_bytes += sum(size for _, size in dropped)
-        self.state = self.state.with_cost(
+        costs = self.state.costs.observed(
             seconds + time.perf_counter() - began,
             retrieve=True,
             objects=len(arrivals) + len(dropped),
             size=sum(a.size for a in arrivals) + sum(size for _, size in dropped),
             singles=step.level is Level.IMAGE and not self.state.words.list_retrieve,
         )
+        self.state = self.state.with_costs(costs)
         keys = self.settle(arrivals, accept, hold) + [key for key, _ in dropped]
         self.refused += answer.refused
         reason = answer.reason

@@ -130,20 +130,8 @@ class State:
         """These UIDs are in the local catalog or cache: nothing to fetch for them."""
         return dataclasses.replace(self, held=self.held | frozenset(uids))
 
-    def with_cost(
-        self,
-        seconds: float,
-        *,
-        retrieve: bool,
-        objects: int = 0,
-        size: int = 0,
-        singles: bool = False,
-    ) -> State:
-        """One request took ``seconds`` and moved ``objects`` (``size`` bytes); ``singles``:
-        a retrieve sent as one request per object (see :meth:`Costs.observed`)."""
-        costs = self.costs.observed(
-            seconds, retrieve=retrieve, objects=objects, size=size, singles=singles
-        )
+    def with_costs(self, costs: Costs) -> State:
+        """The costs seen so far, with one more request (:meth:`Costs.observed`)."""
         return dataclasses.replace(self, costs=costs)
 
     def with_found(self, find: Find, matches: Iterable[Match]) -> State:
