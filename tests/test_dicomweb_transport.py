@@ -13,6 +13,7 @@ from dicomref._dicomweb._node import Credentials, WebNode
 from dicomref.errors import AssociationError
 from dicomref.remote.planner._enums import Level, Method, Root
 from dicomref.remote.planner._steps import Retrieve
+from dicomref.remote.planner._trial import TRIAL_PARTS, Trial
 from dicomref.remote.transport._dicomweb import DicomwebTransport
 from dicomref.remote.transport._open import open_transport
 from dicomref.sample import Sample, generate_sample
@@ -128,6 +129,63 @@ def test_instance_level_is_one_get_per_instance_however_much_of_the_series_is_wa
     assert set(kept.files) == set(wanted)
     assert answer.refused == 0 and answer.completed == len(wanted)
     assert transport.requests["WADO-RS"] == len(wanted)
+
+
+def _on_trial(sample: Sample, trial: Trial) -> Retrieve:
+    ct = sample.ct
+    wanted = tuple(s.sop_instance for s in ct[: trial.wanted])
+    return Retrieve(
+        Method.GET, Level.SERIES, ct[0].study, ct[0].series, wanted, len(ct), "test", trial=trial
+    )
+
+
+def test_a_series_on_trial_is_dropped_when_single_gets_would_be_faster(
+    transport: DicomwebTransport, sample: Sample
+) -> None:
+    # no fixed cost seen for a single GET, and a series said to hold 1,000 objects: the
+    # 7 wanted as single GETs beat the rest of it, whatever the order the parts come in
+    size = len(sample.ct)
+    step = _on_trial(sample, Trial(wanted=size - 1, size=1000, singles=()))
+    kept = Kept()
+    answer = transport.retrieve(step, kept, None)
+    assert answer.given_up is not None and answer.given_up.startswith(
+        f"given up after {TRIAL_PARTS} of 1000 objects"
+    )
+    assert len(kept.files) == TRIAL_PARTS  # what arrived before the verdict is handed on
+    assert transport.requests["WADO-RS"] == 1
+    # the connection dropped mid-answer is not reused: the next request still works
+    again = Kept()
+    transport.retrieve(image([sample.ct[-1].sop_instance], *_where(sample)), again, None)
+    assert set(again.files) == {sample.ct[-1].sop_instance}
+
+
+def test_a_series_on_trial_goes_on_while_single_gets_would_be_dearer(
+    transport: DicomwebTransport, sample: Sample
+) -> None:
+    # a single GET seen to cost 10 s, most of it fixed: the series in one GET wins
+    size = len(sample.ct)
+    step = _on_trial(sample, Trial(wanted=size - 1, size=size, singles=((10.0, 1000),)))
+    kept = Kept()
+    answer = transport.retrieve(step, kept, None)
+    assert set(step.sop_uids) <= set(kept.files)
+    assert answer.given_up is None or answer.given_up.startswith("every wanted object arrived")
+
+
+def test_a_series_on_trial_is_not_read_past_its_last_wanted_object(
+    transport: DicomwebTransport, sample: Sample
+) -> None:
+    size = len(sample.ct)
+    step = _on_trial(sample, Trial(wanted=1, size=size, singles=((10.0, 1000),)))
+    kept = Kept()
+    answer = transport.retrieve(step, kept, None)
+    assert set(step.sop_uids) <= set(kept.files)
+    if len(kept.files) < size:  # unless the server sent the wanted one last
+        assert answer.given_up is not None
+        assert answer.given_up.startswith("every wanted object arrived after")
+
+
+def _where(sample: Sample) -> tuple[str, str]:
+    return sample.ct[0].study, sample.ct[0].series
 
 
 def test_part_times_reads_the_first_objects_of_a_series_get(

@@ -357,7 +357,12 @@ class FetchRun:
             failed = f"{len(answer.failures)} could not be kept (first: {uid}: {why})"
             reason = f"{reason}; {failed}" if reason else failed
         self.state = self.state.with_retrieved(
-            step, keys, completed=answer.completed, reason=reason, unsupported=answer.unsupported
+            step,
+            keys,
+            completed=answer.completed,
+            reason=reason or answer.given_up,
+            unsupported=answer.unsupported,
+            given_up=answer.given_up is not None,
         )
         return keys
 

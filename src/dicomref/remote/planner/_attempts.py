@@ -48,10 +48,13 @@ class Attempt:
 
     ``series`` is the series it was asked from (``None`` when sent without parents);
     ``note`` says what happened, for the report; ``arrived`` is how many objects that
-    retrieve did bring (others than this one).
+    retrieve did bring (others than this one); ``given_up``: a series on trial dropped
+    before this object came (it may be there still: the series is not tried again, but
+    the object is not searched for as if it had not come).
     """
 
     mode: Mode
     series: str | None
     note: str
     arrived: int = 0
+    given_up: bool = False

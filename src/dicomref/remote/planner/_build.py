@@ -28,6 +28,7 @@ from dicomref.remote.planner._steps import (
     Step,
     split_uids,
 )
+from dicomref.remote.planner._trial import TRIAL_MAX_SIZE, TRIAL_MIN_WANTED, Trial
 from dicomref.remote.planner._wanted import Wanted
 from dicomref.remote.planner._words import Words
 
@@ -226,7 +227,7 @@ def _retrieves_for(
     uids = [w.sop_uid for w in group]
     mode = fetch.mode
     where = f"series {fetch.series}" if fetch.series else "the server"
-    whole = _whole_series(state, fetch, uids, options)
+    whole, trial = _whole_series(state, fetch, uids, options) or (None, None)
     if mode.level is Level.SERIES or whole is not None:
         size = fetch.count
         if size is None:
@@ -243,6 +244,7 @@ def _retrieves_for(
             root=root,
             patient_id=patient_id,
             why=whole or _fallback_why(state, fetch, uids),
+            trial=trial,
         )
         return
     chunks = list(_chunks(state, uids, options, listed=mode.listed))
@@ -263,13 +265,17 @@ def _retrieves_for(
         reason = ""
 
 
-def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOptions) -> str | None:
-    """Why ``fetch``'s series is retrieved whole instead of ``uids`` at IMAGE level, or None.
+def _whole_series(
+    state: State, fetch: Fetch, uids: list[str], options: PlanOptions
+) -> tuple[str, Trial | None] | None:
+    """Why ``fetch``'s series is retrieved whole instead of ``uids`` at IMAGE level, and
+    its trial if it is on trial; None to retrieve ``uids``.
 
     Whole when every instance is wanted and IMAGE level would take several requests (the
     same bytes in one), or, with single objects only (no lists, or a protocol whose
     retrieve of listed instances is one request per instance: WADO-RS), when the costs
-    seen on the server make the series faster than the singles (:func:`_costs_of`).
+    seen on the server make the series faster than the singles (:func:`_costs_of`), or,
+    on WADO-RS with no retrieve of many objects ever timed, on trial (:mod:`._trial`).
     """
     mode = fetch.mode
     if not fetch.series or mode.level is not Level.IMAGE or mode.without_parents:
@@ -290,7 +296,8 @@ def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOpti
             return None
         return (
             f"{where} whole: all {size} of its objects are wanted, one request instead "
-            f"of {requests}"
+            f"of {requests}",
+            None,
         )
     one_request = mode.listed and state.words.list_retrieve
     if one_request or wanted < 2 or size < wanted or not options.series_when_cheaper:
@@ -299,12 +306,33 @@ def _whole_series(state: State, fetch: Fetch, uids: list[str], options: PlanOpti
     if limit is not None and size > limit:
         return None
     singles, whole = _costs_of(state, wanted, size)
-    if whole >= singles:
+    costs = state.costs
+    # WADO-RS: a series in one GET can be dropped mid-way, so a choice that rests on
+    # figures this fetch did not measure is made on trial (see ._trial)
+    trial = None
+    if not state.words.list_retrieve and not costs.bulk_measured:
+        trial = Trial(wanted, size, costs.singles_seen)
+    if whole < singles:
+        on_trial = "; on trial (figures not measured in this fetch)" if trial else ""
+        return (
+            f"{where} whole: {wanted} singles ~ {singles:.1f} s against {size} objects "
+            f"~ {whole:.1f} s ({costs.describe()}); the {size - wanted} others are "
+            f"discarded{on_trial}",
+            trial,
+        )
+    if (
+        trial is None
+        or costs.bulk_known
+        or not costs.singles_seen
+        or wanted < TRIAL_MIN_WANTED
+        or size > TRIAL_MAX_SIZE * wanted
+    ):
         return None
     return (
-        f"{where} whole: {wanted} singles ~ {singles:.1f} s against {size} objects "
-        f"~ {whole:.1f} s ({state.costs.describe()}); the {size - wanted} others are "
-        "discarded"
+        f"{where} whole, on trial: {wanted} of its {size} objects wanted and what each "
+        f"costs in one {state.words.get} never measured here; given up for single "
+        f"{state.words.get}s as soon as its first objects say those would be faster",
+        trial,
     )
 
 

@@ -72,6 +72,7 @@ class Costs:
     per_object_seconds: tuple[float, ...] = ()
     rates: tuple[float, ...] = ()
     single_rates: tuple[float, ...] = ()
+    singles_seen: tuple[tuple[float, int], ...] = ()
     objects: int = 0
     bytes: int = 0
 
@@ -103,6 +104,20 @@ class Costs:
         if not self.single_rates or not self.stored_rate:
             return False
         return statistics.median(self.single_rates) * SUSPECT_RATE < self.stored_rate
+
+    @property
+    def bulk_measured(self) -> bool:
+        """Whether this fetch timed a retrieve of many objects."""
+        return bool(self.per_object_seconds or self.rates)
+
+    @property
+    def bulk_known(self) -> bool:
+        """Whether a retrieve of many objects was ever timed here (this fetch, or stored
+        and not set aside): else its costs are only assumed."""
+        stored = not self.stored_suspect and (
+            self.stored_per_object is not None or self.stored_rate is not None
+        )
+        return self.bulk_measured or stored
 
     @property
     def object_bytes(self) -> Estimate:
@@ -167,6 +182,7 @@ class Costs:
                 moved,
                 retrieve_seconds=_newest(self.retrieve_seconds, seconds / objects),
                 single_rates=_newest(self.single_rates, size / seconds),
+                singles_seen=(*self.singles_seen, (seconds / objects, size // objects))[-SAMPLES:],
             )
         if objects < BULK_OBJECTS:
             return moved

@@ -70,10 +70,12 @@ def next_action(state: State, wanted: Wanted, options: PlanOptions) -> Action:
 def _hinted_fetch(state: State, wanted: Wanted, options: PlanOptions) -> Fetch | None:
     """With ``options.retrieve_hinted``: the object straight from its hinted series, or
     from the one series of its modality that the listing of its (first candidate) study
-    holds, once (an object that does not come is located next, as any other)."""
+    holds, once (an object that does not come is located next, as any other; one a series
+    on trial was dropped before is not: it was not waited for)."""
     if not options.retrieve_hinted:
         return None
-    if state.attempts.get(wanted.sop_uid) or not state.capabilities.image_level_usable:
+    attempts = state.attempts.get(wanted.sop_uid, ())
+    if any(not a.given_up for a in attempts) or not state.capabilities.image_level_usable:
         return None
     study, series = wanted.study, wanted.series
     if study is None or series is None:  # the first candidate study's one series, if listed

@@ -197,6 +197,7 @@ class State:
         completed: int | None = None,
         reason: str | None = None,
         unsupported: bool = False,
+        given_up: bool = False,
     ) -> State:
         """Record what arrived for ``retrieve`` (the objects, read from their headers).
 
@@ -208,6 +209,8 @@ class State:
         fetched whole to look inside it, count as not in that series.  ``unsupported``:
         the server said it does not offer the retrieve service at all (0x0122, or a refused
         presentation context): unless it has delivered before, it is not tried again.
+        ``given_up``: a series on trial dropped before its end: what did not arrive may be
+        there still (not counted as searched there), and the series' size is not learnt.
         """
         keys = tuple(arrived)
         got = {k.sop for k in keys}
@@ -227,7 +230,7 @@ class State:
             round_trips=self.round_trips + 1,
             objects_moved=self.objects_moved + len(keys),
         )
-        if retrieve.level is Level.SERIES and got:
+        if retrieve.level is Level.SERIES and got and not given_up:
             scope = Scope(ScopeKind.SERIES, study=retrieve.study, series=retrieve.series)
             elsewhere = [u for u in failed if _series_of(self, u) != retrieve.series]
             state = state._with_searched(elsewhere, scope)
@@ -236,7 +239,7 @@ class State:
             state = dataclasses.replace(state, series_sizes=sizes)
         attempts = dict(state.attempts)
         for uid in failed:
-            attempt = Attempt(mode, retrieve.series, note, len(got))
+            attempt = Attempt(mode, retrieve.series, note, len(got), given_up=given_up)
             attempts[uid] = (*attempts.get(uid, ()), attempt)
         state = dataclasses.replace(state, attempts=attempts)
         if got:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from dicomref.remote.planner._enums import Level, Method, ParentKeys, Root
+from dicomref.remote.planner._trial import Trial
 
 #: Separator of values in a multi-valued element (a UID list).
 LIST_SEPARATOR = "\\"
@@ -117,6 +118,8 @@ class Retrieve:
     ``study`` / ``series`` ``None`` means the key is left out (retrieve without parents).
     ``patient_id`` is sent only under the Patient Root model.  ``why``: the planner's
     reason for a list, single objects or the whole series (on the first step of a group).
+    ``trial``: a series retrieved whole on trial, to be given up when its first objects
+    say single retrieves of the wanted ones would be faster (:mod:`._trial`).
     """
 
     method: Method
@@ -129,6 +132,7 @@ class Retrieve:
     root: Root = Root.STUDY
     patient_id: str | None = None
     why: str = ""
+    trial: Trial | None = None
 
     @property
     def keep(self) -> frozenset[str]:

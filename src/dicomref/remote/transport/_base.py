@@ -54,7 +54,8 @@ class RetrieveAnswer:
     ``reason``: its failure or warning in words; ``refused``: objects it sent that were not
     asked for (refused or discarded here); ``failures``: objects that arrived but could not
     be kept, with why.  ``unsupported``: the server does not offer this way of retrieving
-    (a refused presentation context, status 0x0122, HTTP 405/501).
+    (a refused presentation context, status 0x0122, HTTP 405/501).  ``given_up``: why a
+    series retrieved on trial was dropped before its end (see :mod:`..planner._trial`).
     """
 
     completed: int | None
@@ -62,6 +63,7 @@ class RetrieveAnswer:
     refused: int
     failures: tuple[tuple[str, str], ...]
     unsupported: bool = False
+    given_up: str | None = None
 
 
 @runtime_checkable

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Set
+from collections.abc import Callable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -182,8 +182,11 @@ class DicomwebTransport:
             tally.failed.update(step.sop_uids)
             tally.reasons.update(dict.fromkeys(step.sop_uids, reason_of(exc)))
             return self._answer(tally, [exc])
+        judge = self._judge(step, tally) if step.trial is not None else None
         for get, outcome in in_parallel(
-            gets, lambda get: self._wado(get.path, receiver, wanted, tally), self.web.parallel
+            gets,
+            lambda get: self._wado(get.path, receiver, wanted, tally, judge),
+            self.web.parallel,
         ):
             if isinstance(outcome, HttpStatusError):
                 for sop in get.wanted:
@@ -320,11 +323,39 @@ class DicomwebTransport:
                 return study
         raise HttpStatusError(self.node, QIDO, 404, "/series", f"no series {series}")
 
-    def _wado(self, path: str, receiver: Receiver, expected: Set[str] | None, tally: Tally) -> int:
-        """One WADO-RS GET of ``path``, its parts read as they stream in."""
+    def _judge(self, step: Retrieve, tally: Tally) -> Callable[[str, int], bool]:
+        """After each object of a series on trial: whether to go on (the verdict of
+        ``step.trial``, its reason kept in ``tally.given_up``)."""
+        trial = step.trial
+        wanted = frozenset(step.sop_uids)
+        parts: list[tuple[float, int]] = []
+        seen = 0
+        began = time.perf_counter()
+
+        def go_on(sop: str, size: int) -> bool:
+            nonlocal seen
+            parts.append((time.perf_counter() - began, size))
+            seen += sop in wanted
+            reason = None if trial is None else trial.verdict(parts, seen, self.web.parallel)
+            if reason is not None:
+                tally.given_up = reason
+            return reason is None
+
+        return go_on
+
+    def _wado(
+        self,
+        path: str,
+        receiver: Receiver,
+        expected: Set[str] | None,
+        tally: Tally,
+        go_on: Callable[[str, int], bool] | None = None,
+    ) -> int:
+        """One WADO-RS GET of ``path``, its parts read as they stream in (until ``go_on``
+        says to stop)."""
         refused = self.any_syntax is False
         try:
-            return self._read(path, refused, receiver, expected, tally)
+            return self._read(path, refused, receiver, expected, tally, go_on)
         except HttpStatusError as exc:
             if refused or exc.status not in _SYNTAX_REFUSED:
                 raise
@@ -334,7 +365,7 @@ class DicomwebTransport:
                 path,
                 exc.status,
             )
-            count = self._read(path, True, receiver, expected, tally)
+            count = self._read(path, True, receiver, expected, tally, go_on)
             self.any_syntax = False
             return count
 
@@ -345,6 +376,7 @@ class DicomwebTransport:
         receiver: Receiver,
         expected: Set[str] | None,
         tally: Tally,
+        go_on: Callable[[str, int], bool] | None = None,
     ) -> int:
         accept = multipart_accept(transfer_syntax=None if default_syntax else "*")
         with self._get(WADO, path, (), accept) as response:
@@ -357,7 +389,7 @@ class DicomwebTransport:
             try:
                 boundary = boundary_of(params)
                 parts = iter_parts(_body(response), boundary, max_part=self.max_part)
-                count = read_answer(parts, receiver, expected, tally, label=path)
+                count = read_answer(parts, receiver, expected, tally, label=path, go_on=go_on)
             except MultipartError as exc:
                 raise AssociationError(self.node, f"{WADO} {path}: {exc}") from exc
             except ValueError as exc:
@@ -387,6 +419,7 @@ class DicomwebTransport:
             refused=len(tally.unexpected),
             failures=tuple(sorted(tally.failures.items())),
             unsupported=unsupported and not tally.received,
+            given_up=tally.given_up,
         )
 
     # -- QIDO --------------------------------------------------------------------------------

@@ -206,6 +206,8 @@ class Executor:
             outcome += f", {answer.refused} refused (not asked for)"
         if answer.reason:
             outcome += f"; {answer.reason}"
+        if answer.given_up:
+            outcome += f"; {answer.given_up}"
         self._end(outcome)
         return answer
 

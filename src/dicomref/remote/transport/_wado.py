@@ -39,6 +39,7 @@ class Tally:
     failed: set[str] = field(default_factory=set)
     reasons: dict[str, str] = field(default_factory=dict)
     bytes: int = 0
+    given_up: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -49,38 +50,56 @@ def read_answer(
     tally: Tally,
     *,
     label: str,
+    go_on: Callable[[str, int], bool] | None = None,
 ) -> int:
     """Hand each DICOM part of ``parts`` to ``receiver`` (only those in ``expected``, when
-    given); how many parts there were.  ``label`` names the request in failures."""
+    given); how many parts were read.  ``label`` names the request in failures.
+    ``go_on(sop, size)`` is asked after each part (its SOP Instance UID, "" if unread):
+    False stops the reading there, before the next part is waited for."""
     count = 0
     for part in parts:
         count += 1
-        media = part.content_type.split(";", 1)[0].strip().lower()
-        if media and media != DICOM:
-            with tally.lock:
-                tally.failures[f"{label} part {count}"] = f"a part of type {media}, not DICOM"
-            continue
-        try:
-            head = header(part.body)
-        except ValueError as exc:
-            with tally.lock:
-                tally.failures[f"{label} part {count}"] = str(exc)
-            continue
-        sop = str(head.get("SOPInstanceUID", "") or "")
-        if expected is not None and sop not in expected:
-            with tally.lock:
-                tally.unexpected.add(sop or f"{label} part {count}")
-            continue
-        try:
-            receiver.store_file(head, part.body)
-        except Exception as exc:  # noqa: BLE001 - one object that cannot be kept is reported, not fatal
-            with tally.lock:
-                tally.failures[sop] = f"{type(exc).__name__}: {exc}"
-            continue
-        with tally.lock:
-            tally.received.add(sop)
-            tally.bytes += len(part.body)
+        sop = _hand_on(part, count, receiver, expected, tally, label)
+        if go_on is not None and not go_on(sop, len(part.body)):
+            break
     return count
+
+
+def _hand_on(
+    part: Part,
+    count: int,
+    receiver: Receiver,
+    expected: Set[str] | None,
+    tally: Tally,
+    label: str,
+) -> str:
+    """One part checked and handed to ``receiver``; its SOP Instance UID ("" if unread)."""
+    media = part.content_type.split(";", 1)[0].strip().lower()
+    if media and media != DICOM:
+        with tally.lock:
+            tally.failures[f"{label} part {count}"] = f"a part of type {media}, not DICOM"
+        return ""
+    try:
+        head = header(part.body)
+    except ValueError as exc:
+        with tally.lock:
+            tally.failures[f"{label} part {count}"] = str(exc)
+        return ""
+    sop = str(head.get("SOPInstanceUID", "") or "")
+    if expected is not None and sop not in expected:
+        with tally.lock:
+            tally.unexpected.add(sop or f"{label} part {count}")
+        return sop
+    try:
+        receiver.store_file(head, part.body)
+    except Exception as exc:  # noqa: BLE001 - one object that cannot be kept is reported, not fatal
+        with tally.lock:
+            tally.failures[sop] = f"{type(exc).__name__}: {exc}"
+        return sop
+    with tally.lock:
+        tally.received.add(sop)
+        tally.bytes += len(part.body)
+    return sop
 
 
 def in_parallel(
