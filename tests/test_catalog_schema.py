@@ -163,21 +163,26 @@ def test_sqlite_connections_are_set_up_for_safety(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_catalogs_opened_at_once_migrate_once(db_url: str) -> None:
-    errors: list[BaseException] = []
+def _open_at_once(url: str, threads: int = 4) -> list[CatalogError]:
+    """Open ``url`` from ``threads`` threads at once; the errors they met."""
+    errors: list[CatalogError] = []
 
     def open_one() -> None:
         try:
-            Catalog(db_url).close()
-        except CatalogError as error:  # pragma: no cover - reported below
+            Catalog(url).close()
+        except CatalogError as error:  # pragma: no cover - reported by the caller
             errors.append(error)
 
-    threads = [threading.Thread(target=open_one) for _ in range(4)]
-    for t in threads:
+    started = [threading.Thread(target=open_one) for _ in range(threads)]
+    for t in started:
         t.start()
-    for t in threads:
+    for t in started:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_catalogs_opened_at_once_migrate_once(db_url: str) -> None:
+    assert _open_at_once(db_url) == []
     engine = _engine(db_url)
     with engine.connect() as conn:
         versions = conn.execute(select(schema_migrations.c.version)).scalars().all()
@@ -322,19 +327,5 @@ def test_version_7_fills_the_labels_at_the_next_scan(db_url: str, tmp_path: Path
 def test_new_sqlite_catalogs_opened_at_once_never_say_locked(tmp_path: Path) -> None:
     """Turning a new file to WAL answers "database is locked" at once while another
     connection creates it (it waits for no busy timeout): ~1 in 10 such races failed."""
-    errors: list[BaseException] = []
     for round_ in range(20):
-        url = f"sqlite:///{tmp_path / f'{round_}.sqlite'}"
-
-        def open_one(url: str = url) -> None:
-            try:
-                Catalog(url).close()
-            except CatalogError as error:  # pragma: no cover - reported below
-                errors.append(error)
-
-        threads = [threading.Thread(target=open_one) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert errors == []
+        assert _open_at_once(f"sqlite:///{tmp_path / f'{round_}.sqlite'}") == []
