@@ -38,6 +38,15 @@ def test_a_slow_stream_is_given_up_a_fast_one_goes_on() -> None:
     assert fast_link.verdict(_parts(4, 0.0005), 2, 4) is None
 
 
+def test_single_gets_are_never_estimated_below_what_the_probe_measured() -> None:
+    # a stream at 1 ms an object, single GETs estimated at ~1.3 ms from one lone GET
+    guessed = Trial(wanted=60, size=120, singles=((0.006, 1_100_000),))
+    assert guessed.verdict(_parts(20, 0.001), 10, 4) is not None
+    # the probe saw each GET of a fan-out cost 2.3 ms here: the series goes on
+    probed = Trial(wanted=60, size=120, singles=((0.006, 1_100_000),), floor=0.0023)
+    assert probed.verdict(_parts(20, 0.001), 10, 4) is None
+
+
 def test_once_every_wanted_object_arrived_the_rest_is_not_read() -> None:
     trial = Trial(wanted=2, size=120, singles=((10.0, 0),))
     said = trial.verdict(_parts(2, 0.001), 2, 4)
@@ -71,6 +80,7 @@ def test_stored_figures_choose_the_series_on_trial_measured_ones_without() -> No
     stored = Capabilities(request_seconds=0.002, object_seconds=0.0004, bytes_per_second=1e9)
     (whole,) = plan_web(_state(stored, Costs.of(stored))).retrieves
     assert whole.level is Level.SERIES and whole.trial is not None
+    assert whole.trial.floor == 0.002  # the probe's single GET bounds the estimate
     measured = Costs.of(stored).observed(0.05, retrieve=True, objects=100, size=50_000_000)
     (bulk,) = plan_web(_state(stored, measured)).retrieves
     assert bulk.level is Level.SERIES and bulk.trial is None

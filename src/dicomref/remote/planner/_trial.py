@@ -37,12 +37,15 @@ TRIAL_MAX_SIZE: Final = 4
 
 @dataclass(frozen=True, slots=True)
 class Trial:
-    """What the verdict weighs: ``wanted`` objects of a series of ``size``, and the
-    single-object retrieves seen so far, (seconds, bytes) each."""
+    """What the verdict weighs: ``wanted`` objects of a series of ``size``, the
+    single-object retrieves seen so far, (seconds, bytes) each, and ``floor``: what each
+    single GET of a fan-out cost when the server was probed (0: never measured), below
+    which no estimate of single GETs goes."""
 
     wanted: int
     size: int
     singles: tuple[tuple[float, int], ...]
+    floor: float = 0.0
 
     def verdict(
         self, parts: Sequence[tuple[float, int]], wanted_seen: int, concurrency: int
@@ -68,12 +71,13 @@ class Trial:
             fixed = statistics.median(max(0.0, s - size / rate) for s, size in self.singles)
         series_left = (self.size - count) * gap
         missing = self.wanted - wanted_seen
-        singles_left = missing * (fixed / max(1, concurrency) + object_bytes / rate)
+        each = max(self.floor, fixed / max(1, concurrency) + object_bytes / rate)
+        singles_left = missing * each
         if series_left <= singles_left:
             return None
         return (
             f"given up after {count} of {self.size} objects: the rest would take "
             f"~{series_left:.2f} s in this GET ({gap * 1000:.1f} ms an object, "
             f"{rate / 1e6:.0f} MB/s) against ~{singles_left:.2f} s for the {missing} "
-            f"wanted as single GETs ({fixed * 1000:.1f} ms each, {concurrency} at once)"
+            f"wanted as single GETs ({each * 1000:.1f} ms each, {concurrency} at once)"
         )
