@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from dicomref.catalog import _baseline
-from dicomref.catalog._migrations import LATEST, migrate
+from dicomref.catalog._migrations import LATEST, MIGRATIONS, migrate
 
 TARGET = Path(__file__).resolve().parent.parent / "src" / "dicomref" / "catalog" / "_baseline.py"
 WIDTH = 88
@@ -36,6 +36,10 @@ STATEMENTS: Final = (
 {statements})
 """``sqlite_master.sql`` of a catalog migrated step by step to :data:`VERSION`, in order
 (the automatic indexes of primary keys and unique constraints come with their tables)."""
+
+STEPS: Final = (
+{steps})
+"""The ``schema_migrations`` rows of those steps: (version, description)."""
 '''
 
 
@@ -88,7 +92,13 @@ def render(statements: list[str]) -> str:
         body += [f"        {piece!r}\n" for piece in pieces]
         body.append("    ),\n")
     doc = (_baseline.__doc__ or "").strip()  # kept as it is written there
-    return HEAD.format(doc=doc, version=LATEST, statements="".join(body))
+    steps = "".join(
+        f"    (\n        {step.version},\n"
+        + "".join(f"        {piece!r}\n" for piece in _pieces(step.description))
+        + "    ),\n"
+        for step in MIGRATIONS
+    )
+    return HEAD.format(doc=doc, version=LATEST, statements="".join(body), steps=steps)
 
 
 if __name__ == "__main__":

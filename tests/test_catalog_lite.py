@@ -165,8 +165,10 @@ def test_a_failed_write_is_raised_at_close_or_logged_under_another_error(
     assert "was not fully written" in caplog.text
 
 
-def test_a_fetch_on_an_existing_catalog_loads_no_sqlalchemy(tmp_path: Path) -> None:
-    """Reads and writes with sqlite3; a catalog to create needs the Catalog (migrations)."""
+def test_a_fetch_loads_no_sqlalchemy_on_an_existing_catalog_or_a_new_one(
+    tmp_path: Path,
+) -> None:
+    """Reads and writes with sqlite3; a catalog to create is created from the baseline."""
     path, asked = _scanned(tmp_path, 1)
     plan = generate_sample(tmp_path / "more", seed=9, slices=2).plans[0].path
     code = (
@@ -188,10 +190,11 @@ def test_a_fetch_on_an_existing_catalog_loads_no_sqlalchemy(tmp_path: Path) -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
-    with Catalog(f"sqlite:///{path}") as catalog:
-        assert catalog.locate(read_object(plan).sop_instance)
-        assert catalog.load_capabilities("A@b:1") is not None
+    assert done.stdout.split() == ["False", "False"]
+    for written in (path, tmp_path / "new.sqlite"):  # and the Catalog reads what was written
+        with Catalog(f"sqlite:///{written}") as catalog:
+            assert catalog.locate(read_object(plan).sop_instance)
+            assert catalog.load_capabilities("A@b:1") is not None
 
 
 def test_the_writer_knows_the_schemas_columns() -> None:

@@ -138,3 +138,31 @@ STATEMENTS: Final = (
 )
 """``sqlite_master.sql`` of a catalog migrated step by step to :data:`VERSION`, in order
 (the automatic indexes of primary keys and unique constraints come with their tables)."""
+
+STEPS: Final = (
+    (1, "patients, studies, series, files and references"),
+    (2, "files.content_sha256: content hashes cached for duplicate groups"),
+    (3, "node_capabilities: what each server's probe measured"),
+    (
+        4,
+        "patients.birth_date and sex, studies.study_time, accession_number and study_id: the "
+        "keys PACS users query by (the next scan reads every file again to fill them)",
+    ),
+    (
+        5,
+        "references in study and series items read by their place, whatever SOP class they "
+        "claim (Varian/Brainlab structure sets): no longer objects to fetch or dangling",
+    ),
+    (
+        6,
+        "scan_batches: the ledger of a cluster scan, one row per batch written (its id a hash "
+        "of the batch's paths, sizes and times): a rerun skips the batches already done",
+    ),
+    (
+        7,
+        "files.content_date and content_time, label, roi_count, beam_count, applicator_count, "
+        "dose_type, dose_units and dose_summation: what people name RT objects by (the next "
+        "scan reads every file again to fill them)",
+    ),
+)
+"""The ``schema_migrations`` rows of those steps: (version, description)."""

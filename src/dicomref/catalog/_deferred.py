@@ -11,8 +11,10 @@ the schema version this code reads (:class:`~._lite.LiteReader`), that gives a
   in order, while the fetch goes on; there :class:`~._lite_writer.LiteWriter` writes them
   with ``sqlite3`` too (the rows the Catalog writes), so a fetch on an existing SQLite
   catalog never loads SQLAlchemy (~0.2 s of CPU, which on loopback would compete with the
-  receiving for the interpreter).  A catalog to create is created, migrated and written by
-  the :class:`~dicomref.catalog.Catalog`, opened by the writer thread on the first write.
+  receiving for the interpreter).  Nor does one on a catalog to create: the writer thread
+  creates it with ``sqlite3`` from the frozen schema (:mod:`._lite_create`) on the first
+  write, or, where that baseline is not the schema the writer knows, opens the
+  :class:`~dicomref.catalog.Catalog`, which creates and migrates it.
   :meth:`DeferredCatalog.close` waits for the writes, and raises the first that failed as
   it was (a CatalogError);
 - :meth:`DeferredCatalog.index_files` (objects an interrupted fetch left in the store) waits
@@ -88,12 +90,16 @@ class DeferredCatalog:
     """Reads through a :class:`LiteReader`, writes through a Catalog opened by a writer
     thread on the first write (see the module's docstring).  A context manager."""
 
-    def __init__(self, url: str, reader: LiteReader, path: Path | None = None) -> None:
+    def __init__(
+        self, url: str, reader: LiteReader, path: Path | None = None, *, new: bool = False
+    ) -> None:
         self.url = url
         self._reader = reader
         self._path = path
-        """The catalog's file, where its writes go through :class:`LiteWriter` (None: a
-        catalog to create: through the Catalog)."""
+        """The catalog's file, where its writes go through :class:`LiteWriter` (None: only
+        through the Catalog)."""
+        self._new = new
+        """The file is to be created by the first write (:func:`._lite_create.create`)."""
         self._lite: LiteWriter | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._catalog: Catalog | None = None
@@ -188,10 +194,17 @@ class DeferredCatalog:
 
     def _writes(self) -> Writes:
         """Where the queued writes go (in the writer thread): ``sqlite3`` for an existing
-        catalog, the Catalog for one it creates."""
+        catalog and for one it creates from the baseline, else the Catalog."""
         if self._path is None:
             return self._open()
         if self._lite is None:
+            if self._new:
+                from dicomref.catalog._lite_create import create
+
+                self._new = False
+                if not create(self._path):
+                    self._path = None  # another version, made meanwhile: the Catalog's
+                    return self._open()
             self._lite = LiteWriter(self._path)
         return self._lite
 
@@ -211,8 +224,8 @@ def open_for_fetch(url: str | None = None) -> DeferredCatalog | Catalog:
     url = url or default_url()
     path = sqlite_file(url)
     if path is not None and not path.exists() and path.parent.is_dir():
-        # a new catalog: read as empty, created (and written) by the Catalog
-        return DeferredCatalog(url, LiteReader.of_nothing(path))
+        # a new catalog: read as empty, created from the baseline by the first write
+        return DeferredCatalog(url, LiteReader.of_nothing(path), path, new=True)
     reader = LiteReader.open(path) if path is not None else None
     if reader is not None:
         return DeferredCatalog(url, reader, path)

@@ -12,7 +12,6 @@ then runs inside the migration's transaction, and writers take the lock up front
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,18 +19,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
+from dicomref.catalog._sqlite_setup import set_up
 from dicomref.catalog._url import ENV_URL as ENV_URL  # where they were first: re-exported
 from dicomref.catalog._url import default_url as default_url
 from dicomref.errors import CatalogError
-
-BUSY_TIMEOUT_MS = 30_000
-#: SQLite page cache per connection, in KiB: large scans insert into indexes bigger than
-#: the 2 MiB default, at random places (SOP Instance UIDs).
-CACHE_KIB = 16_384
-#: Page size of a new SQLite catalog (an existing one keeps its own): rows of files and
-#: references carry long UIDs and paths; 16 KiB pages (SQLite's default is 4) split less
-#: often as a scan fills the indexes, measured ~10% faster on bench/scan.py.
-PAGE_SIZE = 16_384
 
 #: Execution option marking a connection whose transactions write.
 WRITE = "dicomref_write"
@@ -49,32 +40,9 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _on_sqlite_begin)
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # before WAL: only a new file takes it
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _journal_to_wal(cursor)
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        set_up(cursor)
     finally:
         cursor.close()
-
-
-def _journal_to_wal(cursor: Any) -> None:
-    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
-
-    Turning a new file to WAL needs it to itself, and SQLite answers "database is locked"
-    at once, without waiting ``busy_timeout``, when another connection is creating the
-    same new catalog (measured: ~1 in 10 of four threads opening one new catalog at once).
-    Retried every 10 ms within the busy timeout; a file already in WAL answers at once."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def _on_sqlite_begin(conn: Connection) -> None:

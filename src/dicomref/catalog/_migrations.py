@@ -370,9 +370,8 @@ def _create_from_baseline(conn: Connection, target: int) -> int:
         conn.exec_driver_sql(statement)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     rows = [
-        {"version": step.version, "applied_at": now, "description": step.description}
-        for step in MIGRATIONS
-        if step.version <= _baseline.VERSION
+        {"version": version, "applied_at": now, "description": description}
+        for version, description in _baseline.STEPS
     ]
     conn.execute(insert(schema_migrations), rows)
     log.info("catalog created at schema version %d", _baseline.VERSION)
