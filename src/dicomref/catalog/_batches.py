@@ -134,7 +134,7 @@ _OPEN: dict[str, tuple[Engine, Statements]] = {}
 def _catalog(url: str) -> tuple[Engine, Statements]:
     if url not in _OPEN:  # two threads of a worker may both open it: one is kept
         engine = open_engine(url)
-        _OPEN.setdefault(url, (engine, Statements(engine)))
+        _OPEN.setdefault(url, (engine, Statements.of(engine)))
     return _OPEN[url]
 
 

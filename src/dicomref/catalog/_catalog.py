@@ -186,7 +186,7 @@ class Catalog:
         """
         with translating(self._url, "add objects to the catalog"):
             if self._statements is None:
-                self._statements = Statements(self._engine)
+                self._statements = Statements.of(self._engine)
             writer = Writer(self._engine, statements=self._statements)
             for summary in summaries:
                 writer.add(to_rows(summary))
@@ -211,7 +211,7 @@ class Catalog:
         held: set[str] = set()
         with translating(self._url, "add objects to the catalog"):
             if self._statements is None:
-                self._statements = Statements(self._engine)
+                self._statements = Statements.of(self._engine)
             try:
                 self._add_rows(rows, keep_unheld(checked, held))
             except exc.IntegrityError:

@@ -283,7 +283,7 @@ def _index_in_pool(
     reader: Reader, paths: Iterator[str], workers: int, engine: Engine
 ) -> Iterator[ChunkReport]:
     turn = SharedLock()
-    statements = Statements(engine)
+    statements = Statements.of(engine)
     schedule = _Schedule(paths, workers)
     with _rare_collections():  # inherited by the workers
         yield from imap_unordered(  # this process is one of the readers

@@ -22,8 +22,9 @@ database's busy handler, which polls with sleeps.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import (
     BindParameter,
@@ -236,10 +237,27 @@ def _chunks(items: Sequence[str], size: int = IN_CHUNK) -> Iterable[Sequence[str
 
 
 class Statements:
-    """The writer's statements compiled for one engine.  Compiling them costs about 2 ms,
+    """The writer's statements compiled for one engine.  Compiling them costs 2-15 ms,
     more than writing one object: a :class:`Writer` made per call (``Catalog.add`` from the
-    server, once per received object) takes them ready-made.  Immutable once built, so
-    writers in several threads may share them."""
+    server, once per received object) takes them ready-made, and :meth:`of` keeps them per
+    dialect for the process (a library user's many catalogs, a fetch's first index).
+    Immutable once built, so writers in several threads may share them."""
+
+    _compiled: ClassVar[dict[tuple[str, str, object], Statements]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def of(cls, engine: Engine) -> Statements:
+        """The statements for ``engine``'s dialect, compiled once per process."""
+        dialect = engine.dialect
+        key = (dialect.name, dialect.paramstyle, dialect.server_version_info)
+        with cls._lock:
+            found = cls._compiled.get(key)
+        if found is None:
+            found = cls(engine)
+            with cls._lock:
+                found = cls._compiled.setdefault(key, found)
+        return found
 
     def __init__(self, engine: Engine) -> None:
         self.insert_file = _Prepared(engine, files.insert(), FILE_COLUMNS)
@@ -304,7 +322,7 @@ class Writer:
         self._engine = engine
         self.turn = turn
         self._keep = keep
-        st = statements or Statements(engine)
+        st = statements or Statements.of(engine)
         self._insert_file = st.insert_file
         self._insert_unnamed_file = st.insert_unnamed_file
         self._insert_ref = st.insert_ref
