@@ -329,9 +329,10 @@ def _whole_series(
     ):
         return None
     return (
-        f"{where} whole, on trial: {wanted} of its {size} objects wanted and what each "
-        f"costs in one {state.words.get} never measured here; given up for single "
-        f"{state.words.get}s as soon as its first objects say those would be faster",
+        f"{where} whole, on trial: {wanted} of its {size} objects wanted, and what each "
+        f"costs in one {state.words.get} not measured yet; given up for one "
+        f"{state.words.get} per wanted instance as soon as its first objects say that "
+        "would be faster",
         trial,
     )
 
