@@ -24,34 +24,43 @@ def _parts(count: int, gap: float, first: float = 0.01) -> list[tuple[float, int
 
 def test_no_verdict_before_the_stream_has_shown_its_pace() -> None:
     trial = Trial(wanted=60, size=120, singles=())
-    assert trial.verdict(_parts(TRIAL_PARTS - 1, 0.04), 1, 4) is None
+    assert trial.verdict(_parts(TRIAL_PARTS - 1, 0.04), 1) is None
 
 
 def test_a_slow_stream_is_given_up_a_fast_one_goes_on() -> None:
     # a single GET of 1.1 MB seen in 90 ms: at 12.5 MB/s that is its bytes, ~2 ms fixed
     slow_link = Trial(wanted=60, size=120, singles=((0.09, 1_100_000),))
-    said = slow_link.verdict(_parts(4, 0.04), 2, 4)  # 40 ms an object: 12.5 MB/s
+    said = slow_link.verdict(_parts(4, 0.04), 2)  # 40 ms an object: 12.5 MB/s
     assert said is not None and said.startswith("given up after 4 of 120 objects")
     assert "58 wanted as single GETs" in said
     # a single GET of 1.1 MB seen in 6 ms on a 1 GB/s stream: ~5 ms of it is fixed
     fast_link = Trial(wanted=60, size=120, singles=((0.006, 1_100_000),))
-    assert fast_link.verdict(_parts(4, 0.0005), 2, 4) is None
+    assert fast_link.verdict(_parts(4, 0.0005), 2) is None
 
 
-def test_single_gets_are_never_estimated_below_what_the_probe_measured() -> None:
-    # a stream at 1 ms an object, single GETs estimated at ~1.3 ms from one lone GET
+def test_single_gets_cost_their_fixed_part_and_bytes_and_no_less_than_probed() -> None:
+    # a stream at 1 ms an object (500 MB/s); a lone 1.1 MB GET seen in 6 ms: ~3.8 ms fixed,
+    # so each single GET ~4.8 ms: the 50 missing cost more than the rest of the series
     guessed = Trial(wanted=60, size=120, singles=((0.006, 1_100_000),))
-    assert guessed.verdict(_parts(20, 0.001), 10, 4) is not None
-    # the probe saw each GET of a fan-out cost 2.3 ms here: the series goes on
-    probed = Trial(wanted=60, size=120, singles=((0.006, 1_100_000),), floor=0.0023)
-    assert probed.verdict(_parts(20, 0.001), 10, 4) is None
+    assert guessed.verdict(_parts(20, 0.001), 10) is None
+    # no lone GET seen: its bytes only (1 ms each), and the series is dropped ...
+    bare = Trial(wanted=60, size=120, singles=())
+    said = bare.verdict(_parts(20, 0.001), 10)
+    assert said is not None and "(1.0 ms each)" in said
+    # ... unless the probe measured a GET of a fan-out dearer than that
+    probed = Trial(wanted=60, size=120, singles=(), fan_out=0.003)
+    assert probed.verdict(_parts(20, 0.001), 10) is None
+    # measured on a faster link: no single GET is cheaper than its bytes at this rate
+    slow = Trial(wanted=60, size=120, singles=(), fan_out=0.0023)
+    said = slow.verdict(_parts(4, 0.04), 0)
+    assert said is not None and "(40.0 ms each)" in said
 
 
 def test_once_every_wanted_object_arrived_the_rest_is_not_read() -> None:
     trial = Trial(wanted=2, size=120, singles=((10.0, 0),))
-    said = trial.verdict(_parts(2, 0.001), 2, 4)
+    said = trial.verdict(_parts(2, 0.001), 2)
     assert said == "every wanted object arrived after 2 of 120: the rest is not read"
-    assert trial.verdict(_parts(120, 0.001), 2, 4) is None  # the series came whole anyway
+    assert trial.verdict(_parts(120, 0.001), 2) is None  # the series came whole anyway
 
 
 def plan_web(state: State) -> Plan:
@@ -80,7 +89,7 @@ def test_stored_figures_choose_the_series_on_trial_measured_ones_without() -> No
     stored = Capabilities(request_seconds=0.002, object_seconds=0.0004, bytes_per_second=1e9)
     (whole,) = plan_web(_state(stored, Costs.of(stored))).retrieves
     assert whole.level is Level.SERIES and whole.trial is not None
-    assert whole.trial.floor == 0.002  # the probe's single GET bounds the estimate
+    assert whole.trial.fan_out == 0.002  # what the probe measured for a single GET
     measured = Costs.of(stored).observed(0.05, retrieve=True, objects=100, size=50_000_000)
     (bulk,) = plan_web(_state(stored, measured)).retrieves
     assert bulk.level is Level.SERIES and bulk.trial is None

@@ -311,7 +311,7 @@ def _whole_series(
     # figures this fetch did not measure is made on trial (see ._trial)
     trial = None
     if not state.words.list_retrieve and not costs.bulk_measured:
-        trial = Trial(wanted, size, costs.singles_seen, costs.single_floor)
+        trial = Trial(wanted, size, costs.singles_seen, costs.stored_fan_out)
     if whole < singles:
         on_trial = "; on trial (figures not measured in this fetch)" if trial else ""
         return (

@@ -106,12 +106,10 @@ class Costs:
         return statistics.median(self.single_rates) * SUSPECT_RATE < self.stored_rate
 
     @property
-    def single_floor(self) -> float:
+    def stored_fan_out(self) -> float | None:
         """What a single-object retrieve cost as stored (the probe's, on DICOMweb: each
-        GET of a fan-out at the concurrency kept), unless set aside; 0 when unknown."""
-        if self.stored_suspect or self.stored_seconds is None:
-            return 0.0
-        return self.stored_seconds
+        GET of a fan-out at the concurrency kept), unless set aside; None when unknown."""
+        return None if self.stored_suspect else self.stored_seconds
 
     @property
     def bulk_measured(self) -> bool:

@@ -336,7 +336,7 @@ class DicomwebTransport:
             nonlocal seen
             parts.append((time.perf_counter() - began, size))
             seen += sop in wanted
-            reason = None if trial is None else trial.verdict(parts, seen, self.web.parallel)
+            reason = None if trial is None else trial.verdict(parts, seen)
             if reason is not None:
                 tally.given_up = reason
             return reason is None
