@@ -47,7 +47,7 @@ class Trial:
     their fixed costs: that needs cores to spare on both sides (on 2 shared cores, 60
     single GETs from Orthanc took the same 0.10-0.16 s at 1, 4 or 8 in flight), and the
     probe's figure, taken without writing anything, is lower than what a GET costs inside
-    a fetch (2.3-2.5 ms against 3.4-4.4 ms on loopback here)."""
+    a fetch (2.4-3.6 ms against 3.4-4.4 ms on loopback here)."""
 
     wanted: int
     size: int
