@@ -13,12 +13,28 @@ the ``sqlite3`` reader and writer are written for; otherwise the Catalog creates
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from dicomref.catalog import _baseline
 from dicomref.catalog._lite import SCHEMA_VERSION
 from dicomref.catalog._sqlite_setup import BUSY_TIMEOUT_MS, set_up
+
+
+def lay_down(execute: Callable[[str, tuple[object, ...]], object]) -> int:
+    """Run :data:`._baseline.STATEMENTS` and record :data:`._baseline.STEPS` through
+    ``execute(sql, parameters)`` (a ``sqlite3`` connection's ``execute``, or SQLAlchemy's
+    ``exec_driver_sql``), in the caller's transaction; the version laid down."""
+    for statement in _baseline.STATEMENTS:
+        execute(statement, ())
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for version, description in _baseline.STEPS:
+        execute(
+            "INSERT INTO schema_migrations (version, applied_at, description) VALUES (?, ?, ?)",
+            (version, now, description),
+        )
+    return _baseline.VERSION
 
 
 def create(path: Path) -> bool:
@@ -34,15 +50,7 @@ def create(path: Path) -> bool:
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
             if not tables:
-                for statement in _baseline.STATEMENTS:
-                    conn.execute(statement)
-                now = datetime.now(UTC).isoformat(timespec="seconds")
-                conn.executemany(
-                    "INSERT INTO schema_migrations (version, applied_at, description) "
-                    "VALUES (?, ?, ?)",
-                    [(version, now, description) for version, description in _baseline.STEPS],
-                )
-                version = _baseline.VERSION
+                version = lay_down(conn.execute)
             elif "schema_migrations" in tables:
                 found = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
                 version = int(found[0] or 0)

@@ -37,6 +37,7 @@ from sqlalchemy import (
 
 from dicomref.catalog import _baseline
 from dicomref.catalog._engine import WRITE, masked
+from dicomref.catalog._lite_create import lay_down
 from dicomref.catalog._schema import NAMING, schema_migrations
 from dicomref.errors import CatalogError, CatalogVersionError
 
@@ -366,13 +367,6 @@ def _create_from_baseline(conn: Connection, target: int) -> int:
     if target < _baseline.VERSION:
         schema_migrations.create(conn)
         return 0
-    for statement in _baseline.STATEMENTS:
-        conn.exec_driver_sql(statement)
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = [
-        {"version": version, "applied_at": now, "description": description}
-        for version, description in _baseline.STEPS
-    ]
-    conn.execute(insert(schema_migrations), rows)
-    log.info("catalog created at schema version %d", _baseline.VERSION)
-    return _baseline.VERSION
+    version = lay_down(conn.exec_driver_sql)
+    log.info("catalog created at schema version %d", version)
+    return version
