@@ -33,8 +33,11 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dicomref.remote.planner._capabilities import Capabilities
+
+T = TypeVar("T")
 
 SAMPLES = 9
 """Samples kept per measure (the newest)."""
@@ -67,12 +70,11 @@ class Costs:
     stored_seconds: float | None = None
     stored_per_object: float | None = None
     stored_rate: float | None = None
-    retrieve_seconds: tuple[float, ...] = ()
     find_seconds: tuple[float, ...] = ()
     per_object_seconds: tuple[float, ...] = ()
     rates: tuple[float, ...] = ()
-    single_rates: tuple[float, ...] = ()
     singles_seen: tuple[tuple[float, int], ...] = ()
+    """Single-object retrieves: (seconds, bytes) of each object, the newest :data:`SAMPLES`."""
     objects: int = 0
     bytes: int = 0
 
@@ -91,6 +93,16 @@ class Costs:
     def latency(self) -> Estimate:
         """Seconds one single-object retrieve takes."""
         return _pick(self.retrieve_seconds, self.stored_seconds, self.find_seconds, ASSUMED_SECONDS)
+
+    @property
+    def retrieve_seconds(self) -> tuple[float, ...]:
+        """What each single-object retrieve seen took."""
+        return tuple(seconds for seconds, _ in self.singles_seen)
+
+    @property
+    def single_rates(self) -> tuple[float, ...]:
+        """Bytes per second of each single-object retrieve seen."""
+        return tuple(size / seconds for seconds, size in self.singles_seen)
 
     @property
     def throughput(self) -> Estimate:
@@ -184,12 +196,8 @@ class Costs:
         if not retrieve:
             return dataclasses.replace(moved, find_seconds=_newest(self.find_seconds, seconds))
         if objects == 1 or (singles and objects > 1):
-            return dataclasses.replace(
-                moved,
-                retrieve_seconds=_newest(self.retrieve_seconds, seconds / objects),
-                single_rates=_newest(self.single_rates, size / seconds),
-                singles_seen=(*self.singles_seen, (seconds / objects, size // objects))[-SAMPLES:],
-            )
+            each = (seconds / objects, size // objects)
+            return dataclasses.replace(moved, singles_seen=_newest(self.singles_seen, each))
         if objects < BULK_OBJECTS:
             return moved
         flowing = max(seconds - self.latency.value, seconds / 2)
@@ -227,5 +235,5 @@ def _pick(
     return Estimate(assumed, "assumed")
 
 
-def _newest(samples: tuple[float, ...], value: float) -> tuple[float, ...]:
+def _newest(samples: tuple[T, ...], value: T) -> tuple[T, ...]:
     return (*samples, value)[-SAMPLES:]
