@@ -15,8 +15,9 @@ still missing as single GETs, the GET is dropped; what arrived is kept, the part
 is a bulk sample of the costs, and the planner asks the rest one GET each.  Once every
 wanted object has arrived the GET is dropped too: the rest of the series is not read.
 
-Measured in ``bench/fetch_web.py``: on loopback the trial goes on (the series in one GET);
-at 100 Mbit/s it is given up after :data:`TRIAL_PARTS` objects, ~0.2 s of a 2.7 s fetch.
+Measured in ``bench/fetch_web.py``: on loopback the trial goes on until the last few wanted
+objects are cheaper alone; at 100 Mbit/s it is given up after :data:`TRIAL_PARTS` objects,
+~0.16 s of a ~2.9 s fetch.
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ TRIAL_MIN_WANTED: Final = 8
 """Fewer wanted objects than this are fetched one GET each without a trial."""
 TRIAL_MAX_SIZE: Final = 4
 """No trial for a series more than this many times the wanted objects."""
+
+
+def pace(parts: Sequence[tuple[float, int]]) -> tuple[float, float] | None:
+    """Seconds per object and bytes per second of a stream of objects, from when each
+    arrived (seconds) and its bytes, counted from the first (whose time is mostly the
+    request's); None with fewer than two, or no time between them."""
+    if len(parts) < 2:
+        return None
+    flowing = parts[-1][0] - parts[0][0]
+    if flowing <= 0:
+        return None
+    return flowing / (len(parts) - 1), sum(size for _, size in parts[1:]) / flowing
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +75,10 @@ class Trial:
             return None
         if wanted_seen >= self.wanted:
             return f"every wanted object arrived after {count} of {self.size}: the rest is not read"
-        if count < TRIAL_PARTS:
+        paced = pace(parts) if count >= TRIAL_PARTS else None
+        if paced is None:
             return None
-        flowing = parts[-1][0] - parts[0][0]
-        if flowing <= 0:
-            return None
-        gap = flowing / (count - 1)
-        rate = sum(size for _, size in parts[1:]) / flowing
+        gap, rate = paced
         object_bytes = statistics.fmean(size for _, size in parts)
         fixed = 0.0
         if self.singles:

@@ -56,6 +56,7 @@ from dicomref.remote.planner._enums import Level, Method
 from dicomref.remote.planner._metadata import PIXEL_MODALITIES
 from dicomref.remote.planner._modality import REFERENCE_SEQUENCES
 from dicomref.remote.planner._steps import Retrieve
+from dicomref.remote.planner._trial import pace
 from dicomref.remote.probing._discover import RT_MODALITIES
 from dicomref.remote.probing._report import Outcome, ProbeInstance, ProbeReport, ProbeResult
 from dicomref.remote.probing._support import Measured, made_up_uid, no, reason, unknown, yes
@@ -550,11 +551,10 @@ def _bulk(session: WebSession, one: ProbeInstance, parts: int) -> str:
         times = session.web.part_times(one.study, one.series, parts)
     except RemoteError as exc:
         return f"the series in one GET failed ({reason(exc)})"
-    if len(times) < 2 or times[-1][0] <= times[0][0]:
+    paced = pace(times)
+    if paced is None:
         return f"the series in one GET gave {len(times)} objects: too few to time"
-    flowing = times[-1][0] - times[0][0]
-    each = flowing / (len(times) - 1)
-    rate = sum(size for _, size in times[1:]) / flowing
+    each, rate = paced
     session.measures["object_seconds"] = round(each, 6)
     session.measures["bytes_per_second"] = round(rate)
     return (
