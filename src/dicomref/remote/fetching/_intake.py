@@ -12,7 +12,7 @@ the dataset's bytes as received: never decoded and encoded again):
   the write and its fsync (a C-STORE's success then says "received", and what is not
   yet flushed at a crash is not in the store, to be fetched again).  A retrieve's
   objects are all in place and durable once :meth:`Batch.sync` returns (before anything
-  reads or indexes them); one whose flush failed is dropped there (logged, so missing);
+  reads or indexes them); one whose flush failed is dropped there (logged, so missing).
   The flushing thread then reads the object back (:func:`read_object`, from the page
   cache) while the next ones arrive, so the caller finds it read;
 - otherwise to the holding folder, for the caller to decide once it has read what

@@ -339,13 +339,14 @@ class FetchRun:
         self._mismatches(batch)
         arrivals = batch.arrivals
         dropped = batch.dropped
+        dropped_bytes = sum(size for _, size in dropped)
         self.discarded += len(dropped)
-        self.discarded_bytes += sum(size for _, size in dropped)
+        self.discarded_bytes += dropped_bytes
         costs = self.state.costs.observed(
             seconds + time.perf_counter() - began,
             retrieve=True,
             objects=len(arrivals) + len(dropped),
-            size=sum(a.size for a in arrivals) + sum(size for _, size in dropped),
+            size=sum(a.size for a in arrivals) + dropped_bytes,
             singles=step.level is Level.IMAGE and not self.state.words.list_retrieve,
         )
         self.state = self.state.with_costs(costs)
